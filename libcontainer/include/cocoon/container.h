@@ -1,0 +1,82 @@
+// The container of one step on one node.
+//
+// A small holder process owns the container's user and mount namespaces and keeps the
+// image mounted while tasks run; every task joins it with setns before its command is
+// executed. The holder is started once per node per step and stopped at the end of the
+// step; when it goes, its namespaces and mounts go with the last task.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cocoon/config.h"
+#include "cocoon/spec.h"
+#include "cocoon/unique_fd.h"
+
+namespace cocoon {
+
+class Holder {
+public:
+    struct Hooks {
+        // Runs first in the forked holder. The SPANK plugin drops from root to the job
+        // user here; the CLI, already unprivileged, leaves it empty.
+        std::function<void()> in_child;
+        // Runs in the parent once the holder has its new user namespace: writes its id
+        // maps (see write_id_maps).
+        std::function<void(pid_t)> write_id_maps;
+    };
+
+    // Forks the holder and waits until the container is ready. Throws Error with the
+    // holder's one-line reason when it could not be built; nothing is left behind then.
+    static Holder start(const ContainerSpec& spec, const Config& config, const Hooks& hooks);
+
+    Holder(Holder&& other) noexcept;
+    Holder& operator=(Holder&& other) noexcept;
+    Holder(const Holder&) = delete;
+    Holder& operator=(const Holder&) = delete;
+    ~Holder();
+
+    pid_t pid() const noexcept { return pid_; }
+
+    // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
+    void stop() noexcept;
+
+private:
+    Holder(pid_t pid, int control_fd) noexcept : pid_(pid), control_fd_(control_fd) {}
+    pid_t pid_ = -1;
+    int control_fd_ = -1;
+};
+
+// Writes the id maps of the user namespace of `pid`: the user and each of their groups
+// map to themselves. With `with_supplementary_groups` the caller must be privileged (root
+// in slurmstepd); without, an unprivileged parent maps just its uid and gid.
+void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups);
+
+// The namespaces of a running container, opened before the first setns.
+struct NamespaceFds {
+    UniqueFd user;
+    UniqueFd mnt;
+};
+
+// Opens the user and mount namespaces of holder `pid`. In slurmstepd this runs as root
+// (task_init_privileged): the holder changed credentials and is not dumpable, so only a
+// privileged process may open its /proc/PID/ns entries.
+NamespaceFds open_namespaces(pid_t pid);
+
+// Moves the calling (single-threaded) process into those namespaces. Its root and working
+// directory become the container's root.
+void join_namespaces(const NamespaceFds& namespaces);
+
+// Both, for a process of the same user (the CLI).
+void join_container(pid_t pid);
+
+// Enters `workdir` inside the container, or / when the image has no such directory.
+void enter_workdir(const std::string& workdir);
+
+// Sets no_new_privs: nothing executed in the container can gain privileges.
+void forbid_new_privileges();
+
+} // namespace cocoon

@@ -1,0 +1,38 @@
+// One error type for the whole library: what failed, on which path, and errno.
+// Context is prepended as the error travels up ("creating container: mounting /home: ...")
+// and the SPANK plugin and the CLI turn it into one line for the user.
+#pragma once
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace cocoon {
+
+class Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& message, int error_number = 0);
+
+    // errno of the failing system call, 0 when the error is not a system error.
+    int error_number() const noexcept { return errno_; }
+
+    // A new error with "context: " in front of this one's message.
+    Error wrap(const std::string& context) const;
+
+private:
+    int errno_;
+};
+
+// Throws Error("<what>: <strerror(errno)>") with the current errno.
+[[noreturn]] void throw_errno(const std::string& what);
+[[noreturn]] void throw_errno(const std::string& what, int error_number);
+
+template <typename... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args)
+{
+    throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+} // namespace cocoon

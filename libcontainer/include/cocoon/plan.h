@@ -1,0 +1,47 @@
+// The container's filesystem as data: a list of operations computed from the spec and the
+// site config with no system call, so it can be unit-tested and printed (`cocoon run
+// --dry-run`). The executor (runtime/rootfs.cpp) turns it into mounts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cocoon/config.h"
+#include "cocoon/spec.h"
+
+namespace cocoon {
+
+enum class OpKind {
+    BindHost,      // bind a host path (file or directory) at target
+    Tmpfs,         // a fresh tmpfs at target
+    Devpts,        // a new devpts instance at target
+    Symlink,       // a symlink at target pointing to source
+    GeneratedFile, // a file cocoon writes (source names the generator: passwd, group)
+};
+
+struct MountOp {
+    OpKind kind = OpKind::BindHost;
+    std::string target; // absolute path inside the container
+    std::string source; // host path, symlink text or generator name
+    bool read_only = false;
+    bool recursive = false; // bind submounts too
+    bool optional = false;  // skip when the host source is missing
+    bool device = false;    // a device node: keep it usable (no nodev)
+    std::string options;    // tmpfs / devpts mount data
+};
+
+struct Plan {
+    std::string image; // what the root filesystem comes from, for display
+    std::vector<MountOp> ops;
+};
+
+Plan plan_container(const ContainerSpec& spec, const Config& config);
+
+// One operation a line, for admins and for golden tests.
+std::string format_plan(const Plan& plan);
+
+// Whether binding `workdir` at the same path would hide a part of the image that the
+// container needs (/, /usr, /etc, ...). Such a workdir is not bound.
+bool is_system_path(const std::string& path);
+
+} // namespace cocoon

@@ -1,0 +1,52 @@
+// What one container is made of: the image, who runs in it, and which host paths it sees.
+// Built once per node per step (SPANK user_init) or per `cocoon run`, before any fork.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cocoon/image.h"
+
+namespace cocoon {
+
+struct Identity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups; // supplementary groups, as the job has them
+    std::string user_name;
+    std::string gecos;
+    std::string home;
+    std::string shell;
+    std::vector<std::pair<gid_t, std::string>> group_names; // primary + supplementary
+};
+
+// Looks the user and groups up in the host's user database (NSS). Call it before forking:
+// NSS is not safe in a child of a multi-threaded process.
+Identity lookup_identity(uid_t uid, gid_t gid, std::vector<gid_t> groups);
+
+struct ContainerSpec {
+    ImageReference image;
+    Identity identity;
+    // The step's working directory on the host; bound at the same path and the tasks'
+    // working directory inside.
+    std::string workdir;
+    // Host files bound read-only at the same path (the batch script of an sbatch job).
+    std::vector<std::string> extra_files;
+};
+
+// /etc/passwd of the container: the image's file with the user's entry appended when the
+// image does not already have one for that uid.
+std::string passwd_with_user(const std::string& image_passwd, const Identity& identity);
+
+// /etc/group of the container: the image's file plus an entry for each of the user's
+// groups that the image does not define, listing the user as a member.
+std::string group_with_user(const std::string& image_group, const Identity& identity);
+
+// Id maps of the user namespace: the user and their groups map to themselves.
+std::string uid_map_text(const Identity& identity);
+std::string gid_map_text(const Identity& identity, bool with_supplementary_groups);
+
+} // namespace cocoon

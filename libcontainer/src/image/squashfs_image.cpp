@@ -1,0 +1,140 @@
+#include "squashfs_image.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cocoon/error.h"
+#include "util/sys.h"
+
+namespace cocoon {
+
+namespace {
+
+// Fixed descriptor numbers in the squashfuse server, so its argv is predictable.
+constexpr int server_fuse_fd = 3;
+constexpr int server_image_fd = 4;
+
+[[noreturn]] void exec_server(const std::string& squashfuse, int fuse_fd, int image_fd,
+                              int stderr_fd)
+{
+    // Between fork and exec: async-signal-safe calls only.
+    int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
+        _exit(126);
+    // Move the two descriptors out of the way before placing them at 3 and 4.
+    int fuse_tmp = fcntl(fuse_fd, F_DUPFD, 10);
+    int image_tmp = fcntl(image_fd, F_DUPFD, 10);
+    if (fuse_tmp < 0 || image_tmp < 0 || dup2(fuse_tmp, server_fuse_fd) < 0 ||
+        dup2(image_tmp, server_image_fd) < 0)
+        _exit(126);
+    close_range(server_image_fd + 1, ~0U, 0);
+    // The server dies with the holder; nothing else may stop it while tasks use the mount.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char image_arg[] = "/proc/self/fd/4";
+    char mount_arg[] = "/dev/fd/3";
+    char foreground[] = "-f";
+    char* argv[] = {const_cast<char*>(squashfuse.c_str()), foreground, image_arg, mount_arg,
+                    nullptr};
+    char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    char* envp[] = {path_env, nullptr};
+    execve(squashfuse.c_str(), argv, envp);
+    _exit(127);
+}
+
+std::string first_line(const std::string& text)
+{
+    auto end = text.find('\n');
+    return end == std::string::npos ? text : text.substr(0, end);
+}
+
+} // namespace
+
+void check_squashfs_superblock(int fd, const std::string& path)
+{
+    unsigned char superblock[96];
+    ssize_t n = pread(fd, superblock, sizeof(superblock), 0);
+    if (n < 0)
+        throw_errno(fmt::format("cannot read image {}", path));
+    if (n < static_cast<ssize_t>(sizeof(superblock)) || std::memcmp(superblock, "hsqs", 4) != 0)
+        fail("image {} is not a squashfs file (give a squashfs file or a root filesystem "
+             "directory)",
+             path);
+    unsigned major = superblock[28] | (superblock[29] << 8);
+    if (major != 4)
+        fail("image {} is squashfs version {}, only version 4 is supported", path, major);
+}
+
+SquashfsImage::SquashfsImage(std::string path, UniqueFd fd, const Config& config, uid_t uid,
+                             gid_t gid)
+    : path_(std::move(path)), fd_(std::move(fd)), squashfuse_(config.squashfuse), uid_(uid),
+      gid_(gid)
+{
+    check_squashfs_superblock(fd_.get(), path_);
+    if (access(squashfuse_.c_str(), X_OK) != 0)
+        fail("squashfuse server {} is not installed on this node (ask your admin; cocoon.yaml "
+             "key squashfuse)",
+             squashfuse_);
+}
+
+SquashfsImage::~SquashfsImage()
+{
+    stop();
+}
+
+void SquashfsImage::mount(const std::string& target)
+{
+    // The descriptor must be opened inside the user namespace that mounts: FUSE refuses a
+    // /dev/fuse opened in another one.
+    UniqueFd fuse(open("/dev/fuse", O_RDWR | O_CLOEXEC));
+    if (!fuse.valid())
+        throw_errno("cannot open /dev/fuse (node prerequisite: the fuse module loaded and "
+                    "/dev/fuse mode 0666; ask your admin)");
+    auto options = fmt::format("fd={},rootmode=40000,user_id={},group_id={},allow_other", fuse.get(), uid_,
+                               gid_);
+    sys::mount("cocoon", target, "fuse.squashfuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options,
+               fmt::format("cannot mount image {}", path_));
+
+    int err_pipe[2];
+    if (pipe2(err_pipe, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd err_read(err_pipe[0]);
+    UniqueFd err_write(err_pipe[1]);
+    server_ = fork();
+    if (server_ < 0)
+        throw_errno("cannot start squashfuse");
+    if (server_ == 0)
+        exec_server(squashfuse_, fuse.get(), fd_.get(), err_write.get());
+    // Only the server may hold /dev/fuse: if it dies, the kernel then aborts the
+    // connection and nothing hangs on the mount.
+    fuse.reset();
+    err_write.reset();
+
+    struct stat st {};
+    if (stat(target.c_str(), &st) != 0) {
+        int error = errno;
+        stop();
+        std::string message = first_line(sys::read_file(err_read.get(), 64 * 1024));
+        if (message.empty())
+            message = std::strerror(error);
+        fail("cannot mount image {}: squashfuse: {}", path_, message);
+    }
+}
+
+void SquashfsImage::stop() noexcept
+{
+    if (server_ <= 0)
+        return;
+    kill(server_, SIGKILL);
+    while (waitpid(server_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    server_ = -1;
+}
+
+} // namespace cocoon

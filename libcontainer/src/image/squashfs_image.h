@@ -1,0 +1,32 @@
+// A squashfs file, mounted (never extracted) by a squashfuse server that runs as the job
+// user inside the container's user namespace. Start cost does not depend on image size.
+#pragma once
+
+#include <sys/types.h>
+
+#include "cocoon/config.h"
+#include "cocoon/image.h"
+#include "cocoon/unique_fd.h"
+
+namespace cocoon {
+
+class SquashfsImage final : public ImageSource {
+public:
+    SquashfsImage(std::string path, UniqueFd fd, const Config& config, uid_t uid, gid_t gid);
+    ~SquashfsImage() override;
+    void mount(const std::string& target) override;
+    void stop() noexcept override;
+
+private:
+    std::string path_;
+    UniqueFd fd_;
+    std::string squashfuse_;
+    uid_t uid_;
+    gid_t gid_;
+    pid_t server_ = -1;
+};
+
+// Checks the superblock: magic "hsqs" and format version 4. Throws Error naming `path`.
+void check_squashfs_superblock(int fd, const std::string& path);
+
+} // namespace cocoon

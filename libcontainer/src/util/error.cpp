@@ -1,0 +1,27 @@
+#include "cocoon/error.h"
+
+#include <cstring>
+
+namespace cocoon {
+
+Error::Error(const std::string& message, int error_number)
+    : std::runtime_error(message), errno_(error_number)
+{
+}
+
+Error Error::wrap(const std::string& context) const
+{
+    return Error(context + ": " + what(), errno_);
+}
+
+void throw_errno(const std::string& what, int error_number)
+{
+    throw Error(what + ": " + std::strerror(error_number), error_number);
+}
+
+void throw_errno(const std::string& what)
+{
+    throw_errno(what, errno);
+}
+
+} // namespace cocoon

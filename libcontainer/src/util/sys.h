@@ -1,0 +1,39 @@
+// Thin, throwing wrappers over the system calls the runtime needs. Each names what it
+// was doing so the error reads well at the top.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "cocoon/unique_fd.h"
+
+namespace cocoon::sys {
+
+// "/proc/self/fd/N": how mount(2) is pointed at an object we hold by descriptor.
+std::string fd_path(int fd);
+std::string fd_path(int dir_fd, const std::string& name);
+
+// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks inside the image resolve
+// inside the image, never to the host. Returns an invalid fd with errno set on failure.
+UniqueFd open_in_root(int root_fd, const std::string& path, int flags);
+
+void mount(const std::string& source, const std::string& target, const char* type,
+           unsigned long flags, const std::string& data, const std::string& what);
+
+// Sets mount attributes (MOUNT_ATTR_*) without clearing any, on the mount at fd.
+void set_mount_attributes(int fd, unsigned long long attributes, bool recursive,
+                          const std::string& what);
+
+void write_file(const std::string& path, const std::string& content);
+std::string read_file(int fd, size_t limit);
+
+// Closes every descriptor >= 3 that is not in `keep`.
+void close_fds_except(const std::vector<int>& keep);
+
+// Reads one '\n'-terminated message; empty on EOF.
+std::string read_line(int fd);
+void write_all(int fd, const std::string& data);
+
+} // namespace cocoon::sys

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Install every Debian 12 package that building cocoon and running its tests needs.
+# Idempotent and fast on reruns: apt is skipped entirely when dpkg already reports
+# every package as installed.
+set -euo pipefail
+
+PACKAGES=(
+    meson ninja-build g++ pkg-config
+    libslurm-dev slurm-wlm munge libmunge-dev
+    libseccomp-dev libyaml-cpp-dev libfmt-dev libgtest-dev nlohmann-json3-dev
+    squashfs-tools squashfuse busybox-static fuse3 libfuse3-dev
+    procps util-linux psmisc passwd ca-certificates
+)
+
+missing_packages() {
+    local pkg status
+    for pkg in "${PACKAGES[@]}"; do
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+        [[ "$status" == installed ]] || printf '%s\n' "$pkg"
+    done
+}
+
+mapfile -t missing < <(missing_packages)
+if (( ${#missing[@]} == 0 )); then
+    echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+if (( EUID != 0 )); then
+    echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Debian's slurm-wlm and munge packages try to start their daemons via init scripts;
+# without systemd nothing starts, and the test harness runs its own private instances.
+mapfile -t missing < <(missing_packages)
+if (( ${#missing[@]} != 0 )); then
+    echo "install-deps: still missing after install: ${missing[*]}" >&2
+    exit 1
+fi
+echo "install-deps: done"

@@ -1,0 +1,59 @@
+#!/bin/bash
+# The whole test suite, on a fresh Debian 12 machine as root:
+#   install packages -> build -> start a private single-node Slurm cluster -> run the
+#   unit and integration suites -> stop the cluster.
+# Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+if (( EUID != 0 )); then
+    echo "test.sh: run as root (it installs packages, starts Slurm and submits as a test user)" >&2
+    exit 2
+fi
+
+scripts/install-deps.sh
+scripts/build.sh
+
+# srun, sbatch and salloc load the plugin as the submitting user, who may not be able to
+# read this checkout (under /root, say): stage an install where every user can.
+state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
+mkdir -p "$state/etc"
+chmod 0755 "$state" "$state/etc"
+rm -rf "$state/install"
+meson install -C build --quiet --destdir "$state/install" >/dev/null
+chmod -R a+rX "$state/install"
+install -m 0644 tests/integration/cocoon.yaml "$state/etc/cocoon.yaml"
+COCOON_PLUGIN=$(find "$state/install" -name spank_cocoon.so -print -quit)
+export COCOON_PLUGIN
+export COCOON_CONFIG=$state/etc/cocoon.yaml
+export COCOON_REQUIRE_CLUSTER=1
+tests/harness/cluster.sh start
+trap 'tests/harness/cluster.sh stop >/dev/null 2>&1 || true' EXIT
+
+# Integration tests share one node: run everything one at a time.
+set +e
+meson test -C build --num-processes 1 --print-errorlogs "$@"
+status=$?
+set -e
+
+# meson's summary counts test programs; turn it into the one closing line CI reads.
+log=build/meson-logs/testlog.json
+read -r passed failed skipped < <(python3 - "$log" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for line in open(sys.argv[1]):
+    result = json.loads(line)["result"]
+    if result in ("OK", "EXPECTEDFAIL"):
+        counts["passed"] += 1
+    elif result == "SKIP":
+        counts["skipped"] += 1
+    else:
+        counts["failed"] += 1
+print(counts["passed"], counts["failed"], counts["skipped"])
+PY
+)
+summary="$passed passed, $failed failed"
+(( skipped > 0 )) && summary+=", $skipped skipped"
+echo "$summary"
+(( status == 0 && failed == 0 ))

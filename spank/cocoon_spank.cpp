@@ -1,0 +1,305 @@
+// spank_cocoon.so: runs every task of a step inside a container.
+//
+// The path of one step on a node (slurmstepd, remote context):
+//   user_init             build the container once: a holder process that drops to the job
+//                         user, creates the user + mount namespaces and mounts the image
+//   task_init_privileged  open the holder's namespaces (root: the holder is not dumpable)
+//   task_init             as the user: join them, enter the working directory, set
+//                         no_new_privs; slurmstepd then executes the task's command
+//   exit                  stop the holder; its mounts go with the namespaces
+//
+// Errors found in user_init do not reach srun, so they are kept and reported by every task
+// in task_init, which fails the task with the message on the user's terminal. A user's
+// mistake never fails a callback that would drain the node.
+//
+// ROOT CONTEXT. slurmstepd runs as root. The privileged operations of this plugin are:
+//   1. drop_to_job_user(): in the forked holder, before anything else, switch fully to the
+//      job user (setgroups, setresgid, setresuid, verified).
+//   2. write_id_maps() of our own child holder under RootEuid.
+//   3. open_namespaces() of our own child holder in task_init_privileged.
+// Nothing else runs as root: no user-supplied path is touched, nothing is executed, and the
+// job's environment is never read by code that runs as root except to get the image name.
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+}
+
+#include "cocoon/config.h"
+#include "cocoon/container.h"
+#include "cocoon/error.h"
+#include "cocoon/image.h"
+#include "cocoon/spec.h"
+#include "cocoon_build_config.h"
+#include "options.h"
+
+extern "C" {
+extern const char plugin_name[] = "cocoon";
+extern const char plugin_type[] = "spank";
+extern const unsigned int plugin_version = SLURM_VERSION_NUMBER;
+extern const unsigned int spank_plugin_version = 0;
+}
+
+namespace {
+
+using namespace cocoon;
+
+// State of this step on this node. slurmstepd forks the tasks after user_init, so each
+// task process starts with a copy.
+struct StepState {
+    std::string config_path = COCOON_DEFAULT_CONFIG;
+    bool config_path_given = false;
+    std::string error; // set up failed: every task reports this and fails
+    std::unique_ptr<Holder> holder;
+    std::string workdir;
+    std::optional<NamespaceFds> namespaces; // per task
+};
+
+StepState state;
+
+// ---- ROOT CONTEXT ------------------------------------------------------------------------
+
+// Switches the calling process (a fork of slurmstepd) to the job user for good. slurmstepd
+// called user_init with only its effective uid dropped, so regain root first to be allowed
+// to set the groups.
+void drop_to_job_user(uid_t uid, gid_t gid, const std::vector<gid_t>& groups)
+{
+    if (geteuid() != 0 && seteuid(0) != 0)
+        throw_errno("cannot regain root to drop privileges");
+    // slurmd runs with -1000; the helper must be as killable as the job.
+    if (int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+        (void)!write(fd, "0", 1);
+        close(fd);
+    }
+    if (setgroups(groups.size(), groups.data()) != 0)
+        throw_errno("setgroups");
+    if (setresgid(gid, gid, gid) != 0)
+        throw_errno("setresgid");
+    if (setresuid(uid, uid, uid) != 0)
+        throw_errno("setresuid");
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+    getresuid(&ruid, &euid, &suid);
+    getresgid(&rgid, &egid, &sgid);
+    if (ruid != uid || euid != uid || suid != uid || rgid != gid || egid != gid || sgid != gid)
+        fail("privileges were not dropped to {}:{}", uid, gid);
+    if (uid != 0 && setuid(0) == 0)
+        fail("privileges could be regained after dropping them");
+}
+
+// Raises the effective uid to root for one privileged operation and restores it.
+class RootEuid {
+public:
+    RootEuid() : saved_(geteuid())
+    {
+        if (saved_ != 0 && seteuid(0) != 0)
+            throw_errno("cannot regain root");
+    }
+    ~RootEuid()
+    {
+        if (saved_ != 0 && seteuid(saved_) != 0)
+            abort(); // never continue as root by accident
+    }
+    RootEuid(const RootEuid&) = delete;
+    RootEuid& operator=(const RootEuid&) = delete;
+
+private:
+    uid_t saved_;
+};
+
+// ---- end of root context -------------------------------------------------------------------
+
+int parse_plugin_arguments(int ac, char** av)
+{
+    for (int i = 0; i < ac; ++i) {
+        std::string arg = av[i];
+        if (arg.starts_with("config=")) {
+            state.config_path = arg.substr(7);
+            state.config_path_given = true;
+        } else {
+            slurm_error("cocoon: unknown plugstack.conf argument '%s' (known: config=PATH)",
+                        av[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+Config load_site_config()
+{
+    // Without config=, a node without the default file runs with built-in defaults; any
+    // other problem with the file is an error, never silently ignored.
+    struct stat st {};
+    if (!state.config_path_given && stat(state.config_path.c_str(), &st) != 0 &&
+        errno == ENOENT)
+        return default_config();
+    return load_config(state.config_path);
+}
+
+template <typename T>
+T item(spank_t sp, spank_item_t which)
+{
+    T value{};
+    if (spank_get_item(sp, which, &value) != ESPANK_SUCCESS)
+        fail("cannot read job information from Slurm (item {})", static_cast<int>(which));
+    return value;
+}
+
+std::vector<gid_t> job_groups(spank_t sp)
+{
+    gid_t* gids = nullptr;
+    int count = 0;
+    if (spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &gids, &count) != ESPANK_SUCCESS)
+        return {};
+    return std::vector<gid_t>(gids, gids + count);
+}
+
+std::string current_directory()
+{
+    char cwd[PATH_MAX];
+    return getcwd(cwd, sizeof(cwd)) ? cwd : "/";
+}
+
+void start_container(spank_t sp, const spank::ImageRequest& request)
+{
+    Config config = load_site_config();
+    ContainerSpec spec;
+    // slurmstepd has entered the step's working directory before user_init.
+    spec.workdir = current_directory();
+    spec.image = parse_image_reference(request.value, spec.workdir);
+
+    uid_t uid = item<uid_t>(sp, S_JOB_UID);
+    gid_t gid = item<gid_t>(sp, S_JOB_GID);
+    std::vector<gid_t> groups = job_groups(sp);
+    spec.identity = lookup_identity(uid, gid, groups);
+
+    if (item<uint32_t>(sp, S_JOB_STEPID) == SLURM_BATCH_SCRIPT) {
+        // The batch script lives in slurmd's spool directory: make it visible at the same
+        // path so slurmstepd can execute it inside the container.
+        int argc = 0;
+        char** argv = nullptr;
+        if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0)
+            spec.extra_files.emplace_back(argv[0]);
+    }
+
+    Holder::Hooks hooks;
+    hooks.in_child = [uid, gid, groups] { drop_to_job_user(uid, gid, groups); };
+    hooks.write_id_maps = [&spec](pid_t pid) {
+        RootEuid root;
+        write_id_maps(pid, spec.identity, true);
+    };
+    state.workdir = spec.workdir;
+    state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
+}
+
+bool is_remote(spank_t sp)
+{
+    return spank_context() == S_CTX_REMOTE && spank_remote(sp);
+}
+
+void report(const std::string& message)
+{
+    // The task's stderr is the user's terminal (or the job's error file).
+    std::string line = "cocoon: error: " + message + "\n";
+    (void)!write(STDERR_FILENO, line.data(), line.size());
+}
+
+} // namespace
+
+extern "C" {
+
+int slurm_spank_init(spank_t sp, int ac, char** av)
+{
+    if (parse_plugin_arguments(ac, av) != 0)
+        return -1;
+    switch (spank_context()) {
+    case S_CTX_LOCAL:
+    case S_CTX_ALLOCATOR:
+    case S_CTX_REMOTE:
+        return spank::register_options(sp);
+    default:
+        return 0;
+    }
+}
+
+int slurm_spank_user_init(spank_t sp, int, char**)
+{
+    if (!is_remote(sp))
+        return 0;
+    auto request = spank::requested_image(sp);
+    if (!request)
+        return 0;
+    try {
+        auto step = item<uint32_t>(sp, S_JOB_STEPID);
+        if (step == SLURM_EXTERN_CONT)
+            return 0;
+        if (request->option == "--container") {
+            auto reference = parse_image_reference(request->value, current_directory());
+            // An OCI bundle belongs to Slurm's own --container support (oci.conf).
+            if (reference.kind == ImageReference::Kind::Path && is_oci_bundle(reference.path))
+                return 0;
+        }
+        start_container(sp, *request);
+    } catch (const std::exception& e) {
+        state.error = fmt::format("{}={}: {}", request->option, request->value, e.what());
+        slurm_info("cocoon: %s", state.error.c_str());
+    }
+    return 0;
+}
+
+int slurm_spank_task_init_privileged(spank_t sp, int, char**)
+{
+    if (!is_remote(sp) || !state.holder || !state.error.empty())
+        return 0;
+    try {
+        state.namespaces = open_namespaces(state.holder->pid());
+    } catch (const std::exception& e) {
+        state.error = fmt::format("the container of this step: {}", e.what());
+    }
+    return 0;
+}
+
+int slurm_spank_task_init(spank_t sp, int, char**)
+{
+    if (!is_remote(sp))
+        return 0;
+    if (!state.error.empty()) {
+        report(state.error);
+        return -1;
+    }
+    if (!state.namespaces)
+        return 0;
+    try {
+        join_namespaces(*state.namespaces);
+        state.namespaces.reset();
+        enter_workdir(state.workdir);
+        forbid_new_privileges();
+    } catch (const std::exception& e) {
+        report(e.what());
+        return -1;
+    }
+    return 0;
+}
+
+int slurm_spank_exit(spank_t sp, int, char**)
+{
+    if (is_remote(sp) && state.holder) {
+        state.holder->stop();
+        state.holder.reset();
+    }
+    return 0;
+}
+
+} // extern "C"

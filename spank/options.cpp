@@ -1,0 +1,64 @@
+#include "options.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <string>
+
+#include "cocoon/error.h"
+#include "cocoon/image.h"
+
+namespace cocoon::spank {
+
+namespace {
+
+std::optional<std::string> container_image_value;
+
+// Callbacks may run more than once (srun, then slurmstepd): they only record, and check
+// the syntax where a user can still fix it before the job is queued.
+int on_container_image(int, const char* optarg, int remote)
+{
+    std::string value = optarg ? optarg : "";
+    if (!remote) {
+        char cwd[PATH_MAX];
+        try {
+            parse_image_reference(value, getcwd(cwd, sizeof(cwd)) ? cwd : "/");
+        } catch (const Error& e) {
+            slurm_error("cocoon: --container-image=%s: %s", value.c_str(), e.what());
+            return -1;
+        }
+    }
+    container_image_value = value;
+    return 0;
+}
+
+struct spank_option options[] = {
+    {const_cast<char*>("container-image"), const_cast<char*>("IMAGE"),
+     const_cast<char*>("[cocoon] run every task in a container of IMAGE: a squashfs file or "
+                       "a root filesystem directory (takes precedence over --container)"),
+     1, 0, on_container_image},
+    SPANK_OPTIONS_TABLE_END,
+};
+
+} // namespace
+
+int register_options(spank_t sp)
+{
+    for (auto* option = options; option->name; ++option)
+        if (spank_option_register(sp, option) != ESPANK_SUCCESS)
+            return -1;
+    return 0;
+}
+
+std::optional<ImageRequest> requested_image(spank_t sp)
+{
+    if (container_image_value)
+        return ImageRequest{"--container-image", *container_image_value};
+    char buffer[4097];
+    if (spank_getenv(sp, "SLURM_CONTAINER", buffer, sizeof(buffer)) == ESPANK_SUCCESS &&
+        buffer[0] != '\0')
+        return ImageRequest{"--container", buffer};
+    return std::nullopt;
+}
+
+} // namespace cocoon::spank

@@ -1,0 +1,28 @@
+// The container options cocoon adds to srun, sbatch and salloc, and where their values
+// come from on the compute node.
+#pragma once
+
+#include <optional>
+#include <string>
+
+extern "C" {
+#include <slurm/spank.h>
+}
+
+namespace cocoon::spank {
+
+// What the user asked for: the option's spelling (for messages) and the value.
+struct ImageRequest {
+    std::string option; // "--container-image" or "--container"
+    std::string value;
+};
+
+// Registers cocoon's options with Slurm (every context that parses options).
+int register_options(spank_t sp);
+
+// The image requested for this step: --container-image when given, otherwise Slurm's own
+// --container (which reaches the job as SLURM_CONTAINER, also inherited by steps of an
+// sbatch or salloc job).
+std::optional<ImageRequest> requested_image(spank_t sp);
+
+} // namespace cocoon::spank

@@ -1,0 +1,430 @@
+#!/bin/bash
+# A private single-node Slurm cluster for the integration tests.
+#
+#   cluster.sh start    (re)start munged, slurmctld and slurmd; wait until the node is idle
+#   cluster.sh stop     stop everything started here; no process of the test user survives
+#   cluster.sh status   exit 0 when the node is idle
+#
+# Never touches /etc/slurm or /etc/munge: everything lives in the state directory
+# ${COCOON_TEST_DIR:-/var/tmp/cocoon-test}; tests source "$COCOON_TEST_DIR/env".
+#
+# Environment (start):
+#   COCOON_PLUGIN           absolute path of spank_cocoon.so; unset: plugstack.conf stays empty
+#   COCOON_CONFIG           plugin config file (default $COCOON_TEST_DIR/etc/cocoon.yaml)
+#   COCOON_CONFIG_TEMPLATE  copied to COCOON_CONFIG when that file does not exist yet
+#   COCOON_IMAGES           test image directory (default $COCOON_TEST_DIR/images)
+#
+# Must run as root (it creates a user, starts daemons and runs slurmd as root).
+set -euo pipefail
+
+HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
+TEST_USER=cocoontest
+EXTRA_GROUP=cocoonextra
+CTLD_PORT=16817
+SLURMD_PORT=16818
+START_TIMEOUT=60
+
+ETC=$DIR/etc
+MUNGE_DIR=$DIR/munge
+LOG_DIR=$DIR/log
+RUN_DIR=$DIR/run
+CONF=$ETC/slurm.conf
+MUNGE_SOCKET=$MUNGE_DIR/munge.socket.2
+MUNGE_PID=$MUNGE_DIR/munged.pid
+CTLD_PID=$RUN_DIR/slurmctld.pid
+SLURMD_PID=$RUN_DIR/slurmd.pid
+
+log() { echo "cluster: $*"; }
+die() { echo "cluster: error: $*" >&2; exit 1; }
+
+need_root() {
+    (( EUID == 0 )) || die "must run as root"
+}
+
+need_tools() {
+    local t missing=()
+    for t in munged slurmctld slurmd sinfo squeue scancel useradd groupadd runuser pgrep; do
+        command -v "$t" >/dev/null || missing+=("$t")
+    done
+    (( ${#missing[@]} == 0 )) ||
+        die "missing commands: ${missing[*]} (run scripts/install-deps.sh)"
+}
+
+slurm() {
+    SLURM_CONF=$CONF "$@"
+}
+
+# Print the tail of a log file, indented, for error messages.
+show_log() {
+    local f=$1
+    [[ -f "$f" ]] || return 0
+    echo "---- last lines of $f ----" >&2
+    tail -n 25 "$f" | sed 's/^/  /' >&2
+}
+
+# ---------------------------------------------------------------------------------------
+# Process handling: only pids from our pid files, processes whose command line names our
+# private slurm.conf, or processes of the test user are ever signalled.
+
+pid_alive() {
+    [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null
+}
+
+read_pid() {
+    local f=$1 pid=""
+    if [[ -f "$f" ]]; then read -r pid < "$f" || true; fi
+    [[ "$pid" =~ ^[0-9]+$ ]] && echo "$pid"
+    return 0
+}
+
+# Send SIGTERM, wait up to $2 seconds, then SIGKILL.
+stop_pid() {
+    local pid=$1 wait_s=${2:-10} i
+    pid_alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < wait_s * 10; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    echo "cluster: warning: pid $pid survived SIGKILL" >&2
+}
+
+# Daemons of this cluster whose pid file got lost: exe is the daemon and its command
+# line contains our private slurm.conf.
+pids_by_conf() {
+    local exe_name=$1 p cmd
+    for p in /proc/[0-9]*; do
+        [[ "$(readlink "$p/exe" 2>/dev/null)" == */"$exe_name" ]] || continue
+        cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+        [[ "$cmd" == *" $CONF"* ]] && echo "${p#/proc/}"
+    done
+    return 0
+}
+
+# slurmstepd processes forked by our slurmd carry SLURM_CONF=<our conf> in their
+# environment (slurmd is started with it); a real cluster's steps do not.
+our_stepd_pids() {
+    local p
+    for p in /proc/[0-9]*; do
+        [[ "$(readlink "$p/exe" 2>/dev/null)" == */slurmstepd ]] || continue
+        if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF"; then
+            echo "${p#/proc/}"
+        fi
+    done
+    return 0
+}
+
+kill_user_processes() {
+    id -u "$TEST_USER" >/dev/null 2>&1 || return 0
+    local i pids
+    for ((i = 0; i < 50; i++)); do
+        mapfile -t pids < <(pgrep -u "$TEST_USER" || true)
+        (( ${#pids[@]} == 0 )) && return 0
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+        sleep 0.1
+    done
+    echo "cluster: warning: processes of $TEST_USER survive:" >&2
+    ps -o pid,stat,cmd -u "$TEST_USER" >&2 || true
+}
+
+# FUSE mounts that a killed squashfuse left in the host mount namespace, and temporary
+# directories of the test user: tests treat both as leftovers, so a fresh start must not
+# inherit them from an earlier crash.
+clean_user_leftovers() {
+    id -u "$TEST_USER" >/dev/null 2>&1 || return 0
+    local uid mp fstype opts
+    uid=$(id -u "$TEST_USER")
+    # mountinfo: id parent maj:min root mountpoint options ... - fstype source superopts
+    while read -r mp fstype opts; do
+        if [[ "$fstype" == fuse.squashfuse* || "$fstype" == fuse* && "$opts" == *"user_id=$uid,"* ]]; then
+            echo "cluster: unmounting leftover $fstype mount $mp" >&2
+            umount -l "$mp" 2>/dev/null || true
+        fi
+    done < <(awk '{ for (i = 7; $i != "-"; i++); print $5, $(i+1), $(i+3) "," }' /proc/self/mountinfo)
+    local d
+    for d in /tmp/cocoon-* /run/cocoon* /dev/shm/cocoon*; do
+        [[ -e "$d" && "$(stat -c %U "$d")" == "$TEST_USER" ]] || continue
+        echo "cluster: removing leftover $d" >&2
+        rm -rf --one-file-system "$d"
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+
+node_state() {
+    slurm sinfo -h -N -o '%T' 2>/dev/null | head -n1
+}
+
+node_idle() {
+    [[ -f "$CONF" ]] || return 1
+    # Without a controller sinfo retries for about 10 s; answer at once instead.
+    pid_alive "$(read_pid "$CTLD_PID")" || return 1
+    [[ "$(node_state)" == idle ]]
+}
+
+ensure_user() {
+    getent group "$EXTRA_GROUP" >/dev/null || groupadd "$EXTRA_GROUP"
+    if ! id -u "$TEST_USER" >/dev/null 2>&1; then
+        useradd -m -s /bin/bash -G "$EXTRA_GROUP" "$TEST_USER"
+        log "created user $TEST_USER"
+    elif ! id -nG "$TEST_USER" | tr ' ' '\n' | grep -qxF "$EXTRA_GROUP"; then
+        usermod -a -G "$EXTRA_GROUP" "$TEST_USER"
+    fi
+    local home
+    home=$(getent passwd "$TEST_USER" | cut -d: -f6)
+    install -d -o "$TEST_USER" -g "$(id -gn "$TEST_USER")" -m 0755 "$home" "$home/work"
+}
+
+start_munge() {
+    # munged insists that its directories are not writable by others and that the key
+    # is private to the munge user; 0755 lets unprivileged clients reach the socket.
+    install -d -o munge -g munge -m 0755 "$MUNGE_DIR"
+    if [[ ! -s "$MUNGE_DIR/munge.key" ]]; then
+        if command -v mungekey >/dev/null; then
+            mungekey --create --keyfile="$MUNGE_DIR/munge.key" --force
+        else
+            dd if=/dev/urandom of="$MUNGE_DIR/munge.key" bs=1024 count=1 status=none
+        fi
+    fi
+    chown munge:munge "$MUNGE_DIR/munge.key"
+    chmod 0400 "$MUNGE_DIR/munge.key"
+    rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$MUNGE_PID"
+    : > "$MUNGE_DIR/munged.log"
+    chown munge:munge "$MUNGE_DIR/munged.log"
+    chmod 0640 "$MUNGE_DIR/munged.log"
+
+    if ! runuser -u munge -- munged \
+        --key-file="$MUNGE_DIR/munge.key" \
+        --socket="$MUNGE_SOCKET" \
+        --pid-file="$MUNGE_PID" \
+        --log-file="$MUNGE_DIR/munged.log" \
+        --seed-file="$MUNGE_DIR/munged.seed"; then
+        show_log "$MUNGE_DIR/munged.log"
+        die "munged failed to start"
+    fi
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ -S "$MUNGE_SOCKET" ]] && break
+        sleep 0.1
+    done
+    if ! munge -n --socket="$MUNGE_SOCKET" | unmunge --socket="$MUNGE_SOCKET" >/dev/null; then
+        show_log "$MUNGE_DIR/munged.log"
+        die "munged does not answer on $MUNGE_SOCKET"
+    fi
+    log "munged running (socket $MUNGE_SOCKET)"
+}
+
+write_config() {
+    local host cpus
+    host=$(hostname -s)
+    cpus=$(nproc)
+    install -d -m 0755 "$ETC" "$LOG_DIR" "$RUN_DIR"
+    rm -rf "$DIR/state" "$DIR/spool"
+    install -d -m 0700 "$DIR/state"
+    install -d -m 0755 "$DIR/spool"
+
+    cat > "$CONF" <<EOF
+# Generated by tests/harness/cluster.sh; private test cluster, rewritten on every start.
+ClusterName=cocoontest
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$MUNGE_SOCKET
+StateSaveLocation=$DIR/state
+SlurmdSpoolDir=$DIR/spool
+SlurmctldPidFile=$CTLD_PID
+SlurmdPidFile=$SLURMD_PID
+SlurmctldLogFile=$LOG_DIR/slurmctld.log
+SlurmdLogFile=$LOG_DIR/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+PlugStackConfig=$ETC/plugstack.conf
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+MpiDefault=none
+SwitchType=switch/none
+JobCompType=jobcomp/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MailProg=/bin/true
+ReturnToService=2
+KillWait=5
+UnkillableStepTimeout=30
+InactiveLimit=0
+SlurmdTimeout=30
+MinJobAge=2
+# Slurm 22.05 refuses "salloc --container=..." unless salloc may launch the interactive
+# step itself ("salloc: error: --container requires LaunchParameters=use_interactive_step").
+LaunchParameters=use_interactive_step
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+
+    local config=${COCOON_CONFIG:-$ETC/cocoon.yaml}
+    if [[ ! -e "$config" && -n "${COCOON_CONFIG_TEMPLATE:-}" ]]; then
+        install -m 0644 "$COCOON_CONFIG_TEMPLATE" "$config"
+    fi
+    if [[ -n "${COCOON_PLUGIN:-}" ]]; then
+        [[ "$COCOON_PLUGIN" == /* ]] || die "COCOON_PLUGIN must be an absolute path"
+        [[ -f "$COCOON_PLUGIN" ]] || die "COCOON_PLUGIN=$COCOON_PLUGIN does not exist"
+        # srun/sbatch/salloc load the plugin as the submitting user: a plugin or config
+        # under a private directory (a checkout in /root) would fail every job.
+        local f
+        for f in "$COCOON_PLUGIN" "$config"; do
+            [[ -e "$f" ]] || continue
+            runuser -u "$TEST_USER" -- test -r "$f" ||
+                die "$TEST_USER cannot read $f; put the build and config where every user can read them"
+        done
+        printf 'required %s config=%s\n' "$COCOON_PLUGIN" "$config" > "$ETC/plugstack.conf"
+    else
+        : > "$ETC/plugstack.conf"
+    fi
+    chmod 0644 "$CONF" "$ETC/plugstack.conf"
+
+    cat > "$DIR/env" <<EOF
+# Generated by tests/harness/cluster.sh start
+export COCOON_TEST_DIR=$DIR
+export SLURM_CONF=$CONF
+export COCOON_IMAGES=$IMAGES
+export COCOON_SLURMCTLD_PID_FILE=$CTLD_PID
+export COCOON_TEST_MUNGE_SOCKET=$MUNGE_SOCKET
+EOF
+    chmod 0644 "$DIR/env"
+}
+
+# Mounts that already look like leftovers before any test ran (a user's own cocoon work
+# on a developer machine, say): assert_no_leftovers ignores exactly these.
+write_mount_baseline() {
+    awk '{ for (i = 7; $i != "-"; i++); if ($(i+1) ~ /^fuse\.squashfuse/ || $5 ~ /cocoon/) print $5, $(i+1) }' \
+        /proc/self/mountinfo > "$DIR/mounts.baseline"
+    chmod 0644 "$DIR/mounts.baseline"
+}
+
+start_slurm() {
+    : > "$LOG_DIR/slurmctld.log"
+    : > "$LOG_DIR/slurmd.log"
+    # -i: ignore unreadable state; the state directory is wiped on every start anyway.
+    if ! slurm slurmctld -i -f "$CONF"; then
+        show_log "$LOG_DIR/slurmctld.log"
+        die "slurmctld failed to start"
+    fi
+    if ! slurm slurmd -f "$CONF"; then
+        show_log "$LOG_DIR/slurmd.log"
+        die "slurmd failed to start"
+    fi
+    local i state=""
+    for ((i = 0; i < START_TIMEOUT * 2; i++)); do
+        state=$(node_state || true)
+        [[ "$state" == idle ]] && break
+        sleep 0.5
+    done
+    if [[ "$state" != idle ]]; then
+        echo "cluster: error: node not idle after ${START_TIMEOUT}s (state: '${state:-no answer}')" >&2
+        slurm sinfo -R >&2 2>&1 || true
+        show_log "$LOG_DIR/slurmctld.log"
+        show_log "$LOG_DIR/slurmd.log"
+        exit 1
+    fi
+    log "slurmctld and slurmd running; node $(hostname -s) idle"
+}
+
+cmd_stop() {
+    need_root
+    local pid pids
+    # Cancel jobs while the controller still answers, so steps end the normal way.
+    if [[ -f "$CONF" ]] && slurm squeue -h >/dev/null 2>&1; then
+        if [[ -n "$(slurm squeue -h -o %i 2>/dev/null)" ]]; then
+            slurm scancel --full --quiet --user="$TEST_USER" 2>/dev/null || true
+            slurm scancel --full --quiet --state=PENDING 2>/dev/null || true
+            for ((i = 0; i < 50; i++)); do
+                [[ -z "$(slurm squeue -h -o %i 2>/dev/null)" ]] && break
+                sleep 0.2
+            done
+        fi
+    fi
+    kill_user_processes
+
+    for pid in $(read_pid "$SLURMD_PID") $(pids_by_conf slurmd); do
+        stop_pid "$pid" 10
+    done
+    for pid in $(our_stepd_pids); do
+        stop_pid "$pid" 2
+    done
+    for pid in $(read_pid "$CTLD_PID") $(pids_by_conf slurmctld); do
+        stop_pid "$pid" 10
+    done
+    pid=$(read_pid "$MUNGE_PID")
+    stop_pid "$pid" 5
+    # munged without a pid file: match its exe and our private socket on the command line.
+    for pid in /proc/[0-9]*; do
+        [[ "$(readlink "$pid/exe" 2>/dev/null)" == */munged ]] || continue
+        tr '\0' '\n' < "$pid/cmdline" 2>/dev/null | grep -qxF -- "--socket=$MUNGE_SOCKET" &&
+            stop_pid "${pid#/proc/}" 5
+    done
+    rm -f "$SLURMD_PID" "$CTLD_PID" "$MUNGE_PID" "$DIR/env"
+
+    kill_user_processes
+    clean_user_leftovers
+    log "stopped"
+}
+
+cmd_start() {
+    need_root
+    need_tools
+    [[ "$DIR" == /* ]] || die "COCOON_TEST_DIR must be an absolute path"
+    IMAGES=${COCOON_IMAGES:-$DIR/images}
+
+    # A previous run may have left daemons, jobs or user processes behind.
+    if [[ -d "$DIR" ]]; then
+        cmd_stop >/dev/null
+    fi
+    install -d -m 0755 "$DIR"
+    chmod 0755 "$DIR"
+
+    ensure_user
+    # Unprivileged FUSE mounts need a world-accessible /dev/fuse. Real sites ship it 0666
+    # (udev default); some container hosts create it 0600. Documented node prerequisite.
+    if [[ -c /dev/fuse ]]; then
+        chmod 0666 /dev/fuse
+    else
+        echo "cluster: warning: /dev/fuse missing; squashfuse mounts will fail" >&2
+    fi
+
+    "$HARNESS_DIR/make-images.sh" "$IMAGES"
+    # A start that fails half-way must not leave daemons behind.
+    trap 'echo "cluster: start failed; stopping what was started" >&2; cmd_stop >/dev/null' EXIT
+    write_config
+    start_munge
+    write_mount_baseline
+    start_slurm
+    trap - EXIT
+    log "ready: source $DIR/env (SLURM_CONF=$CONF)"
+}
+
+cmd_status() {
+    if node_idle; then
+        echo "cluster: node $(hostname -s) idle (SLURM_CONF=$CONF)"
+        return 0
+    fi
+    echo "cluster: not running or node not idle (SLURM_CONF=$CONF)" >&2
+    return 1
+}
+
+case ${1:-} in
+    start)  cmd_start ;;
+    stop)   cmd_stop ;;
+    status) cmd_status ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,32 @@
+#!/bin/bash
+# A task killed with SIGKILL ends the step; the container is torn down with it.
+source "$(dirname "$0")/lib.sh"
+require_plugin
+require_images
+
+as_user srun --container="$BUSYBOX_SQSH" sleep 301 >/dev/null 2>&1 &
+srun_pid=$!
+trap 'kill "$srun_pid" 2>/dev/null; cancel_user_jobs' EXIT
+
+task_pid=$(wait_user_process 20 -f '^[^ ]*sleep 301$') ||
+    fail "the containerized 'sleep 301' task did not start within 20 s"
+task_pid=$(head -n1 <<<"$task_pid")
+# The image is a FUSE mount owned by the container's user namespace, which the kernel hides
+# from processes outside it (root on the host included): look at the task's mount table.
+grep -q ' - fuse.squashfuse ' "/proc/$task_pid/mountinfo" ||
+    fail "task $task_pid does not run inside the test image"
+kill -KILL "$task_pid" || fail "could not kill task pid $task_pid"
+
+for ((i = 0; i < 150; i++)); do
+    kill -0 "$srun_pid" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$srun_pid" 2>/dev/null && fail "srun still running 15 s after its task was killed"
+wait "$srun_pid"
+rc=$?
+[[ "$rc" != 0 ]] || fail "srun of a killed task exited 0"
+trap - EXIT
+
+assert_no_leftovers
+assert_node_healthy
+pass

@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include "cocoon/plan.h"
+
+using namespace cocoon;
+
+namespace {
+
+ContainerSpec spec_for(const std::string& workdir)
+{
+    ContainerSpec spec;
+    spec.image.path = "/images/app.sqsh";
+    spec.identity.uid = 1001;
+    spec.identity.home = "/home/alice";
+    spec.workdir = workdir;
+    return spec;
+}
+
+const MountOp* find(const Plan& plan, const std::string& target)
+{
+    for (const auto& op : plan.ops)
+        if (op.target == target)
+            return &op;
+    return nullptr;
+}
+
+} // namespace
+
+TEST(Plan, GoldenDefaultPlan)
+{
+    auto spec = spec_for("/scratch/alice/run");
+    spec.extra_files = {"/var/spool/slurmd/job00042/slurm_script"};
+    EXPECT_EQ(format_plan(plan_container(spec, default_config())),
+              "root      /images/app.sqsh (read-only, nosuid, nodev)\n"
+              "bind      /proc <- /proc [rec]\n"
+              "bind      /sys <- /sys [ro,rec]\n"
+              "tmpfs     /dev (mode=0755,size=64k)\n"
+              "bind      /dev/null <- /dev/null [dev]\n"
+              "bind      /dev/zero <- /dev/zero [dev]\n"
+              "bind      /dev/full <- /dev/full [dev]\n"
+              "bind      /dev/random <- /dev/random [dev]\n"
+              "bind      /dev/urandom <- /dev/urandom [dev]\n"
+              "bind      /dev/tty <- /dev/tty [optional,dev]\n"
+              "devpts    /dev/pts (newinstance,ptmxmode=0666,mode=0620)\n"
+              "symlink   /dev/ptmx -> pts/ptmx\n"
+              "tmpfs     /dev/shm (mode=1777)\n"
+              "symlink   /dev/fd -> /proc/self/fd\n"
+              "symlink   /dev/stdin -> /proc/self/fd/0\n"
+              "symlink   /dev/stdout -> /proc/self/fd/1\n"
+              "symlink   /dev/stderr -> /proc/self/fd/2\n"
+              "tmpfs     /tmp (mode=1777)\n"
+              "bind      /etc/hosts <- /etc/hosts [ro,optional]\n"
+              "bind      /etc/resolv.conf <- /etc/resolv.conf [ro,optional]\n"
+              "generate  /etc/passwd (passwd) [ro]\n"
+              "generate  /etc/group (group) [ro]\n"
+              "bind      /home/alice <- /home/alice [rec,optional]\n"
+              "bind      /scratch/alice/run <- /scratch/alice/run [rec]\n"
+              "bind      /var/spool/slurmd/job00042/slurm_script <- "
+              "/var/spool/slurmd/job00042/slurm_script [ro]\n");
+}
+
+TEST(Plan, WorkdirInsideHomeIsCoveredByTheHomeBind)
+{
+    auto plan = plan_container(spec_for("/home/alice/project"), default_config());
+    EXPECT_NE(find(plan, "/home/alice"), nullptr);
+    EXPECT_EQ(find(plan, "/home/alice/project"), nullptr);
+}
+
+TEST(Plan, WorkdirInSystemDirectoriesIsNotBound)
+{
+    for (const char* dir : {"/", "/usr/local/src", "/etc", "/tmp"}) {
+        auto plan = plan_container(spec_for(dir), default_config());
+        for (const auto& op : plan.ops)
+            EXPECT_FALSE(op.kind == OpKind::BindHost && op.source == dir) << dir;
+    }
+}
+
+TEST(Plan, WorkdirUnderTmpIsBoundOnTopOfThePrivateTmp)
+{
+    auto plan = plan_container(spec_for("/tmp/job"), default_config());
+    ASSERT_NE(find(plan, "/tmp/job"), nullptr);
+    ASSERT_NE(find(plan, "/tmp"), nullptr);
+    EXPECT_LT(find(plan, "/tmp"), find(plan, "/tmp/job")); // the tmpfs comes first
+}
+
+TEST(Plan, ConfigSwitchesOffHomeAndWorkdir)
+{
+    Config config = default_config();
+    config.mount_home = false;
+    config.mount_workdir = false;
+    auto plan = plan_container(spec_for("/scratch/run"), config);
+    EXPECT_EQ(find(plan, "/home/alice"), nullptr);
+    EXPECT_EQ(find(plan, "/scratch/run"), nullptr);
+}
+
+TEST(Plan, SystemPaths)
+{
+    EXPECT_TRUE(is_system_path("/"));
+    EXPECT_TRUE(is_system_path("/usr"));
+    EXPECT_TRUE(is_system_path("/usr/lib/x"));
+    EXPECT_FALSE(is_system_path("/usrdata"));
+    EXPECT_FALSE(is_system_path("/home/u"));
+}

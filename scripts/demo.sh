@@ -16,9 +16,12 @@ scripts/build.sh --prefix=/usr/local
 meson install -C build --quiet
 ldconfig
 
+# The site configuration at its default path (an admin edits this copy).
+config=/usr/local/etc/cocoon/cocoon.yaml
+[[ -e "$config" ]] || install -D -m 0644 etc/cocoon.yaml "$config"
 plugin=$(find /usr/local/lib -name spank_cocoon.so -print -quit)
 export COCOON_PLUGIN=$plugin
-export COCOON_CONFIG=$ROOT/tests/integration/cocoon.yaml
+export COCOON_CONFIG=$config
 tests/harness/cluster.sh start
 
 # shellcheck source=/dev/null

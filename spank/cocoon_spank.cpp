@@ -234,6 +234,26 @@ int slurm_spank_init(spank_t sp, int ac, char** av)
     }
 }
 
+// Submit side (srun, sbatch, salloc): Slurm's own --container has no callback of ours, but
+// its value is in the command's environment by now. Check its syntax so a bad value fails
+// before a job is queued; --container-image was checked by its option callback.
+int slurm_spank_init_post_opt(spank_t, int, char**)
+{
+    auto context = spank_context();
+    if (context != S_CTX_LOCAL && context != S_CTX_ALLOCATOR)
+        return 0;
+    const char* value = getenv("SLURM_CONTAINER");
+    if (!value)
+        return 0;
+    try {
+        parse_image_reference(value, current_directory());
+    } catch (const Error& e) {
+        slurm_error("cocoon: --container=%s: %s", value, e.what());
+        return -1;
+    }
+    return 0;
+}
+
 int slurm_spank_user_init(spank_t sp, int, char**)
 {
     if (!is_remote(sp))

@@ -7,6 +7,7 @@
 #   OUTDIR/busybox/         directory rootfs: busybox-static plus a link for every applet
 #   OUTDIR/busybox.sqsh     the same tree as a squashfs image
 #   OUTDIR/corrupt.sqsh     starts with the squashfs magic, then garbage: mounting must fail
+#   OUTDIR/truncated.sqsh   the first 4 KiB of busybox.sqsh: the superblock is fine, the rest gone
 #   OUTDIR/unreadable.sqsh  copy of busybox.sqsh, mode 0600 owned by root
 #
 # Rerunnable: when OUTDIR/.stamp matches this script and the busybox binary, nothing is rebuilt.
@@ -34,7 +35,7 @@ outdir=$(cd "$outdir" && pwd -P)
 up_to_date() {
     [[ -f "$outdir/.stamp" && "$(cat "$outdir/.stamp")" == "$stamp_value" ]] || return 1
     local f
-    for f in busybox/bin/busybox busybox.sqsh corrupt.sqsh unreadable.sqsh; do
+    for f in busybox/bin/busybox busybox.sqsh corrupt.sqsh truncated.sqsh unreadable.sqsh; do
         [[ -e "$outdir/$f" ]] || return 1
     done
 }
@@ -106,6 +107,10 @@ chmod 0644 "$tmp/busybox.sqsh"
 [[ $(stat -c %s "$tmp/corrupt.sqsh") == 65536 ]] || die "corrupt.sqsh has the wrong size"
 chmod 0644 "$tmp/corrupt.sqsh"
 
+# A valid superblock with the rest cut off: only squashfuse can tell it is broken.
+head -c 4096 "$tmp/busybox.sqsh" > "$tmp/truncated.sqsh"
+chmod 0644 "$tmp/truncated.sqsh"
+
 cp "$tmp/busybox.sqsh" "$tmp/unreadable.sqsh"
 chown 0:0 "$tmp/unreadable.sqsh" 2>/dev/null || true
 chmod 0600 "$tmp/unreadable.sqsh"
@@ -113,8 +118,8 @@ chmod 0600 "$tmp/unreadable.sqsh"
 # --- publish ------------------------------------------------------------------------------
 rm -rf "$outdir/busybox"
 mv "$tmp/busybox" "$outdir/busybox"
-for f in busybox.sqsh corrupt.sqsh unreadable.sqsh; do
+for f in busybox.sqsh corrupt.sqsh truncated.sqsh unreadable.sqsh; do
     mv -f "$tmp/$f" "$outdir/$f"
 done
 printf '%s\n' "$stamp_value" > "$outdir/.stamp"
-echo "make-images: built busybox, busybox.sqsh, corrupt.sqsh, unreadable.sqsh in $outdir"
+echo "make-images: built busybox, busybox.sqsh, corrupt.sqsh, truncated.sqsh, unreadable.sqsh in $outdir"

@@ -5,9 +5,12 @@ source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
 
-run_user srun --container="$IMAGES/corrupt.sqsh" true
-assert_failed "srun --container=corrupt.sqsh"
-assert_contains "$ERR" corrupt.sqsh "stderr"
+for image in corrupt.sqsh truncated.sqsh; do
+    run_user srun --container="$IMAGES/$image" true
+    assert_failed "srun --container=$image"
+    assert_contains "$ERR" "cocoon: error: --container=$IMAGES/$image" "stderr"
+    wait_idle
+done
 
 assert_no_leftovers
 assert_node_healthy

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Malformed --container-image values are rejected on the submit side, before a job is
-# created (the controller's job id counter must not move).
+# Malformed --container-image and --container values are rejected on the submit side,
+# before a job is created (the controller's job id counter must not move).
 source "$(dirname "$0")/lib.sh"
 require_plugin
 
@@ -15,6 +15,25 @@ for value in "${values[@]}"; do
     after=$(last_job_id)
     [[ "$after" == "$before" ]] ||
         fail "srun --container-image=$shown created job $after before failing; reject it on the submit side"
+done
+
+# Slurm's own --container: an empty value means "none" to Slurm, so only the bad ones.
+for value in $'bad\nvalue' $'bad\x01value' 'what is this?'; do
+    shown=$(printf '%q' "$value")
+    for command in srun salloc sbatch; do
+        wait_idle
+        before=$(last_job_id)
+        if [[ $command == sbatch ]]; then
+            run_user sbatch --wrap=true --container="$value"
+        else
+            run_user "$command" --container="$value" true
+        fi
+        assert_failed "$command --container=$shown"
+        assert_contains "$ERR" "cocoon: --container=" "$command --container=$shown error"
+        after=$(last_job_id)
+        [[ "$after" == "$before" ]] ||
+            fail "$command --container=$shown created job $after before failing"
+    done
 done
 
 assert_no_leftovers

@@ -29,7 +29,10 @@ export COCOON_PLUGIN
 export COCOON_CONFIG=$state/etc/cocoon.yaml
 export COCOON_REQUIRE_CLUSTER=1
 tests/harness/cluster.sh start
-trap 'tests/harness/cluster.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'tests/harness/registry.sh stop >/dev/null 2>&1 || true
+      tests/harness/cluster.sh stop >/dev/null 2>&1 || true' EXIT
+# Two OCI registries on 127.0.0.1:5000 (open) and :5001 (Basic auth) with the test images.
+tests/harness/registry.sh start
 
 # Integration tests share one node: run everything one at a time.
 set +e

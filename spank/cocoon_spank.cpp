@@ -41,8 +41,11 @@ extern "C" {
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/image.h"
+#include "cocoon/image_config.h"
+#include "cocoon/importer.h"
 #include "cocoon/spec.h"
 #include "cocoon_build_config.h"
+#include "import_reporter.h"
 #include "options.h"
 
 extern "C" {
@@ -64,6 +67,7 @@ struct StepState {
     std::string error; // set up failed: every task reports this and fails
     std::unique_ptr<Holder> holder;
     std::string workdir;
+    std::string image_workdir; // the image's WorkingDir, when the workdir is not there
     std::optional<NamespaceFds> namespaces; // per task
 };
 
@@ -172,18 +176,41 @@ std::string current_directory()
     return getcwd(cwd, sizeof(cwd)) ? cwd : "/";
 }
 
+std::string job_env(spank_t sp, const char* name)
+{
+    char buffer[4097];
+    if (spank_getenv(sp, name, buffer, sizeof(buffer)) != ESPANK_SUCCESS)
+        return {};
+    return buffer;
+}
+
+// The image's environment reaches the tasks through the job environment.
+void apply_image_config(spank_t sp, const ImageConfig& image)
+{
+    auto job_value = [sp](const std::string& name) -> std::optional<std::string> {
+        char buffer[8192];
+        if (spank_getenv(sp, name.c_str(), buffer, sizeof(buffer)) != ESPANK_SUCCESS)
+            return std::nullopt;
+        return std::string(buffer);
+    };
+    for (const auto& [name, value] : image_environment(image, job_value, spank::kept_environment()))
+        spank_setenv(sp, name.c_str(), value.c_str(), 1);
+    state.image_workdir = image.working_dir;
+}
+
 void start_container(spank_t sp, const spank::ImageRequest& request)
 {
     Config config = load_site_config();
     ContainerSpec spec;
     // slurmstepd has entered the step's working directory before user_init.
     spec.workdir = current_directory();
-    spec.image = parse_image_reference(request.value, spec.workdir);
+    spec.image = parse_image_reference(request.value, spec.workdir, config.default_registry);
 
     uid_t uid = item<uid_t>(sp, S_JOB_UID);
     gid_t gid = item<gid_t>(sp, S_JOB_GID);
     std::vector<gid_t> groups = job_groups(sp);
     spec.identity = lookup_identity(uid, gid, groups);
+    spec.cache_dir = resolve_cache_dir(config, spec.identity, job_env(sp, "COCOON_CACHE_DIR"));
 
     if (item<uint32_t>(sp, S_JOB_STEPID) == SLURM_BATCH_SCRIPT) {
         // The batch script lives in slurmd's spool directory: make it visible at the same
@@ -200,8 +227,11 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
         RootEuid root;
         write_id_maps(pid, spec.identity, true);
     };
+    spank::ImportReporter reporter;
+    hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };
     state.workdir = spec.workdir;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
+    apply_image_config(sp, parse_image_config(state.holder->image_config()));
 }
 
 bool is_remote(spank_t sp)
@@ -304,7 +334,7 @@ int slurm_spank_task_init(spank_t sp, int, char**)
     try {
         join_namespaces(*state.namespaces);
         state.namespaces.reset();
-        enter_workdir(state.workdir);
+        enter_workdir(state.workdir, state.image_workdir);
         forbid_new_privileges();
     } catch (const std::exception& e) {
         report(e.what());

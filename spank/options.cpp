@@ -7,12 +7,20 @@
 
 #include "cocoon/error.h"
 #include "cocoon/image.h"
+#include "cocoon/image_config.h"
 
 namespace cocoon::spank {
 
 namespace {
 
 std::optional<std::string> container_image_value;
+std::vector<std::string> container_env_names;
+
+std::string local_directory()
+{
+    char cwd[PATH_MAX];
+    return getcwd(cwd, sizeof(cwd)) ? cwd : "/";
+}
 
 // Callbacks may run more than once (srun, then slurmstepd): they only record, and check
 // the syntax where a user can still fix it before the job is queued.
@@ -20,9 +28,8 @@ int on_container_image(int, const char* optarg, int remote)
 {
     std::string value = optarg ? optarg : "";
     if (!remote) {
-        char cwd[PATH_MAX];
         try {
-            parse_image_reference(value, getcwd(cwd, sizeof(cwd)) ? cwd : "/");
+            parse_image_reference(value, local_directory());
         } catch (const Error& e) {
             slurm_error("cocoon: --container-image=%s: %s", value.c_str(), e.what());
             return -1;
@@ -32,11 +39,32 @@ int on_container_image(int, const char* optarg, int remote)
     return 0;
 }
 
+int on_container_env(int, const char* optarg, int remote)
+{
+    std::string value = optarg ? optarg : "";
+    try {
+        container_env_names = parse_env_names(value);
+    } catch (const Error& e) {
+        // On the node a bad value is ignored here and reported by requested_image's caller
+        // only through the submit-side check, which already refused it.
+        if (!remote) {
+            slurm_error("cocoon: --container-env=%s: %s", value.c_str(), e.what());
+            return -1;
+        }
+        container_env_names.clear();
+    }
+    return 0;
+}
+
 struct spank_option options[] = {
     {const_cast<char*>("container-image"), const_cast<char*>("IMAGE"),
      const_cast<char*>("[cocoon] run every task in a container of IMAGE: a squashfs file or "
                        "a root filesystem directory (takes precedence over --container)"),
      1, 0, on_container_image},
+    {const_cast<char*>("container-env"), const_cast<char*>("NAME[,NAME...]"),
+     const_cast<char*>("[cocoon] keep the job's value of these variables instead of the "
+                       "image's"),
+     1, 0, on_container_env},
     SPANK_OPTIONS_TABLE_END,
 };
 
@@ -48,6 +76,11 @@ int register_options(spank_t sp)
         if (spank_option_register(sp, option) != ESPANK_SUCCESS)
             return -1;
     return 0;
+}
+
+std::vector<std::string> kept_environment()
+{
+    return container_env_names;
 }
 
 std::optional<ImageRequest> requested_image(spank_t sp)

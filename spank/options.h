@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 extern "C" {
 #include <slurm/spank.h>
@@ -24,5 +25,8 @@ int register_options(spank_t sp);
 // --container (which reaches the job as SLURM_CONTAINER, also inherited by steps of an
 // sbatch or salloc job).
 std::optional<ImageRequest> requested_image(spank_t sp);
+
+// --container-env=NAME[,NAME...]: variables whose job value wins over the image's.
+std::vector<std::string> kept_environment();
 
 } // namespace cocoon::spank

@@ -270,3 +270,298 @@ pass() {
 
 # Start each test from a quiet cluster so back-to-back jobs do not queue.
 wait_idle
+
+# --- registries, image cache and the cocoon command (tests/harness/registry.sh) -------------
+
+_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REGISTRY_SH=$_LIB_DIR/../harness/registry.sh
+MAKE_OCI=$_LIB_DIR/../harness/make-oci.py
+REGISTRY_DIR=$COCOON_TEST_DIR/registry
+# shellcheck disable=SC2034
+REGISTRY_OPEN=127.0.0.1:5000
+# shellcheck disable=SC2034
+REGISTRY_AUTH=127.0.0.1:5001
+# shellcheck disable=SC2034
+REGISTRY_OPEN_LOG=$REGISTRY_DIR/open.log
+# shellcheck disable=SC2034
+REGISTRY_AUTH_LOG=$REGISTRY_DIR/auth.log
+# shellcheck disable=SC2034
+REGISTRY_USER=cocoon
+# shellcheck disable=SC2034
+REGISTRY_PASSWORD=cocoon-secret
+COCOON=${COCOON_CLI:-$COCOON_TEST_DIR/install/usr/local/bin/cocoon}
+# How long one cocoon/srun command of a registry test may take before it counts as hung.
+COCOON_TIMEOUT=${COCOON_TIMEOUT:-90}
+
+# The cocoon.yaml the plugin uses (config= in plugstack.conf); the CLI gets the same via -c.
+_plugin_config() {
+    local plugstack=$COCOON_TEST_DIR/etc/plugstack.conf word
+    if [[ -r "$plugstack" ]]; then
+        for word in $(grep -E '^[[:space:]]*(required|optional)[[:space:]]' "$plugstack" | head -n1); do
+            [[ "$word" == config=* ]] && { echo "${word#config=}"; return; }
+        done
+    fi
+    echo "$COCOON_TEST_DIR/etc/cocoon.yaml"
+}
+COCOON_YAML=${COCOON_YAML:-$(_plugin_config)}
+
+# The test user's image cache: cache_dir from cocoon.yaml with {uid} etc. filled in.
+_user_cache_dir() {
+    local dir
+    dir=$(sed -n 's/^cache_dir:[[:space:]]*//p' "$COCOON_YAML" 2>/dev/null | head -n1)
+    dir=${dir%\"}; dir=${dir#\"}
+    [[ -n "$dir" ]] || dir="{home}/.cache/cocoon"
+    dir=${dir//\{uid\}/$TEST_UID}
+    dir=${dir//\{user\}/$TEST_USER}
+    dir=${dir//\{home\}/$TEST_HOME}
+    echo "$dir"
+}
+# shellcheck disable=SC2034
+TEST_CACHE=$(_user_cache_dir)
+
+_registry_answers() {
+    local code
+    code=$(curl -s -o /dev/null -m 3 -w '%{http_code}' "http://$1/v2/" 2>/dev/null)
+    [[ "$code" == 200 || "$code" == 401 ]]
+}
+
+# The OCI layouts and archives registry.sh builds (make-oci.py); no registry needed.
+require_oci_fixtures() {
+    local f
+    for f in oci/busybox/index.json oci/layers/index.json busybox-docker.tar busybox-oci.tar; do
+        [[ -r "$IMAGES/$f" ]] ||
+            skip "registry fixture $IMAGES/$f missing (run tests/harness/registry.sh start)"
+    done
+}
+
+# Both registries answer and the fixtures are pushed; the cache root exists.
+require_registry() {
+    command -v curl >/dev/null || skip "curl missing (run scripts/install-deps.sh)"
+    _registry_answers "$REGISTRY_OPEN" ||
+        skip "registry $REGISTRY_OPEN not running (run tests/harness/registry.sh start)"
+    _registry_answers "$REGISTRY_AUTH" ||
+        skip "registry $REGISTRY_AUTH not running (run tests/harness/registry.sh start)"
+    [[ -r "$REGISTRY_DIR/fixtures.digests" ]] ||
+        skip "registry fixtures not pushed (run tests/harness/registry.sh push)"
+    require_oci_fixtures
+    # cache_dir is $COCOON_TEST_DIR/cache/{uid}: users create their own directory in it.
+    install -d -m 1777 "$COCOON_TEST_DIR/cache"
+}
+
+require_cli() {
+    [[ -x "$COCOON" ]] || skip "cocoon command not found at $COCOON (set COCOON_CLI)"
+}
+
+# fixture_digest NAME: manifest digest of a fixture (busybox, layers, escape, dotdot,
+# multiarch, multiarch/amd64, multiarch/arm64) as pushed by registry.sh.
+fixture_digest() {
+    awk -v n="$1" '$1 == n { print $2 }' "$REGISTRY_DIR/fixtures.digests"
+}
+
+# layout_blobs LAYOUT [MANIFEST_DIGEST]: the config and layer digests of the image that
+# index.json tags "latest" (or of the given manifest) in an OCI layout, one per line.
+layout_blobs() {
+    python3 - "$@" <<'PY'
+import json, os, sys
+layout = sys.argv[1]
+def blob(digest):
+    with open(os.path.join(layout, "blobs", *digest.split(":"))) as f:
+        return json.load(f)
+if len(sys.argv) > 2:
+    digest = sys.argv[2]
+else:
+    with open(os.path.join(layout, "index.json")) as f:
+        index = json.load(f)
+    digest = next(m["digest"] for m in index["manifests"]
+                  if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
+manifest = blob(digest)
+print(manifest["config"]["digest"])
+for layer in manifest["layers"]:
+    print(layer["digest"])
+PY
+}
+
+# registry_stop_open / registry_start_open: for the fault tests; storage survives.
+registry_stop_open() {
+    "$REGISTRY_SH" stop open >/dev/null || fail "could not stop the registry on $REGISTRY_OPEN"
+    ! _registry_answers "$REGISTRY_OPEN" || fail "$REGISTRY_OPEN still answers after stop"
+}
+
+registry_start_open() {
+    "$REGISTRY_SH" start open >/dev/null || fail "could not start the registry on $REGISTRY_OPEN"
+    _registry_answers "$REGISTRY_OPEN" || fail "$REGISTRY_OPEN does not answer after start"
+}
+
+# --- counting registry requests -------------------------------------------------------------
+# The registry writes one access-log line per request (Apache combined format):
+#   127.0.0.1 - - [28/Nov/2026:10:22:53 +0000] "GET /v2/test/busybox/blobs/sha256:43f3... HTTP/1.1" 200 1046057 "" "UA"
+# Its own "level=info msg=..." lines in the same file never match the patterns below.
+
+# log_mark LOG: the current number of lines; pass it to the *_since helpers.
+log_mark() {
+    local n
+    n=$(wc -l < "$1" 2>/dev/null)
+    echo "${n:-0}"
+}
+
+# log_since LOG MARK: lines appended after MARK. The registry logs a request when its
+# response is complete, which can be a moment after the client has all the data.
+log_since() {
+    sleep 0.3
+    tail -n +"$(($2 + 1))" "$1"
+}
+
+# blob_gets_since LOG MARK [DIGEST_OR_REPO]: number of GET requests for blobs after MARK,
+# all of them or those whose line contains DIGEST_OR_REPO ("sha256:…" or "/test/busybox/").
+blob_gets_since() {
+    log_since "$1" "$2" | grep -E '"GET /v2/[^ ]+/blobs/sha256:[0-9a-f]{64} HTTP/' |
+        grep -cF -- "${3:-/blobs/}"
+}
+
+# count_blob_gets LOG DIGEST_OR_REPO [MARK]: the same, since MARK (default: since ever).
+count_blob_gets() {
+    blob_gets_since "$1" "${3:-0}" "$2"
+}
+
+# manifest_requests_since LOG MARK [REPO]: HEAD and GET requests for manifests.
+manifest_requests_since() {
+    log_since "$1" "$2" | grep -E '"(GET|HEAD) /v2/[^ ]+/manifests/[^ ]+ HTTP/' |
+        grep -cF -- "${3:-/manifests/}"
+}
+
+# requests_since LOG MARK: every request line ("METHOD PATH STATUS"), for messages.
+requests_since() {
+    log_since "$1" "$2" | sed -nE 's/.*"([A-Z]+ [^ ]+) HTTP\/[0-9.]+" ([0-9]+) .*/\1 \2/p'
+}
+
+# --- the cocoon command as the test user ---------------------------------------------------
+
+# run_cocoon [NAME=VALUE...] SUBCOMMAND ARGS...: run_user "cocoon SUBCOMMAND -c COCOON_YAML
+# ARGS" (with the environment assignments, e.g. COCOON_CACHE_DIR=...), killed after
+# COCOON_TIMEOUT seconds (RC 124).
+run_cocoon() {
+    local envs=()
+    while (( $# > 0 )) && [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
+        envs+=("$1")
+        shift
+    done
+    local sub=$1
+    shift
+    run_user env "${envs[@]}" timeout "$COCOON_TIMEOUT" "$COCOON" "$sub" -c "$COCOON_YAML" "$@"
+}
+
+# cocoon_images_line NAME [CACHE_DIR]: sets CACHED_LINE to the line of `cocoon images`
+# for image NAME (empty when not listed). Fails the test when `cocoon images` fails, so
+# call it directly, never in $(...).
+cocoon_images_line() {
+    local name=$1 cache=${2:-}
+    if [[ -n "$cache" ]]; then
+        run_cocoon COCOON_CACHE_DIR="$cache" images
+    else
+        run_cocoon images
+    fi
+    assert_succeeded "cocoon images${cache:+ with COCOON_CACHE_DIR=$cache}"
+    # shellcheck disable=SC2034  # read by the tests
+    CACHED_LINE=$(grep -F -- "$name" <<<"$OUT" | head -n1)
+}
+
+# --- credentials of the test user ------------------------------------------------------------
+
+_AUTH_FILES=()
+
+# write_user_auth USER PASSWORD [FILE]: credentials for 127.0.0.1:5001 in the test user's
+# ~/.config/cocoon/auth.json (or FILE under the home, e.g. .docker/config.json), mode 0600,
+# owned by the test user. remove_user_auth removes every file written so.
+write_user_auth() {
+    local file=$TEST_HOME/${3:-.config/cocoon/auth.json} group token
+    group=$(id -gn "$TEST_USER")
+    token=$(printf '%s:%s' "$1" "$2" | base64 -w0)
+    local dir=${file%/*}
+    [[ -d "$dir" ]] || install -d -o "$TEST_USER" -g "$group" -m 0700 "$dir"
+    [[ -d "${dir%/*}" ]] && chown "$TEST_USER:$group" "${dir%/*}"
+    printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$REGISTRY_AUTH" "$token" > "$file"
+    chown "$TEST_USER:$group" "$file"
+    chmod 0600 "$file"
+    _AUTH_FILES+=("$file")
+}
+
+remove_user_auth() {
+    local f
+    for f in "${_AUTH_FILES[@]}" "$TEST_HOME/.config/cocoon/auth.json"; do
+        rm -f "$f"
+    done
+    _AUTH_FILES=()
+}
+
+# --- fresh images ---------------------------------------------------------------------------
+
+# make_unique_image REPO [FILLER_MIB]: build and push a busybox image whose blobs exist
+# nowhere else (a new token in each layer) as 127.0.0.1:5000/test/REPO:TOKEN. Sets
+# UNIQUE_REF, UNIQUE_DIGEST (manifest), UNIQUE_BLOBS (config + layers), UNIQUE_TOKEN.
+# delete_unique_image removes the tag's manifest again (registry.sh start collects the
+# blobs) and the local layout.
+UNIQUE_LAYOUTS=()
+make_unique_image() {
+    local repo=$1 filler=${2:-0} layout
+    UNIQUE_TOKEN=t$(date +%s%N)-$$-$RANDOM
+    layout=$(mktemp -d "$COCOON_TEST_DIR/unique.XXXXXX")
+    UNIQUE_LAYOUTS+=("$layout|$repo")
+    # shellcheck disable=SC2034
+    UNIQUE_DIGEST=$(python3 "$MAKE_OCI" unique "$layout" "$UNIQUE_TOKEN" --filler-mib "$filler") ||
+        fail "make-oci.py unique failed"
+    skopeo copy --quiet --dest-tls-verify=false "oci:$layout:latest" \
+        "docker://$REGISTRY_OPEN/test/$repo:$UNIQUE_TOKEN" >/dev/null ||
+        fail "skopeo could not push $REGISTRY_OPEN/test/$repo:$UNIQUE_TOKEN"
+    mapfile -t UNIQUE_BLOBS < <(layout_blobs "$layout")
+    (( ${#UNIQUE_BLOBS[@]} == 3 )) || fail "unexpected blobs in $layout: ${UNIQUE_BLOBS[*]}"
+    # shellcheck disable=SC2034
+    UNIQUE_REF=$REGISTRY_OPEN/test/$repo:$UNIQUE_TOKEN
+}
+
+delete_unique_images() {
+    local entry layout repo digest
+    for entry in "${UNIQUE_LAYOUTS[@]}"; do
+        layout=${entry%%|*} repo=${entry#*|}
+        digest=$(python3 "$MAKE_OCI" digest "$layout" 2>/dev/null)
+        [[ -n "$digest" ]] && curl -s -o /dev/null -m 5 -X DELETE \
+            "http://$REGISTRY_OPEN/v2/test/$repo/manifests/$digest"
+        rm -rf "$layout"
+    done
+    UNIQUE_LAYOUTS=()
+}
+
+# --- the cache after a test --------------------------------------------------------------------
+
+# Locks (flock/POSIX/OFD, from /proc/locks) held on anything under DIR: "lock line -> path".
+cache_lock_holders() {
+    local dir=$1 dev ino path major minor line key
+    [[ -d "$dir" ]] || return 0
+    local -A paths=()
+    while read -r dev ino path; do
+        major=$(( ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfff) ))
+        minor=$(( (dev & 0xff) | ((dev >> 12) & ~0xff) ))
+        paths[$(printf '%02x:%02x:%s' "$major" "$minor" "$ino")]=$path
+    done < <(find "$dir" -xdev -printf '%D %i %p\n' 2>/dev/null)
+    while read -r line; do
+        for key in $line; do
+            [[ -n "${paths[$key]:-}" ]] && echo "$line -> ${paths[$key]}"
+        done
+    done < /proc/locks
+    return 0
+}
+
+# assert_cache_clean [DIR...] (default TEST_CACHE): no temporary or partial files (names
+# *.tmp*, *.partial*, *.part) and no process holding a lock on anything in the cache.
+assert_cache_clean() {
+    local dir junk holders
+    (( $# > 0 )) || set -- "$TEST_CACHE"
+    for dir in "$@"; do
+        [[ -d "$dir" ]] || continue
+        junk=$(find "$dir" \( -name '*.tmp*' -o -name '*.partial*' -o -name '*.part' \) 2>/dev/null)
+        [[ -z "$junk" ]] || fail "temporary or partial files left in the cache $dir:
+$junk"
+        holders=$(cache_lock_holders "$dir")
+        [[ -z "$holders" ]] || fail "locks still held in the cache $dir:
+$holders"
+    done
+}

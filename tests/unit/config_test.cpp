@@ -54,3 +54,36 @@ TEST(Config, WrongTypesAreRejected)
     EXPECT_THROW(parse_config("- a\n- b\n", "t"), Error);
     EXPECT_THROW(parse_config("key: [unclosed\n", "t"), Error);
 }
+
+TEST(Config, RegistryKeys)
+{
+    auto config = parse_config("default_registry: ghcr.io\n"
+                               "cache_dir: /scratch/{user}/cocoon\n"
+                               "tar2sqfs: /opt/bin/tar2sqfs\n"
+                               "registries:\n"
+                               "  \"127.0.0.1:5000\": {insecure: true}\n"
+                               "  docker.io: {mirrors: [mirror.site:5000]}\n",
+                               "t");
+    EXPECT_EQ(config.default_registry, "ghcr.io");
+    EXPECT_EQ(config.cache_dir, "/scratch/{user}/cocoon");
+    EXPECT_EQ(config.tar2sqfs, "/opt/bin/tar2sqfs");
+    EXPECT_TRUE(config.registries.at("127.0.0.1:5000").insecure);
+    EXPECT_FALSE(config.registries.at("docker.io").insecure);
+    EXPECT_EQ(config.registries.at("docker.io").mirrors, std::vector<std::string>{"mirror.site:5000"});
+}
+
+TEST(Config, RegistryMistakesAreErrors)
+{
+    EXPECT_THROW(parse_config("registries: [a]\n", "t"), Error);
+    EXPECT_THROW(parse_config("registries: {r: {insecur: true}}\n", "t"), Error);
+    EXPECT_THROW(parse_config("registries: {r: {mirrors: m}}\n", "t"), Error);
+    EXPECT_THROW(parse_config("cache_dir: relative/dir\n", "t"), Error);
+}
+
+TEST(Config, CacheMaxSize)
+{
+    EXPECT_EQ(parse_config("cache_max_size: 20G\n", "t").cache_max_size, 20ull << 30);
+    EXPECT_EQ(parse_config("cache_max_size: 4096\n", "t").cache_max_size, 4096u);
+    EXPECT_THROW(parse_config("cache_max_size: lots\n", "t"), Error);
+    EXPECT_THROW(parse_config("cache_max_size: 5X\n", "t"), Error);
+}

@@ -3,6 +3,8 @@
 // cocoon.yaml(5).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,24 @@ struct Config {
     bool mount_workdir = true;
     // Host files bound read-only at the same path when they exist on the node.
     std::vector<std::string> host_files = {"/etc/hosts", "/etc/resolv.conf"};
+
+    // Registry used for names without one ("ubuntu:24.04").
+    std::string default_registry = "docker.io";
+    // Where imported images live. {uid}, {user} and {home} are replaced for the user; the
+    // COCOON_CACHE_DIR environment variable of the user (or job) takes precedence.
+    std::string cache_dir = "{home}/.cache/cocoon";
+    // Upper bound of the cache size in bytes (0: unlimited). After an import, the least
+    // recently used images are removed until the cache fits; images in use stay.
+    uint64_t cache_max_size = 0;
+    // The squashfs writer that turns an image's merged layers into one file.
+    std::string tar2sqfs;
+
+    struct Registry {
+        bool insecure = false;            // plain HTTP allowed
+        std::vector<std::string> mirrors; // tried first, in order (host[:port])
+    };
+    // Per-registry settings, keyed by host[:port] as written in image names.
+    std::map<std::string, Registry> registries;
 };
 
 // The built-in defaults, used when no file is given.

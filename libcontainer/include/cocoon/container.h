@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "cocoon/config.h"
+#include "cocoon/image.h"
+#include "cocoon/importer.h"
 #include "cocoon/spec.h"
 #include "cocoon/unique_fd.h"
 
@@ -27,6 +29,8 @@ public:
         // Runs in the parent once the holder has its new user namespace: writes its id
         // maps (see write_id_maps).
         std::function<void(pid_t)> write_id_maps;
+        // Receives the progress of an image import, in the parent.
+        ImportProgress progress;
     };
 
     // Forks the holder and waits until the container is ready. Throws Error with the
@@ -41,6 +45,9 @@ public:
 
     pid_t pid() const noexcept { return pid_; }
 
+    // The image configuration (OCI config JSON), empty when the image has none.
+    const std::string& image_config() const noexcept { return image_config_; }
+
     // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
     void stop() noexcept;
 
@@ -48,6 +55,7 @@ private:
     Holder(pid_t pid, int control_fd) noexcept : pid_(pid), control_fd_(control_fd) {}
     pid_t pid_ = -1;
     int control_fd_ = -1;
+    std::string image_config_;
 };
 
 // Writes the id maps of the user namespace of `pid`: the user and each of their groups
@@ -73,8 +81,9 @@ void join_namespaces(const NamespaceFds& namespaces);
 // Both, for a process of the same user (the CLI).
 void join_container(pid_t pid);
 
-// Enters `workdir` inside the container, or / when the image has no such directory.
-void enter_workdir(const std::string& workdir);
+// Enters `workdir` inside the container; when the container has no such directory, the
+// image's working directory (`image_workdir`), else /.
+void enter_workdir(const std::string& workdir, const std::string& image_workdir = {});
 
 // Sets no_new_privs: nothing executed in the container can gain privileges.
 void forbid_new_privileges();

@@ -8,7 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "cocoon/image.h"
+#include "cocoon/config.h"
+#include "cocoon/reference.h"
 
 namespace cocoon {
 
@@ -35,7 +36,14 @@ struct ContainerSpec {
     std::string workdir;
     // Host files bound read-only at the same path (the batch script of an sbatch job).
     std::vector<std::string> extra_files;
+    // The user's image cache (resolve_cache_dir), for images that need importing.
+    std::string cache_dir;
 };
+
+// The cache directory for `identity`: `override` (the user's COCOON_CACHE_DIR) when set,
+// otherwise cache_dir from cocoon.yaml with {uid}, {user} and {home} replaced.
+std::string resolve_cache_dir(const Config& config, const Identity& identity,
+                              const std::string& override);
 
 // /etc/passwd of the container: the image's file with the user's entry appended when the
 // image does not already have one for that uid.

@@ -1,6 +1,7 @@
 #include "cocoon/config.h"
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -15,11 +16,64 @@ namespace {
 
 // The one table of keys: adding a key means adding a row here and in etc/cocoon.yaml.
 const std::set<std::string> known_keys = {
-    "squashfuse",
-    "mount_home",
-    "mount_workdir",
-    "host_files",
+    "squashfuse", "mount_home",       "mount_workdir", "host_files",
+    "tar2sqfs",   "default_registry", "cache_dir",     "registries", "cache_max_size",
 };
+
+const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
+
+std::string known_keys_text(const std::set<std::string>& keys)
+{
+    std::string text;
+    for (const auto& key : keys)
+        text += (text.empty() ? "" : ", ") + key;
+    return text;
+}
+
+void check_keys(const YAML::Node& map, const std::set<std::string>& keys, const std::string& where)
+{
+    for (const auto& entry : map) {
+        auto key = entry.first.as<std::string>();
+        if (!keys.contains(key))
+            fail("{}unknown key '{}' (known keys: {})", where, key, known_keys_text(keys));
+    }
+}
+
+// "500M", "20G", "1T" or a number of bytes.
+uint64_t parse_size(const std::string& text, const std::string& key)
+{
+    size_t end = 0;
+    unsigned long long number = 0;
+    try {
+        number = std::stoull(text, &end);
+    } catch (const std::exception&) {
+        fail("{}: '{}' is not a size (give bytes or a number with K, M, G or T)", key, text);
+    }
+    std::string suffix = text.substr(end);
+    const std::map<std::string, unsigned> shifts = {{"", 0}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}};
+    auto shift = shifts.find(suffix);
+    if (shift == shifts.end())
+        fail("{}: '{}' is not a size (give bytes or a number with K, M, G or T)", key, text);
+    return static_cast<uint64_t>(number) << shift->second;
+}
+
+Config::Registry parse_registry(const YAML::Node& node, const std::string& name)
+{
+    std::string where = fmt::format("registries: {}: ", name);
+    if (!node.IsMap())
+        fail("{}must be a mapping (insecure, mirrors)", where);
+    check_keys(node, known_registry_keys, where);
+    Config::Registry registry;
+    if (node["insecure"])
+        registry.insecure = node["insecure"].as<bool>();
+    if (node["mirrors"]) {
+        if (!node["mirrors"].IsSequence())
+            fail("{}mirrors: must be a list of host[:port]", where);
+        for (const auto& mirror : node["mirrors"])
+            registry.mirrors.push_back(mirror.as<std::string>());
+    }
+    return registry;
+}
 
 std::string absolute_path_value(const YAML::Node& node, const std::string& key)
 {
@@ -35,6 +89,7 @@ Config default_config()
 {
     Config config;
     config.squashfuse = COCOON_SQUASHFUSE;
+    config.tar2sqfs = COCOON_TAR2SQFS;
     return config;
 }
 
@@ -47,13 +102,7 @@ Config parse_config(const std::string& text, const std::string& origin)
             return config;
         if (!root.IsMap())
             fail("the top level must be a mapping of keys to values");
-        for (const auto& entry : root) {
-            auto key = entry.first.as<std::string>();
-            if (!known_keys.contains(key))
-                fail("unknown key '{}' (known keys: squashfuse, mount_home, mount_workdir, "
-                     "host_files)",
-                     key);
-        }
+        check_keys(root, known_keys, "");
         if (root["squashfuse"])
             config.squashfuse = absolute_path_value(root["squashfuse"], "squashfuse");
         if (root["mount_home"])
@@ -66,6 +115,26 @@ Config parse_config(const std::string& text, const std::string& origin)
             config.host_files.clear();
             for (const auto& item : root["host_files"])
                 config.host_files.push_back(absolute_path_value(item, "host_files"));
+        }
+        if (root["tar2sqfs"])
+            config.tar2sqfs = absolute_path_value(root["tar2sqfs"], "tar2sqfs");
+        if (root["default_registry"])
+            config.default_registry = root["default_registry"].as<std::string>();
+        if (root["cache_dir"]) {
+            config.cache_dir = root["cache_dir"].as<std::string>();
+            if (!config.cache_dir.starts_with('/') && !config.cache_dir.starts_with("{home}"))
+                fail("cache_dir: must be an absolute path or start with {{home}}, got '{}'",
+                     config.cache_dir);
+        }
+        if (root["cache_max_size"])
+            config.cache_max_size = parse_size(root["cache_max_size"].as<std::string>(), "cache_max_size");
+        if (root["registries"]) {
+            if (!root["registries"].IsMap())
+                fail("registries: must map registry names to settings");
+            for (const auto& entry : root["registries"]) {
+                auto name = entry.first.as<std::string>();
+                config.registries[name] = parse_registry(entry.second, name);
+            }
         }
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));

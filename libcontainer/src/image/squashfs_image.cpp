@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -77,6 +78,9 @@ SquashfsImage::SquashfsImage(std::string path, UniqueFd fd, const Config& config
       gid_(gid)
 {
     check_squashfs_superblock(fd_.get(), path_);
+    // Marks the image in use for as long as this descriptor lives (squashfuse inherits it),
+    // so cache eviction leaves it alone.
+    flock(fd_.get(), LOCK_SH | LOCK_NB);
     if (access(squashfuse_.c_str(), X_OK) != 0)
         fail("squashfuse server {} is not installed on this node (ask your admin; cocoon.yaml "
              "key squashfuse)",

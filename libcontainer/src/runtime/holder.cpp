@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/plan.h"
@@ -23,6 +26,28 @@ constexpr int stop_grace_ms = 5000;
 // go with SIGKILL or when told to stop.
 constexpr int ignored_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
                                    SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
+
+// Import progress travels from the holder to the parent as one line per event.
+std::string format_progress(const ImportEvent& event)
+{
+    return fmt::format("progress {} {} {} {} {} {} {}\n", static_cast<int>(event.phase),
+                       event.layer, event.layers, event.bytes, event.total_bytes,
+                       event.cached ? 1 : 0, event.image);
+}
+
+ImportEvent parse_progress(const std::string& line)
+{
+    ImportEvent event;
+    int phase = 0;
+    int cached = 0;
+    std::istringstream in(line.substr(9));
+    in >> phase >> event.layer >> event.layers >> event.bytes >> event.total_bytes >> cached;
+    event.phase = static_cast<ImportEvent::Phase>(phase);
+    event.cached = cached != 0;
+    in >> std::ws;
+    std::getline(in, event.image);
+    return event;
+}
 
 void prepare_holder_process(pid_t parent, int status_fd, int control_fd)
 {
@@ -48,8 +73,14 @@ void prepare_holder_process(pid_t parent, int status_fd, int control_fd)
         if (hooks.in_child)
             hooks.in_child();
         prepare_holder_process(parent, status_fd, control_fd);
-        const auto& identity = spec.identity;
-        auto image = open_image(spec.image, config, identity.uid, identity.gid);
+        auto image = open_image(spec, config, [status_fd](const ImportEvent& event) {
+            sys::write_all(status_fd, format_progress(event));
+        });
+        if (auto image_config = image->config(); !image_config.empty()) {
+            // JSON whitespace may be a newline; inside strings it is escaped.
+            std::replace(image_config.begin(), image_config.end(), '\n', ' ');
+            sys::write_all(status_fd, "config " + image_config + "\n");
+        }
         if (unshare(CLONE_NEWUSER) != 0)
             throw_errno("cannot create a user namespace (node prerequisite: unprivileged "
                         "user namespaces enabled; ask your admin)");
@@ -109,7 +140,18 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
     status_write.reset();
     control_read.reset();
     Holder holder(pid, control_write.release());
-    std::string line = sys::read_line(status_read.get());
+    std::string line;
+    // Import progress and the image configuration come first, then the request for maps.
+    for (line = sys::read_line(status_read.get());; line = sys::read_line(status_read.get())) {
+        if (line.starts_with("progress ")) {
+            if (hooks.progress)
+                hooks.progress(parse_progress(line));
+        } else if (line.starts_with("config ")) {
+            holder.image_config_ = line.substr(7);
+        } else {
+            break;
+        }
+    }
     if (line == "maps") {
         hooks.write_id_maps(pid);
         sys::write_all(holder.control_fd_, "go\n");
@@ -124,7 +166,8 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
 }
 
 Holder::Holder(Holder&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), control_fd_(std::exchange(other.control_fd_, -1))
+    : pid_(std::exchange(other.pid_, -1)), control_fd_(std::exchange(other.control_fd_, -1)),
+      image_config_(std::move(other.image_config_))
 {
 }
 
@@ -133,6 +176,7 @@ Holder& Holder::operator=(Holder&& other) noexcept
     stop();
     pid_ = std::exchange(other.pid_, -1);
     control_fd_ = std::exchange(other.control_fd_, -1);
+    image_config_ = std::move(other.image_config_);
     return *this;
 }
 

@@ -34,12 +34,12 @@ void join_container(pid_t pid)
     join_namespaces(open_namespaces(pid));
 }
 
-void enter_workdir(const std::string& workdir)
+void enter_workdir(const std::string& workdir, const std::string& image_workdir)
 {
-    if (workdir.empty() || chdir(workdir.c_str()) != 0) {
-        if (chdir("/") != 0)
-            throw_errno("cannot enter / in the container");
-    }
+    for (const auto& dir : {workdir, image_workdir, std::string("/")})
+        if (!dir.empty() && chdir(dir.c_str()) == 0)
+            return;
+    throw_errno("cannot enter / in the container");
 }
 
 void forbid_new_privileges()

@@ -1,0 +1,33 @@
+// Pieces shared by the cocoon subcommands.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cocoon/config.h"
+#include "cocoon/spec.h"
+
+namespace cocoon::cli {
+
+// Exit status when the container or the import could not be set up.
+constexpr int exit_setup_failed = 125;
+
+[[noreturn]] void usage_error(const std::string& message);
+
+std::string current_directory();
+
+// cocoon.yaml: the given file, else the default path when it exists, else built-ins.
+Config load_cli_config(const std::string& path);
+
+// The calling user, as the container and the cache see them.
+Identity current_identity();
+
+// The user's image cache: COCOON_CACHE_DIR, else cache_dir of cocoon.yaml.
+std::string cache_dir(const Config& config, const Identity& identity);
+
+int run_command(int argc, char** argv);
+int pull_command(int argc, char** argv);
+int images_command(int argc, char** argv);
+int rmi_command(int argc, char** argv);
+
+} // namespace cocoon::cli

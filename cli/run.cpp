@@ -1,0 +1,169 @@
+// cocoon run: a command in the container a step would get, through the same library.
+#include <getopt.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cocoon/container.h"
+#include "cocoon/error.h"
+#include "cocoon/image_config.h"
+#include "cocoon/plan.h"
+#include "common.h"
+#include "progress.h"
+
+namespace cocoon::cli {
+
+namespace {
+
+struct RunOptions {
+    std::string config_path;
+    std::string workdir;
+    bool no_mount_home = false;
+    bool dry_run = false;
+    std::vector<std::string> keep_env;
+    std::string image;
+    std::vector<std::string> command;
+};
+
+RunOptions parse_run_options(int argc, char** argv)
+{
+    enum { opt_no_home = 1000, opt_dry_run, opt_container_env };
+    static const option long_options[] = {
+        {"config", required_argument, nullptr, 'c'},
+        {"workdir", required_argument, nullptr, 'w'},
+        {"no-mount-home", no_argument, nullptr, opt_no_home},
+        {"dry-run", no_argument, nullptr, opt_dry_run},
+        {"container-env", required_argument, nullptr, opt_container_env},
+        {nullptr, 0, nullptr, 0},
+    };
+    RunOptions options;
+    optind = 1;
+    int c;
+    // '+': stop at the image, everything after it belongs to the command.
+    while ((c = getopt_long(argc, argv, "+c:w:", long_options, nullptr)) != -1) {
+        switch (c) {
+        case 'c': options.config_path = optarg; break;
+        case 'w': options.workdir = optarg; break;
+        case opt_no_home: options.no_mount_home = true; break;
+        case opt_dry_run: options.dry_run = true; break;
+        case opt_container_env: options.keep_env = parse_env_names(optarg); break;
+        default: usage_error("invalid option for 'run'");
+        }
+    }
+    if (optind >= argc)
+        usage_error("run: missing IMAGE");
+    options.image = argv[optind++];
+    if (optind < argc && std::strcmp(argv[optind], "--") == 0)
+        ++optind;
+    for (; optind < argc; ++optind)
+        options.command.emplace_back(argv[optind]);
+    if (options.command.empty() && !options.dry_run)
+        usage_error("run: missing COMMAND");
+    return options;
+}
+
+[[noreturn]] void exec_in_container(pid_t holder, const std::string& workdir,
+                                    const ImageConfig& image, const RunOptions& options)
+{
+    try {
+        for (const auto& [name, value] : image_environment(
+                 image,
+                 [](const std::string& name) -> std::optional<std::string> {
+                     const char* value = getenv(name.c_str());
+                     return value ? std::optional<std::string>(value) : std::nullopt;
+                 },
+                 options.keep_env))
+            setenv(name.c_str(), value.c_str(), 1);
+        join_container(holder);
+        enter_workdir(workdir, image.working_dir);
+        forbid_new_privileges();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "cocoon: error: %s\n", e.what());
+        _exit(exit_setup_failed);
+    }
+    std::vector<char*> args;
+    for (const auto& arg : options.command)
+        args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    int error = errno;
+    std::fprintf(stderr, "cocoon: error: cannot execute '%s' in the container: %s\n", args[0],
+                 std::strerror(error));
+    _exit(error == ENOENT ? 127 : 126);
+}
+
+int wait_status_to_exit_code(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 1;
+}
+
+} // namespace
+
+int run_command(int argc, char** argv)
+{
+    RunOptions options = parse_run_options(argc, argv);
+    Config config = load_cli_config(options.config_path);
+    if (options.no_mount_home)
+        config.mount_home = false;
+
+    ContainerSpec spec;
+    spec.workdir = current_directory();
+    if (!options.workdir.empty())
+        spec.workdir = options.workdir.front() == '/' ? options.workdir
+                                                      : spec.workdir + "/" + options.workdir;
+    try {
+        spec.image = parse_image_reference(options.image, current_directory(),
+                                           config.default_registry);
+    } catch (const Error& e) {
+        throw e.wrap(options.image);
+    }
+    spec.identity = current_identity();
+    spec.cache_dir = cache_dir(config, spec.identity);
+
+    if (options.dry_run) {
+        std::fputs(format_plan(plan_container(spec, config)).c_str(), stdout);
+        return 0;
+    }
+
+    ProgressDisplay display(stderr, false);
+    Holder::Hooks hooks;
+    hooks.write_id_maps = [&spec](pid_t pid) { write_id_maps(pid, spec.identity, false); };
+    hooks.progress = [&](const ImportEvent& event) { display(event); };
+    Holder holder = [&] {
+        try {
+            return Holder::start(spec, config, hooks);
+        } catch (const Error& e) {
+            throw e.wrap(options.image);
+        }
+    }();
+    ImageConfig image = parse_image_config(holder.image_config());
+
+    // Like a shell: terminal signals go to the command; cocoon waits for it.
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    pid_t child = fork();
+    if (child < 0)
+        throw_errno("fork");
+    if (child == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGQUIT, SIG_DFL);
+        exec_in_container(holder.pid(), spec.workdir, image, options);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    holder.stop();
+    return wait_status_to_exit_code(status);
+}
+
+} // namespace cocoon::cli

@@ -1,0 +1,55 @@
+// Importing images into the cache: registry images, OCI layouts and archives become one
+// squashfs file each, shared by every task, step and `cocoon pull` that needs them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cocoon/config.h"
+#include "cocoon/reference.h"
+
+namespace cocoon {
+
+struct ImportEvent {
+    enum class Phase { Resolving, Downloading, Converting, Done };
+    Phase phase = Phase::Resolving;
+    std::string image;        // canonical name or path
+    size_t layer = 0;         // Downloading: 1-based index of the current layer
+    size_t layers = 0;        // number of layers
+    uint64_t bytes = 0;       // Downloading: bytes received so far, all layers
+    uint64_t total_bytes = 0; // sum of the layer sizes, when known
+    bool cached = false;      // Done: the image was already in the cache
+};
+
+using ImportProgress = std::function<void(const ImportEvent&)>;
+
+struct ImportedImage {
+    std::string digest;   // manifest digest (cache key)
+    std::string squashfs; // path of the cached squashfs file
+    std::string config;   // image configuration JSON, may be empty
+    std::string reference;
+};
+
+// Makes sure the image of `reference` (a Registry, OciLayout, OciArchive or DockerArchive
+// reference) is in the cache at `cache_dir` and returns it. Runs as the user whose
+// credentials live under `home`. A tag is resolved to a digest on each use with one HEAD
+// request; when the registry cannot be reached, an image already cached for that tag is
+// used.
+ImportedImage ensure_image(const ImageReference& reference, const Config& config,
+                           const std::string& cache_dir, const std::string& home,
+                           const ImportProgress& progress);
+
+// What `cocoon images` lists and `cocoon rmi` removes.
+struct CacheEntry {
+    std::string digest;
+    std::string reference;
+    uint64_t size = 0;
+    long long last_used = 0; // seconds since the epoch
+};
+std::vector<CacheEntry> list_cache(const std::string& cache_dir);
+// Removes the entries whose digest or reference matches `what`; returns how many.
+size_t remove_from_cache(const std::string& cache_dir, const std::string& what);
+
+} // namespace cocoon

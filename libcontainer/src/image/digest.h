@@ -1,0 +1,32 @@
+// sha256 content digests ("sha256:<64 hex>") of blobs and manifests.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace cocoon {
+
+class Sha256 {
+public:
+    Sha256();
+    ~Sha256();
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
+
+    void update(const void* data, size_t size);
+    // "sha256:<hex>"; the object cannot be updated afterwards.
+    std::string digest();
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+std::string sha256_digest(std::string_view data);
+
+// Checks "sha256:<64 lowercase hex>" and returns the hex part; throws Error otherwise.
+std::string digest_hex(const std::string& digest);
+
+} // namespace cocoon

@@ -1,0 +1,345 @@
+#include "cocoon/importer.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cache.h"
+#include "cocoon/error.h"
+#include "cocoon/unique_fd.h"
+#include "credentials.h"
+#include "digest.h"
+#include "registry_client.h"
+#include "squashfs_writer.h"
+#include "util/sys.h"
+
+namespace cocoon {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The parts of an image found on disk (an OCI layout or an unpacked archive).
+struct LocalImage {
+    std::string digest; // cache key: manifest digest (OCI) or config digest (docker-archive)
+    std::string config; // configuration JSON
+    std::vector<Layer> layers;
+};
+
+std::string read_text(const std::string& path, size_t limit)
+{
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    if (!fd.valid())
+        throw_errno(fmt::format("cannot read {}", path));
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        fail("{} is not a regular file", path);
+    return sys::read_file(fd.get(), limit);
+}
+
+std::string hash_file(const std::string& path)
+{
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid())
+        throw_errno(fmt::format("cannot read {}", path));
+    Sha256 hash;
+    char buffer[1 << 16];
+    for (;;) {
+        ssize_t n = read(fd.get(), buffer, sizeof(buffer));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw_errno(fmt::format("cannot read {}", path));
+        if (n == 0)
+            return hash.digest();
+        hash.update(buffer, static_cast<size_t>(n));
+    }
+}
+
+std::string blob_path(const std::string& layout, const std::string& digest)
+{
+    return layout + "/blobs/sha256/" + digest_hex(digest);
+}
+
+// A blob of an OCI layout, checked against its digest before use.
+std::string verified_blob(const std::string& layout, const std::string& digest)
+{
+    std::string path = blob_path(layout, digest);
+    std::string actual = hash_file(path);
+    if (actual != digest)
+        fail("{}: blob {} has the digest {}: refusing it", layout, digest, actual);
+    return path;
+}
+
+LocalImage read_oci_layout(const std::string& layout, const std::string& tag)
+{
+    std::string what = "oci:" + layout + (tag.empty() ? "" : ":" + tag);
+    json index;
+    try {
+        index = json::parse(read_text(layout + "/index.json", 4 << 20));
+    } catch (const json::exception& e) {
+        fail("{}: index.json is not valid JSON ({})", what, e.what());
+    } catch (const Error& e) {
+        throw e.wrap(fmt::format("{} is not an OCI image layout", what));
+    }
+    const json manifests = index.value("manifests", json::array());
+    std::string digest;
+    for (const auto& entry : manifests) {
+        std::string name = entry.value("annotations", json::object())
+                               .value("org.opencontainers.image.ref.name", "");
+        if (tag.empty() ? manifests.size() == 1 : name == tag)
+            digest = entry.value("digest", "");
+    }
+    if (digest.empty())
+        fail("{}: no image {} in index.json", what,
+             tag.empty() ? "(give a tag: the layout holds several)" : "tagged " + tag);
+
+    std::optional<std::string> selected;
+    std::string body = read_text(verified_blob(layout, digest), 4 << 20);
+    ImageManifest manifest = parse_manifest(body, digest, node_architecture(), what, &selected);
+    if (selected) {
+        digest = *selected;
+        body = read_text(verified_blob(layout, digest), 4 << 20);
+        std::optional<std::string> nested;
+        manifest = parse_manifest(body, digest, node_architecture(), what, &nested);
+        if (nested)
+            fail("{}: an image index points to another index", what);
+    }
+    LocalImage image;
+    image.digest = manifest.digest;
+    image.config = read_text(verified_blob(layout, manifest.config.digest), 4 << 20);
+    for (const auto& layer : manifest.layers)
+        image.layers.push_back({verified_blob(layout, layer.digest), layer.digest});
+    return image;
+}
+
+// Unpacks the members of an image archive (small JSON files and layer tars, all regular
+// files) into `dir`. Names are checked: the archive is as untrusted as a layer.
+void unpack_archive(const std::string& archive_path, const std::string& dir)
+{
+    std::unique_ptr<archive, int (*)(archive*)> reader(archive_read_new(), archive_read_free);
+    archive_read_support_format_tar(reader.get());
+    archive_read_support_filter_all(reader.get());
+    if (archive_read_open_filename(reader.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
+        fail("cannot read the image archive {}: {}", archive_path,
+             archive_error_string(reader.get()));
+    archive_entry* entry;
+    while (archive_read_next_header(reader.get(), &entry) == ARCHIVE_OK) {
+        std::string name = archive_entry_pathname(entry);
+        while (name.starts_with("./"))
+            name.erase(0, 2);
+        auto path = std::filesystem::path(name).lexically_normal();
+        if (name.empty() || path.is_absolute() || name.find("..") != std::string::npos)
+            fail("image archive {}: member '{}' is outside the archive", archive_path, name);
+        std::string target = dir + "/" + path.string();
+        if (archive_entry_filetype(entry) == AE_IFDIR) {
+            std::filesystem::create_directories(target);
+            continue;
+        }
+        if (archive_entry_filetype(entry) != AE_IFREG)
+            continue;
+        std::filesystem::create_directories(std::filesystem::path(target).parent_path());
+        UniqueFd out(open(target.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
+        if (!out.valid())
+            throw_errno(fmt::format("cannot unpack {}", target));
+        if (archive_read_data_into_fd(reader.get(), out.get()) != ARCHIVE_OK)
+            fail("cannot unpack {} from {}: {}", name, archive_path,
+                 archive_error_string(reader.get()));
+    }
+}
+
+LocalImage read_docker_archive(const std::string& dir, const std::string& what)
+{
+    json manifest;
+    try {
+        manifest = json::parse(read_text(dir + "/manifest.json", 4 << 20));
+        if (!manifest.is_array() || manifest.size() != 1)
+            fail("{}: manifest.json must describe exactly one image", what);
+        LocalImage image;
+        std::string config_path = dir + "/" + manifest[0].at("Config").get<std::string>();
+        image.config = read_text(config_path, 4 << 20);
+        image.digest = sha256_digest(image.config);
+        for (const auto& layer : manifest[0].at("Layers")) {
+            std::string name = layer.get<std::string>();
+            if (name.find("..") != std::string::npos || name.starts_with('/'))
+                fail("{}: layer '{}' is outside the archive", what, name);
+            image.layers.push_back({dir + "/" + name, name});
+        }
+        return image;
+    } catch (const json::exception& e) {
+        fail("{}: malformed manifest.json ({})", what, e.what());
+    }
+}
+
+ImportedImage to_imported(const CachedImage& image)
+{
+    return {image.digest, image.squashfs, image.config, image.reference};
+}
+
+void report(const ImportProgress& progress, ImportEvent event)
+{
+    if (progress)
+        progress(event);
+}
+
+ImportedImage import_local(const ImageReference& reference, const Config& config,
+                           ImageCache& cache, const ImportProgress& progress)
+{
+    std::string what = reference.text;
+    report(progress, {ImportEvent::Phase::Resolving, what});
+    auto convert = [&](const LocalImage& image) {
+        if (auto cached = cache.find(image.digest)) {
+            cache.touch(image.digest);
+            report(progress, {ImportEvent::Phase::Done, what, 0, 0, 0, 0, true});
+            return to_imported(*cached);
+        }
+        auto cached = cache.import(image.digest, what, [&](const std::string& work) {
+            report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
+            write_squashfs(image.layers, work + "/image.sqsh", config);
+            return image.config;
+        });
+        report(progress, {ImportEvent::Phase::Done, what});
+        return to_imported(cached);
+    };
+    if (reference.kind == ImageReference::Kind::OciLayout)
+        return convert(read_oci_layout(reference.path, reference.tag));
+
+    // Archives are unpacked next to the cache, then read like a layout.
+    std::string work = cache.root() + fmt::format("/tmp/unpack.{}", getpid());
+    std::error_code ignored;
+    std::filesystem::remove_all(work, ignored);
+    try {
+        std::filesystem::create_directories(work);
+        unpack_archive(reference.path, work);
+        ImportedImage result = reference.kind == ImageReference::Kind::OciArchive
+                                   ? convert(read_oci_layout(work, reference.tag))
+                                   : convert(read_docker_archive(work, what));
+        std::filesystem::remove_all(work, ignored);
+        return result;
+    } catch (...) {
+        std::filesystem::remove_all(work, ignored);
+        throw;
+    }
+}
+
+ImportedImage import_registry(const ImageReference& reference, const Config& config,
+                              ImageCache& cache, const std::string& home,
+                              const ImportProgress& progress)
+{
+    std::string name = reference.canonical();
+    std::string arch = node_architecture();
+    std::string wanted = reference.digest.empty() ? reference.tag : reference.digest;
+    report(progress, {ImportEvent::Phase::Resolving, name});
+
+    auto cached_for = [&](const std::string& key) -> std::optional<CachedImage> {
+        auto digest = cache.lookup_ref(key + "|" + arch);
+        if (!digest)
+            return std::nullopt;
+        return cache.find(*digest);
+    };
+    auto hit = [&](const CachedImage& image) {
+        cache.touch(image.digest);
+        report(progress, {ImportEvent::Phase::Done, name, 0, 0, 0, 0, true});
+        return to_imported(image);
+    };
+
+    RegistryClient client(reference.registry, reference.repository, config,
+                          load_credentials(home, reference.registry));
+    // One cheap HEAD request: a tag may have moved since it was cached.
+    auto current = client.head_manifest(wanted);
+    if (current) {
+        if (auto image = cached_for(*current))
+            return hit(*image);
+        if (auto image = cache.find(*current))
+            return hit(*image);
+    } else if (auto image = cached_for(name)) {
+        return hit(*image); // registry unreachable: use what this tag was last time
+    }
+
+    ImageManifest manifest = client.get_manifest(wanted);
+    uint64_t total = 0;
+    for (const auto& layer : manifest.layers)
+        total += layer.size;
+    auto image = cache.import(manifest.digest, name, [&](const std::string& work) {
+        std::string config_json = client.get_small_blob(manifest.config);
+        std::vector<Layer> layers;
+        uint64_t done = 0;
+        for (size_t i = 0; i < manifest.layers.size(); ++i) {
+            const auto& blob = manifest.layers[i];
+            std::string path = fmt::format("{}/layer{}", work, i);
+            UniqueFd fd(open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+            if (!fd.valid())
+                throw_errno(fmt::format("cannot create {}", path));
+            client.get_blob(blob, fd.get(), [&](uint64_t bytes) {
+                report(progress, {ImportEvent::Phase::Downloading, name, i + 1,
+                                  manifest.layers.size(), done + bytes, total});
+            });
+            done += blob.size;
+            layers.push_back({path, blob.digest});
+        }
+        report(progress, {ImportEvent::Phase::Converting, name, 0, layers.size()});
+        write_squashfs(layers, work + "/image.sqsh", config);
+        for (const auto& layer : layers)
+            unlink(layer.path.c_str());
+        return config_json;
+    });
+    cache.remember_ref(name + "|" + arch, image.digest);
+    if (current)
+        cache.remember_ref(*current + "|" + arch, image.digest);
+    report(progress, {ImportEvent::Phase::Done, name});
+    return to_imported(image);
+}
+
+} // namespace
+
+ImportedImage ensure_image(const ImageReference& reference, const Config& config,
+                           const std::string& cache_dir, const std::string& home,
+                           const ImportProgress& progress)
+{
+    ImageCache cache(cache_dir);
+    if (reference.kind == ImageReference::Kind::Path)
+        fail("{} is a file or directory, not an image to import", reference.text);
+    ImportedImage image = reference.kind == ImageReference::Kind::Registry
+                              ? import_registry(reference, config, cache, home, progress)
+                              : import_local(reference, config, cache, progress);
+    if (config.cache_max_size > 0) {
+        // The image just imported is about to be mounted: keep it out of the eviction.
+        UniqueFd in_use(open(image.squashfs.c_str(), O_RDONLY | O_CLOEXEC));
+        if (in_use.valid())
+            flock(in_use.get(), LOCK_SH);
+        cache.evict(config.cache_max_size);
+    }
+    return image;
+}
+
+std::vector<CacheEntry> list_cache(const std::string& cache_dir)
+{
+    std::vector<CacheEntry> entries;
+    for (const auto& image : ImageCache(cache_dir).list())
+        entries.push_back({image.digest, image.reference, image.size,
+                           static_cast<long long>(image.last_used)});
+    return entries;
+}
+
+size_t remove_from_cache(const std::string& cache_dir, const std::string& what)
+{
+    ImageCache cache(cache_dir);
+    size_t removed = 0;
+    // A digest prefix must be long enough to be unambiguous in practice.
+    bool digest_prefix = what.size() >= 12 && what.find_first_not_of("0123456789abcdef") ==
+                                                  std::string::npos;
+    for (const auto& image : cache.list())
+        if (image.digest == what || image.reference == what ||
+            (digest_prefix && image.digest.compare(7, what.size(), what) == 0))
+            removed += cache.remove(image.digest) ? 1 : 0;
+    return removed;
+}
+
+} // namespace cocoon

@@ -1,0 +1,418 @@
+#include "registry_client.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cocoon/error.h"
+#include "digest.h"
+
+namespace cocoon {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int max_attempts = 4;
+constexpr size_t max_manifest_size = 4 << 20;
+
+constexpr const char* manifest_accept =
+    "Accept: application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+const std::vector<std::string> index_types = {
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+};
+
+const std::vector<std::string> layer_types = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+};
+
+bool contains(const std::vector<std::string>& list, const std::string& value)
+{
+    return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// Docker Hub's API lives on another host than its name.
+std::string api_host(const std::string& registry)
+{
+    return registry == "docker.io" ? "registry-1.docker.io" : registry;
+}
+
+std::string base_url(const std::string& host, const Config& config, const std::string& registry)
+{
+    auto settings = config.registries.find(registry);
+    bool insecure = settings != config.registries.end() && settings->second.insecure;
+    return (insecure ? "http://" : "https://") + api_host(host);
+}
+
+std::string base64(const std::string& text)
+{
+    std::string out(4 * ((text.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(text.data()),
+                            static_cast<int>(text.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+// key="value" pairs of a WWW-Authenticate challenge.
+std::map<std::string, std::string> challenge_parameters(const std::string& header)
+{
+    std::map<std::string, std::string> parameters;
+    size_t pos = header.find(' ');
+    while (pos != std::string::npos && pos < header.size()) {
+        size_t eq = header.find('=', pos);
+        if (eq == std::string::npos)
+            break;
+        std::string key = header.substr(pos, eq - pos);
+        key.erase(0, key.find_first_not_of(" ,"));
+        std::string value;
+        size_t end;
+        if (header[eq + 1] == '"') {
+            end = header.find('"', eq + 2);
+            value = header.substr(eq + 2, end - eq - 2);
+            end = end == std::string::npos ? end : end + 1;
+        } else {
+            end = header.find(',', eq + 1);
+            value = header.substr(eq + 1, end - eq - 1);
+        }
+        parameters[key] = value;
+        pos = end;
+    }
+    return parameters;
+}
+
+std::string url_escape(const std::string& text)
+{
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            out.push_back(static_cast<char>(c));
+        else
+            out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+bool retryable(long status)
+{
+    return status == 429 || status >= 500;
+}
+
+void backoff(int attempt, const HttpResponse* response)
+{
+    int seconds = 1 << attempt;
+    if (response) {
+        try {
+            int retry_after = std::stoi(response->header("retry-after"));
+            seconds = std::clamp(retry_after, 1, 30);
+        } catch (...) {
+        }
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+}
+
+std::string platform_list(const json& manifests)
+{
+    std::string text;
+    for (const auto& entry : manifests) {
+        if (!entry.contains("platform"))
+            continue;
+        const auto& platform = entry["platform"];
+        text += (text.empty() ? "" : ", ") + platform.value("os", "?") + "/" +
+                platform.value("architecture", "?");
+    }
+    return text.empty() ? "none" : text;
+}
+
+} // namespace
+
+std::string node_architecture()
+{
+    struct utsname name {};
+    uname(&name);
+    std::string machine = name.machine;
+    if (machine == "x86_64")
+        return "amd64";
+    if (machine == "aarch64")
+        return "arm64";
+    if (machine.starts_with("arm"))
+        return "arm";
+    return machine;
+}
+
+ImageManifest parse_manifest(const std::string& body, const std::string& digest,
+                             const std::string& architecture, const std::string& what,
+                             std::optional<std::string>* selected)
+{
+    json document;
+    try {
+        document = json::parse(body);
+    } catch (const json::exception& e) {
+        fail("{}: the manifest is not valid JSON ({})", what, e.what());
+    }
+    if (!document.is_object())
+        fail("{}: the manifest is not a JSON object", what);
+    std::string type = document.value("mediaType", "");
+    bool is_index = contains(index_types, type) ||
+                    (type.empty() && document.contains("manifests") && !document.contains("layers"));
+    ImageManifest manifest;
+    manifest.digest = digest;
+    try {
+        if (is_index) {
+            const auto& manifests = document.at("manifests");
+            for (const auto& entry : manifests) {
+                const auto platform = entry.value("platform", json::object());
+                if (platform.value("os", "") == "linux" &&
+                    platform.value("architecture", "") == architecture) {
+                    *selected = entry.at("digest").get<std::string>();
+                    return manifest;
+                }
+            }
+            fail("{} has no linux/{} image (it has: {})", what, architecture,
+                 platform_list(manifests));
+        }
+        if (document.value("schemaVersion", 0) != 2)
+            fail("{}: unsupported manifest schema version (only version 2 is supported)", what);
+        const auto& config = document.at("config");
+        manifest.config = {config.at("digest").get<std::string>(),
+                           config.value("mediaType", ""), config.value("size", uint64_t{0})};
+        digest_hex(manifest.config.digest);
+        for (const auto& layer : document.at("layers")) {
+            BlobRef blob{layer.at("digest").get<std::string>(), layer.value("mediaType", ""),
+                         layer.value("size", uint64_t{0})};
+            digest_hex(blob.digest);
+            if (!contains(layer_types, blob.media_type))
+                fail("{}: layer {} has the unsupported media type '{}'", what, blob.digest,
+                     blob.media_type);
+            manifest.layers.push_back(blob);
+        }
+    } catch (const json::exception& e) {
+        fail("{}: malformed manifest ({})", what, e.what());
+    }
+    return manifest;
+}
+
+RegistryClient::RegistryClient(const std::string& registry, const std::string& repository,
+                               const Config& config, std::optional<Credentials> credentials)
+    : registry_(registry), repository_(repository), credentials_(std::move(credentials))
+{
+    auto settings = config.registries.find(registry);
+    if (settings != config.registries.end())
+        for (const auto& mirror : settings->second.mirrors)
+            bases_.push_back(base_url(mirror, config, mirror));
+    bases_.push_back(base_url(registry, config, registry));
+}
+
+HttpResponse RegistryClient::send_once(const std::string& base, const std::string& method,
+                                       const std::string& path, const std::string& accept,
+                                       const BodySink& sink)
+{
+    HttpRequest request;
+    request.method = method;
+    request.url = base + "/v2/" + repository_ + path;
+    if (!accept.empty())
+        request.headers.push_back(accept);
+    if (!authorization_.empty())
+        request.headers.push_back(authorization_);
+    return http_request(request, sink, max_manifest_size);
+}
+
+HttpResponse RegistryClient::send(const std::string& method, const std::string& path,
+                                  const std::string& accept, const BodySink& sink)
+{
+    std::string last_error;
+    for (const auto& base : bases_) {
+        bool challenged = false;
+        for (int attempt = 0; attempt < max_attempts; ++attempt) {
+            HttpResponse response;
+            try {
+                response = send_once(base, method, path, accept, sink);
+            } catch (const Error& e) {
+                last_error = e.what();
+                if (attempt + 1 < max_attempts)
+                    backoff(attempt, nullptr);
+                continue;
+            }
+            if (response.status == 401 && !challenged) {
+                challenged = true;
+                if (!authenticate(response))
+                    return response;
+                --attempt; // the retry with credentials is not a failure
+                continue;
+            }
+            if (retryable(response.status) && attempt + 1 < max_attempts) {
+                backoff(attempt, &response);
+                continue;
+            }
+            if (retryable(response.status))
+                last_error = fmt::format("registry {} answered {} for {}", registry_,
+                                         response.status, repository_);
+            else
+                return response;
+            break;
+        }
+    }
+    throw Error(last_error);
+}
+
+// Answers a 401 challenge. Returns true when new credentials were set up and the request
+// should be repeated.
+bool RegistryClient::authenticate(const HttpResponse& challenge)
+{
+    std::string header = challenge.header("www-authenticate");
+    std::string basic = credentials_ ? "Basic " + base64(credentials_->username + ":" +
+                                                         credentials_->password)
+                                     : "";
+    if (header.starts_with("Basic") || header.starts_with("basic")) {
+        if (!credentials_)
+            return false;
+        authorization_ = "Authorization: " + basic;
+        return true;
+    }
+    if (!header.starts_with("Bearer") && !header.starts_with("bearer"))
+        return false;
+    auto parameters = challenge_parameters(header);
+    std::string realm = parameters["realm"];
+    if (realm.empty())
+        return false;
+    std::string url = realm + (realm.find('?') == std::string::npos ? "?" : "&") +
+                      "service=" + url_escape(parameters["service"]);
+    std::string scope = parameters.count("scope") ? parameters["scope"]
+                                                  : "repository:" + repository_ + ":pull";
+    url += "&scope=" + url_escape(scope);
+    HttpRequest request;
+    request.url = url;
+    if (credentials_)
+        request.headers.push_back("Authorization: " + basic);
+    HttpResponse response = http_request(request);
+    if (response.status != 200)
+        return false;
+    try {
+        auto document = json::parse(response.body);
+        std::string token = document.value("token", document.value("access_token", ""));
+        if (token.empty())
+            return false;
+        authorization_ = "Authorization: Bearer " + token;
+    } catch (const json::exception&) {
+        return false;
+    }
+    return true;
+}
+
+std::optional<std::string> RegistryClient::head_manifest(const std::string& reference)
+{
+    HttpResponse response;
+    try {
+        response = send("HEAD", "/manifests/" + reference, manifest_accept);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+    if (response.status != 200)
+        return std::nullopt;
+    std::string digest = response.header("docker-content-digest");
+    if (digest.empty())
+        return std::nullopt;
+    return digest;
+}
+
+std::string RegistryClient::fetch_manifest(const std::string& reference, std::string* digest)
+{
+    std::string what = fmt::format("{}/{}:{}", registry_, repository_, reference);
+    HttpResponse response = send("GET", "/manifests/" + reference, manifest_accept);
+    if (response.status == 401)
+        fail("registry {} refused access to {} (401 Unauthorized): {}", registry_, repository_,
+             credentials_ ? "check the credentials in ~/.config/cocoon/auth.json"
+                          : "it needs credentials in ~/.config/cocoon/auth.json");
+    if (response.status == 403)
+        fail("registry {} denied access to {} (403 Forbidden)", registry_, repository_);
+    if (response.status == 404)
+        fail("image {} not found in registry {} (404)", what, registry_);
+    if (response.status != 200)
+        fail("registry {} answered {} for {}", registry_, response.status, what);
+    *digest = sha256_digest(response.body);
+    if (reference.starts_with("sha256:") && *digest != reference)
+        fail("registry {} sent a manifest whose digest {} does not match {}", registry_,
+             *digest, reference);
+    return response.body;
+}
+
+ImageManifest RegistryClient::get_manifest(const std::string& reference)
+{
+    std::string digest;
+    std::string body = fetch_manifest(reference, &digest);
+    std::string what = fmt::format("{}/{}", registry_, repository_);
+    std::optional<std::string> selected;
+    ImageManifest manifest = parse_manifest(body, digest, node_architecture(), what, &selected);
+    if (!selected)
+        return manifest;
+    body = fetch_manifest(*selected, &digest);
+    std::optional<std::string> nested;
+    manifest = parse_manifest(body, digest, node_architecture(), what, &nested);
+    if (nested)
+        fail("{}: an image index points to another index", what);
+    return manifest;
+}
+
+void RegistryClient::get_blob(const BlobRef& blob, int fd, const BlobProgress& progress)
+{
+    for (int attempt = 0;; ++attempt) {
+        if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+            throw_errno("cannot rewind a download file");
+        Sha256 hash;
+        uint64_t received = 0;
+        BodySink sink = [&](const char* data, size_t size) {
+            hash.update(data, size);
+            received += size;
+            const char* p = data;
+            while (size > 0) {
+                ssize_t n = write(fd, p, size);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n < 0)
+                    throw_errno("cannot write a downloaded layer to the image cache");
+                p += n;
+                size -= static_cast<size_t>(n);
+            }
+            if (progress)
+                progress(received);
+        };
+        HttpResponse response = send("GET", "/blobs/" + blob.digest, "", sink);
+        if (response.status != 200)
+            fail("registry {} answered {} for blob {} of {}", registry_, response.status,
+                 blob.digest, repository_);
+        std::string actual = hash.digest();
+        if (actual == blob.digest && (blob.size == 0 || received == blob.size))
+            return;
+        if (attempt + 1 >= 2)
+            fail("blob {} of {}/{} arrived with digest {} ({} bytes): refusing it", blob.digest,
+                 registry_, repository_, actual, received);
+    }
+}
+
+std::string RegistryClient::get_small_blob(const BlobRef& blob)
+{
+    HttpResponse response = send("GET", "/blobs/" + blob.digest, "");
+    if (response.status != 200)
+        fail("registry {} answered {} for blob {} of {}", registry_, response.status,
+             blob.digest, repository_);
+    if (sha256_digest(response.body) != blob.digest)
+        fail("blob {} of {}/{} does not match its digest: refusing it", blob.digest, registry_,
+             repository_);
+    return response.body;
+}
+
+} // namespace cocoon

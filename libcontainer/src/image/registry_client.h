@@ -1,0 +1,78 @@
+// The OCI distribution API, read side: manifests (with platform selection through an image
+// index) and blobs verified against their digest. Handles anonymous and Bearer-token auth
+// (the WWW-Authenticate challenge), Basic auth, insecure (plain HTTP) registries and
+// mirrors allowed by cocoon.yaml, and retries with backoff on 429 and 5xx.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cocoon/config.h"
+#include "credentials.h"
+#include "http.h"
+
+namespace cocoon {
+
+struct BlobRef {
+    std::string digest;
+    std::string media_type;
+    uint64_t size = 0;
+};
+
+// An image manifest for this node's platform.
+struct ImageManifest {
+    std::string digest; // of the manifest itself
+    BlobRef config;
+    std::vector<BlobRef> layers;
+};
+
+// Called as bytes arrive: (bytes of this blob so far).
+using BlobProgress = std::function<void(uint64_t)>;
+
+// "amd64", "arm64", ... for the machine this runs on.
+std::string node_architecture();
+
+// Parses a manifest or image index body (OCI or Docker v2 schema 2). For an index, returns
+// the digest of the entry for linux/`architecture` in `selected` and no layers. Throws
+// Error naming `what` for malformed JSON, unknown media types or a missing platform.
+ImageManifest parse_manifest(const std::string& body, const std::string& digest,
+                             const std::string& architecture, const std::string& what,
+                             std::optional<std::string>* selected);
+
+class RegistryClient {
+public:
+    RegistryClient(const std::string& registry, const std::string& repository,
+                   const Config& config, std::optional<Credentials> credentials);
+
+    // The digest a tag or digest currently points to (Docker-Content-Digest of a HEAD), or
+    // nullopt when the registry cannot be reached; other errors throw.
+    std::optional<std::string> head_manifest(const std::string& reference);
+
+    // The manifest for this node's platform, following an image index.
+    ImageManifest get_manifest(const std::string& reference);
+
+    // Streams a blob into `fd`, verifying size and digest. Throws on mismatch.
+    void get_blob(const BlobRef& blob, int fd, const BlobProgress& progress);
+
+    std::string get_small_blob(const BlobRef& blob);
+
+private:
+    HttpResponse send(const std::string& method, const std::string& path,
+                      const std::string& accept, const BodySink& sink = {});
+    HttpResponse send_once(const std::string& base, const std::string& method,
+                           const std::string& path, const std::string& accept,
+                           const BodySink& sink);
+    bool authenticate(const HttpResponse& challenge);
+    std::string fetch_manifest(const std::string& reference, std::string* digest);
+
+    std::string registry_;
+    std::string repository_;
+    std::vector<std::string> bases_; // mirrors first, then the registry itself
+    std::optional<Credentials> credentials_;
+    std::string authorization_; // "Authorization: ..." once challenged
+};
+
+} // namespace cocoon

@@ -1,0 +1,117 @@
+#!/bin/bash
+# Images from a registry: --container with the image name in every accepted spelling, the
+# cache (a second use fetches no blob), the image's Env, and the cocoon pull / images /
+# rmi / run commands, with the cache from cocoon.yaml and from COCOON_CACHE_DIR.
+source "$(dirname "$0")/lib.sh"
+require_plugin
+require_images
+require_registry
+require_cli
+
+IMAGE=$REGISTRY_OPEN/test/busybox:latest
+DIGEST=$(fixture_digest busybox)
+[[ "$DIGEST" == sha256:* ]] || fail "no digest for the busybox fixture in $REGISTRY_DIR/fixtures.digests"
+mapfile -t BLOBS < <(layout_blobs "$IMAGES/oci/busybox")
+override=$TEST_WORK/cache-override
+cleanup() {
+    rm -rf "$override"
+}
+trap cleanup EXIT
+rm -rf "$override"
+install -d -o "$TEST_USER" -m 0755 "$override"
+
+# Start from an image that is not cached, so the first srun imports it.
+run_cocoon rmi "$IMAGE"
+cocoon_images_line "$IMAGE"; line=$CACHED_LINE
+[[ -z "$line" ]] || fail "cocoon rmi $IMAGE did not remove it; cocoon images: $line"
+
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+run_user timeout "$COCOON_TIMEOUT" srun "--container=$IMAGE" cat /etc/os-release
+assert_succeeded "srun --container=$IMAGE cat /etc/os-release (first use: import)"
+assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "os-release from $IMAGE"
+# (At most once: a cache that keeps layers apart from images may still have them.)
+for blob in "${BLOBS[@]}"; do
+    n=$(blob_gets_since "$REGISTRY_OPEN_LOG" "$mark" "$blob")
+    (( n <= 1 )) || fail "blob $blob fetched $n times by one import; requests:
+$(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
+done
+
+# Every later use: the tag is resolved (manifest HEAD/GET), no blob is fetched.
+for option in "--container-image=$IMAGE" "--container=docker://$REGISTRY_OPEN/test/busybox" \
+              "--container=$REGISTRY_OPEN#test/busybox" "--container=$REGISTRY_OPEN/test/busybox"; do
+    wait_idle
+    mark=$(log_mark "$REGISTRY_OPEN_LOG")
+    run_user timeout "$COCOON_TIMEOUT" srun "$option" cat /etc/os-release
+    assert_succeeded "srun $option cat /etc/os-release"
+    assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "os-release with $option"
+    n=$(blob_gets_since "$REGISTRY_OPEN_LOG" "$mark")
+    [[ "$n" == 0 ]] || fail "srun $option of a cached image fetched $n blobs; requests:
+$(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
+    n=$(manifest_requests_since "$REGISTRY_OPEN_LOG" "$mark" /test/busybox/)
+    (( n >= 1 )) || fail "srun $option did not resolve the tag (no manifest request)"
+done
+
+# The image's Env reaches the task (image values win over the job's).
+wait_idle
+run_user env COCOON_IMAGE_VAR=from-host timeout "$COCOON_TIMEOUT" \
+    srun "--container=$IMAGE" sh -c 'echo "${COCOON_IMAGE_VAR-unset}"'
+assert_succeeded "srun --container=$IMAGE (COCOON_IMAGE_VAR)"
+assert_eq from-image "$OUT" "COCOON_IMAGE_VAR from the image's Env"
+
+# The command line tool on the same cache.
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+run_cocoon pull "$IMAGE"
+assert_succeeded "cocoon pull $IMAGE"
+assert_contains "$OUT" "$DIGEST" "cocoon pull output (the manifest digest)"
+n=$(blob_gets_since "$REGISTRY_OPEN_LOG" "$mark")
+[[ "$n" == 0 ]] || fail "cocoon pull of a cached image fetched $n blobs"
+
+cocoon_images_line "$IMAGE"; line=$CACHED_LINE
+[[ -n "$line" ]] || fail "cocoon images does not list $IMAGE:
+$OUT"
+assert_contains "$line" "sha256:" "cocoon images line for $IMAGE"
+
+run_cocoon run "$IMAGE" cat /etc/os-release
+assert_succeeded "cocoon run $IMAGE cat /etc/os-release"
+assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "os-release from cocoon run $IMAGE"
+
+# COCOON_CACHE_DIR overrides cache_dir, for the command and for jobs (from their
+# environment). Each starts empty: every blob is fetched exactly once.
+each_blob_once() {
+    local what=$1 mark=$2 blob n
+    for blob in "${BLOBS[@]}"; do
+        n=$(blob_gets_since "$REGISTRY_OPEN_LOG" "$mark" "$blob")
+        [[ "$n" == 1 ]] || fail "$what fetched blob $blob $n times (expected 1); requests:
+$(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
+    done
+}
+
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+run_cocoon COCOON_CACHE_DIR="$override/cli" pull "$IMAGE"
+assert_succeeded "COCOON_CACHE_DIR=$override/cli cocoon pull $IMAGE"
+assert_contains "$OUT" "$DIGEST" "cocoon pull output with COCOON_CACHE_DIR"
+each_blob_once "cocoon pull into the empty cache $override/cli" "$mark"
+[[ -n "$(find "$override/cli" -mindepth 1 -print -quit 2>/dev/null)" ]] ||
+    fail "COCOON_CACHE_DIR=$override/cli: nothing was written there"
+cocoon_images_line "$IMAGE" "$override/cli"; line=$CACHED_LINE
+[[ -n "$line" ]] || fail "cocoon images with COCOON_CACHE_DIR=$override/cli does not list $IMAGE"
+run_cocoon COCOON_CACHE_DIR="$override/cli" rmi "$IMAGE"
+assert_succeeded "COCOON_CACHE_DIR=$override/cli cocoon rmi $IMAGE"
+cocoon_images_line "$IMAGE" "$override/cli"; line=$CACHED_LINE
+[[ -z "$line" ]] || fail "cocoon images still lists $IMAGE after cocoon rmi: $line"
+
+wait_idle
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+run_user env COCOON_CACHE_DIR="$override/job" timeout "$COCOON_TIMEOUT" \
+    srun "--container=$IMAGE" cat /etc/os-release
+assert_succeeded "COCOON_CACHE_DIR=$override/job srun --container=$IMAGE"
+assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "os-release with COCOON_CACHE_DIR"
+each_blob_once "srun with the empty cache COCOON_CACHE_DIR=$override/job" "$mark"
+cocoon_images_line "$IMAGE" "$override/job"; line=$CACHED_LINE
+[[ -n "$line" ]] || fail "the job's import is not in COCOON_CACHE_DIR=$override/job"
+
+assert_cache_clean "$TEST_CACHE" "$override/cli" "$override/job"
+cleanup
+assert_no_leftovers
+assert_node_healthy
+pass

@@ -52,7 +52,13 @@ RunOptions parse_run_options(int argc, char** argv)
         case 'w': options.workdir = optarg; break;
         case opt_no_home: options.no_mount_home = true; break;
         case opt_dry_run: options.dry_run = true; break;
-        case opt_container_env: options.keep_env = parse_env_names(optarg); break;
+        case opt_container_env:
+            try {
+                options.keep_env = parse_env_names(optarg);
+            } catch (const Error& e) {
+                usage_error(std::string("--container-env: ") + e.what());
+            }
+            break;
         default: usage_error("invalid option for 'run'");
         }
     }

@@ -1,4 +1,4 @@
-// Tells the user what an import is doing, so a long first pull does not look like a hung
+// Tells the user (on srun's stderr, via slurm_spank_log) what an import is doing, so a long first pull does not look like a hung
 // job: nothing for imports under a second, then a short line every few seconds.
 #pragma once
 

@@ -58,8 +58,10 @@ int on_container_env(int, const char* optarg, int remote)
 
 struct spank_option options[] = {
     {const_cast<char*>("container-image"), const_cast<char*>("IMAGE"),
-     const_cast<char*>("[cocoon] run every task in a container of IMAGE: a squashfs file or "
-                       "a root filesystem directory (takes precedence over --container)"),
+     const_cast<char*>("[cocoon] run every task in a container of IMAGE: a registry image "
+                       "(ubuntu:24.04), a squashfs file, a root filesystem directory, oci:DIR, "
+                       "oci-archive:FILE or docker-archive:FILE (takes precedence over "
+                       "--container)"),
      1, 0, on_container_image},
     {const_cast<char*>("container-env"), const_cast<char*>("NAME[,NAME...]"),
      const_cast<char*>("[cocoon] keep the job's value of these variables instead of the "

@@ -190,3 +190,30 @@ TEST(CacheEvict, OldestUnusedGoFirstAndImagesInUseStay)
     EXPECT_EQ(cache.evict(0), std::vector<std::string>{digests[0]});
     fs::remove_all(root);
 }
+
+TEST(CacheShared, DirectoriesFollowTheRootsModeAndReadOnlyCreatesNothing)
+{
+    char pattern[] = "/tmp/cocoon-shared-test.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    std::string root = pattern;
+    chmod(root.c_str(), 0755); // the admin made it readable for all
+    {
+        ImageCache cache(root);
+        cache.import(sha256_digest("m"), "r", [](const std::string& work) {
+            std::ofstream(work + "/image.sqsh") << "x";
+            return std::string("{}");
+        });
+    }
+    EXPECT_EQ(fs::status(root + "/images").permissions() & fs::perms::all,
+              static_cast<fs::perms>(0755));
+    EXPECT_EQ(fs::status(root + "/images/" + digest_hex(sha256_digest("m")) + ".json").permissions() &
+                  fs::perms::others_read,
+              fs::perms::others_read);
+
+    ImageCache shared(root, ImageCache::Access::ReadOnly);
+    EXPECT_TRUE(shared.find(sha256_digest("m")));
+    ImageCache missing(root + "/absent", ImageCache::Access::ReadOnly);
+    EXPECT_FALSE(missing.find(sha256_digest("m")));
+    EXPECT_FALSE(fs::exists(root + "/absent"));
+    fs::remove_all(root);
+}

@@ -87,3 +87,11 @@ TEST(Config, CacheMaxSize)
     EXPECT_THROW(parse_config("cache_max_size: lots\n", "t"), Error);
     EXPECT_THROW(parse_config("cache_max_size: 5X\n", "t"), Error);
 }
+
+TEST(Config, SharedCaches)
+{
+    auto config = parse_config("shared_caches: [/shared/cocoon, /apps/images]\n", "t");
+    EXPECT_EQ(config.shared_caches, (std::vector<std::string>{"/shared/cocoon", "/apps/images"}));
+    EXPECT_THROW(parse_config("shared_caches: /shared\n", "t"), Error);
+    EXPECT_THROW(parse_config("shared_caches: [relative]\n", "t"), Error);
+}

@@ -28,6 +28,8 @@ struct Config {
     // Upper bound of the cache size in bytes (0: unlimited). After an import, the least
     // recently used images are removed until the cache fits; images in use stay.
     uint64_t cache_max_size = 0;
+    // Read-only caches filled by the admin, consulted before the user's own cache.
+    std::vector<std::string> shared_caches;
     // The squashfs writer that turns an image's merged layers into one file.
     std::string tar2sqfs;
 

@@ -18,6 +18,7 @@ namespace {
 const std::set<std::string> known_keys = {
     "squashfuse", "mount_home",       "mount_workdir", "host_files",
     "tar2sqfs",   "default_registry", "cache_dir",     "registries", "cache_max_size",
+    "shared_caches",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
@@ -44,6 +45,8 @@ uint64_t parse_size(const std::string& text, const std::string& key)
 {
     size_t end = 0;
     unsigned long long number = 0;
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front())))
+        fail("{}: '{}' is not a size (give bytes or a number with K, M, G or T)", key, text);
     try {
         number = std::stoull(text, &end);
     } catch (const std::exception&) {
@@ -125,6 +128,12 @@ Config parse_config(const std::string& text, const std::string& origin)
             if (!config.cache_dir.starts_with('/') && !config.cache_dir.starts_with("{home}"))
                 fail("cache_dir: must be an absolute path or start with {{home}}, got '{}'",
                      config.cache_dir);
+        }
+        if (root["shared_caches"]) {
+            if (!root["shared_caches"].IsSequence())
+                fail("shared_caches: must be a list of absolute paths");
+            for (const auto& item : root["shared_caches"])
+                config.shared_caches.push_back(absolute_path_value(item, "shared_caches"));
         }
         if (root["cache_max_size"])
             config.cache_max_size = parse_size(root["cache_max_size"].as<std::string>(), "cache_max_size");

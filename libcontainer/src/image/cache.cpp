@@ -28,9 +28,9 @@ std::string replace_all(std::string text, const std::string& from, const std::st
     return text;
 }
 
-void make_dir(const std::string& path)
+void make_dir(const std::string& path, mode_t mode)
 {
-    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+    if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
         throw_errno(fmt::format("cannot create the image cache directory {}", path));
 }
 
@@ -46,7 +46,8 @@ void write_atomically(const std::string& path, const std::string& content)
 {
     std::string temporary = fmt::format("{}.tmp.{}", path, getpid());
     {
-        UniqueFd fd(open(temporary.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600));
+        // Readable as far as the cache directory lets others in (a shared cache).
+        UniqueFd fd(open(temporary.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644));
         if (!fd.valid())
             throw_errno(fmt::format("cannot write {}", temporary));
         try {
@@ -77,7 +78,7 @@ std::string host_name()
 class DigestLock {
 public:
     explicit DigestLock(const std::string& path)
-        : fd_(open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600))
+        : fd_(open(path.c_str(), O_CREAT | O_RDONLY | O_CLOEXEC, 0664))
     {
         if (!fd_.valid())
             throw_errno(fmt::format("cannot create the lock {}", path));
@@ -104,17 +105,22 @@ std::string resolve_cache_dir(const Config& config, const Identity& identity,
     return std::filesystem::path(dir).lexically_normal().string();
 }
 
-ImageCache::ImageCache(std::string root) : root_(std::move(root))
+ImageCache::ImageCache(std::string root, Access access) : root_(std::move(root))
 {
+    if (access == Access::ReadOnly)
+        return;
     std::filesystem::path partial;
     for (const auto& part : std::filesystem::path(root_)) {
         partial /= part;
         if (partial.string() != "/")
-            if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
-                throw_errno(fmt::format("cannot create the image cache directory {}", partial.string()));
+            make_dir(partial.string(), 0700);
     }
+    // A private cache is 0700; an admin who made the root group- or world-readable (a
+    // shared cache) gets the same mode on the directories inside.
+    struct stat st {};
+    mode_t mode = stat(root_.c_str(), &st) == 0 ? (st.st_mode & 0777) | 0700 : 0700;
     for (const char* dir : {"images", "refs", "locks", "tmp"})
-        make_dir(path(dir, ""));
+        make_dir(path(dir, ""), mode);
 }
 
 std::string ImageCache::path(const std::string& dir, const std::string& name) const
@@ -207,7 +213,7 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
             std::filesystem::remove_all(entry.path(), ignored);
 
     std::string work = path("tmp", fmt::format("{}.{}.{}", hex, host_name(), getpid()));
-    make_dir(work);
+    make_dir(work, 0700);
     try {
         std::string config = build(work);
         std::string built = work + "/image.sqsh";
@@ -250,7 +256,7 @@ std::vector<std::string> ImageCache::evict(uint64_t max_bytes)
         if (!sqsh.valid() || flock(sqsh.get(), LOCK_EX | LOCK_NB) != 0)
             continue; // in use
         UniqueFd lock(open(path("locks", digest_hex(image.digest) + ".lock").c_str(),
-                           O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+                           O_CREAT | O_RDONLY | O_CLOEXEC, 0664));
         if (!lock.valid() || flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
             continue; // being (re)imported
         unlink(path("images", digest_hex(image.digest) + ".json").c_str());

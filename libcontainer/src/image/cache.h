@@ -7,6 +7,8 @@
 //   ROOT/tmp/<hex>.<host>.<pid>/   work in progress; removed by the next lock holder
 //
 // An entry is visible only when complete: built in tmp/, fsync'ed, renamed into images/.
+// A shared cache is the same layout in a directory the admin made readable to all (or to
+// a group) and fills with `COCOON_CACHE_DIR=DIR cocoon pull`; users only read it.
 #pragma once
 
 #include <sys/types.h>
@@ -34,8 +36,12 @@ struct CachedImage {
 
 class ImageCache {
 public:
-    // Opens (creating as needed, mode 0700) the cache at `root`, as the calling user.
-    explicit ImageCache(std::string root);
+    enum class Access {
+        ReadWrite, // the user's own cache: created as needed (mode 0700)
+        ReadOnly,  // a shared cache the admin fills: only looked up
+    };
+    // Opens the cache at `root`, as the calling user.
+    explicit ImageCache(std::string root, Access access = Access::ReadWrite);
 
     const std::string& root() const { return root_; }
 

@@ -1,6 +1,7 @@
 #include "cocoon/importer.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,6 +33,13 @@ struct LocalImage {
     std::string config; // configuration JSON
     std::vector<Layer> layers;
 };
+
+std::string host_name()
+{
+    char name[256] = "";
+    gethostname(name, sizeof(name) - 1);
+    return name;
+}
 
 std::string read_text(const std::string& path, size_t limit)
 {
@@ -126,7 +134,11 @@ void unpack_archive(const std::string& archive_path, const std::string& dir)
 {
     std::unique_ptr<archive, int (*)(archive*)> reader(archive_read_new(), archive_read_free);
     archive_read_support_format_tar(reader.get());
-    archive_read_support_filter_all(reader.get());
+    // Built-in decompressors only: filter_all could run external programs.
+    archive_read_support_filter_gzip(reader.get());
+    archive_read_support_filter_zstd(reader.get());
+    archive_read_support_filter_xz(reader.get());
+    archive_read_support_filter_bzip2(reader.get());
     if (archive_read_open_filename(reader.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
         fail("cannot read the image archive {}: {}", archive_path,
              archive_error_string(reader.get()));
@@ -189,13 +201,44 @@ void report(const ImportProgress& progress, ImportEvent event)
         progress(event);
 }
 
+// Caches to look in before importing: the admin's shared ones, then the user's.
+struct Caches {
+    std::vector<ImageCache> shared;
+    ImageCache& own;
+
+    std::optional<CachedImage> find(const std::string& digest) const
+    {
+        for (const auto& cache : shared)
+            if (auto image = cache.find(digest))
+                return image;
+        return own.find(digest);
+    }
+    std::optional<CachedImage> find_ref(const std::string& key) const
+    {
+        for (const ImageCache* cache : all())
+            if (auto digest = cache->lookup_ref(key))
+                if (auto image = find(*digest))
+                    return image;
+        return std::nullopt;
+    }
+    std::vector<const ImageCache*> all() const
+    {
+        std::vector<const ImageCache*> caches;
+        for (const auto& cache : shared)
+            caches.push_back(&cache);
+        caches.push_back(&own);
+        return caches;
+    }
+};
+
 ImportedImage import_local(const ImageReference& reference, const Config& config,
-                           ImageCache& cache, const ImportProgress& progress)
+                           Caches& caches, const ImportProgress& progress)
 {
+    ImageCache& cache = caches.own;
     std::string what = reference.text;
     report(progress, {ImportEvent::Phase::Resolving, what});
     auto convert = [&](const LocalImage& image) {
-        if (auto cached = cache.find(image.digest)) {
+        if (auto cached = caches.find(image.digest)) {
             cache.touch(image.digest);
             report(progress, {ImportEvent::Phase::Done, what, 0, 0, 0, 0, true});
             return to_imported(*cached);
@@ -211,9 +254,17 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
     if (reference.kind == ImageReference::Kind::OciLayout)
         return convert(read_oci_layout(reference.path, reference.tag));
 
-    // Archives are unpacked next to the cache, then read like a layout.
-    std::string work = cache.root() + fmt::format("/tmp/unpack.{}", getpid());
+    // Archives are unpacked next to the cache, then read like a layout. Unpack directories
+    // of importers that died on this host are removed first.
+    std::string prefix = fmt::format("unpack.{}.", host_name());
     std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator(cache.root() + "/tmp", ignored)) {
+        std::string name = entry.path().filename().string();
+        if (name.starts_with(prefix) && kill(std::atoi(name.c_str() + prefix.size()), 0) != 0 &&
+            errno == ESRCH)
+            std::filesystem::remove_all(entry.path(), ignored);
+    }
+    std::string work = cache.root() + "/tmp/" + prefix + std::to_string(getpid());
     std::filesystem::remove_all(work, ignored);
     try {
         std::filesystem::create_directories(work);
@@ -230,19 +281,17 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
 }
 
 ImportedImage import_registry(const ImageReference& reference, const Config& config,
-                              ImageCache& cache, const std::string& home,
+                              Caches& caches, const std::string& home,
                               const ImportProgress& progress)
 {
+    ImageCache& cache = caches.own;
     std::string name = reference.canonical();
     std::string arch = node_architecture();
     std::string wanted = reference.digest.empty() ? reference.tag : reference.digest;
     report(progress, {ImportEvent::Phase::Resolving, name});
 
-    auto cached_for = [&](const std::string& key) -> std::optional<CachedImage> {
-        auto digest = cache.lookup_ref(key + "|" + arch);
-        if (!digest)
-            return std::nullopt;
-        return cache.find(*digest);
+    auto cached_for = [&](const std::string& key) {
+        return caches.find_ref(key + "|" + arch);
     };
     auto hit = [&](const CachedImage& image) {
         cache.touch(image.digest);
@@ -250,18 +299,28 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
         return to_imported(image);
     };
 
+    // A pinned digest never changes: no request at all when it is cached.
+    if (!reference.digest.empty()) {
+        if (auto image = cached_for(reference.digest))
+            return hit(*image);
+        if (auto image = caches.find(reference.digest))
+            return hit(*image);
+    }
     RegistryClient client(reference.registry, reference.repository, config,
                           load_credentials(home, reference.registry));
     // One cheap HEAD request: a tag may have moved since it was cached.
-    auto current = client.head_manifest(wanted);
+    auto head = client.head_manifest(wanted);
+    std::optional<std::string> current = head.digest;
     if (current) {
         if (auto image = cached_for(*current))
             return hit(*image);
-        if (auto image = cache.find(*current))
+        if (auto image = caches.find(*current))
             return hit(*image);
-    } else if (auto image = cached_for(name)) {
-        return hit(*image); // registry unreachable: use what this tag was last time
+    } else if (!head.reachable) {
+        if (auto image = cached_for(name))
+            return hit(*image); // registry unreachable: use what this tag was last time
     }
+    // Otherwise (not cached, or the registry refused the HEAD) the GET below reports why.
 
     ImageManifest manifest = client.get_manifest(wanted);
     uint64_t total = 0;
@@ -293,6 +352,8 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     cache.remember_ref(name + "|" + arch, image.digest);
     if (current)
         cache.remember_ref(*current + "|" + arch, image.digest);
+    if (!reference.digest.empty())
+        cache.remember_ref(reference.digest + "|" + arch, image.digest);
     report(progress, {ImportEvent::Phase::Done, name});
     return to_imported(image);
 }
@@ -304,11 +365,15 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
                            const ImportProgress& progress)
 {
     ImageCache cache(cache_dir);
+    Caches caches{{}, cache};
+    for (const auto& shared : config.shared_caches)
+        if (shared != cache_dir)
+            caches.shared.emplace_back(shared, ImageCache::Access::ReadOnly);
     if (reference.kind == ImageReference::Kind::Path)
         fail("{} is a file or directory, not an image to import", reference.text);
     ImportedImage image = reference.kind == ImageReference::Kind::Registry
-                              ? import_registry(reference, config, cache, home, progress)
-                              : import_local(reference, config, cache, progress);
+                              ? import_registry(reference, config, caches, home, progress)
+                              : import_local(reference, config, caches, progress);
     if (config.cache_max_size > 0) {
         // The image just imported is about to be mounted: keep it out of the eviction.
         UniqueFd in_use(open(image.squashfs.c_str(), O_RDONLY | O_CLOEXEC));

@@ -313,20 +313,20 @@ bool RegistryClient::authenticate(const HttpResponse& challenge)
     return true;
 }
 
-std::optional<std::string> RegistryClient::head_manifest(const std::string& reference)
+RegistryClient::Head RegistryClient::head_manifest(const std::string& reference)
 {
+    Head head;
     HttpResponse response;
     try {
         response = send("HEAD", "/manifests/" + reference, manifest_accept);
     } catch (const Error&) {
-        return std::nullopt;
+        return head;
     }
-    if (response.status != 200)
-        return std::nullopt;
+    head.reachable = true;
     std::string digest = response.header("docker-content-digest");
-    if (digest.empty())
-        return std::nullopt;
-    return digest;
+    if (response.status == 200 && !digest.empty())
+        head.digest = digest;
+    return head;
 }
 
 std::string RegistryClient::fetch_manifest(const std::string& reference, std::string* digest)
@@ -335,7 +335,8 @@ std::string RegistryClient::fetch_manifest(const std::string& reference, std::st
     HttpResponse response = send("GET", "/manifests/" + reference, manifest_accept);
     if (response.status == 401)
         fail("registry {} refused access to {} (401 Unauthorized): {}", registry_, repository_,
-             credentials_ ? "check the credentials in ~/.config/cocoon/auth.json"
+             credentials_ ? "check your credentials for it (~/.config/cocoon/auth.json or "
+                            "~/.docker/config.json)"
                           : "it needs credentials in ~/.config/cocoon/auth.json");
     if (response.status == 403)
         fail("registry {} denied access to {} (403 Forbidden)", registry_, repository_);

@@ -47,9 +47,13 @@ public:
     RegistryClient(const std::string& registry, const std::string& repository,
                    const Config& config, std::optional<Credentials> credentials);
 
-    // The digest a tag or digest currently points to (Docker-Content-Digest of a HEAD), or
-    // nullopt when the registry cannot be reached; other errors throw.
-    std::optional<std::string> head_manifest(const std::string& reference);
+    struct Head {
+        bool reachable = false;     // the registry answered at all
+        std::optional<std::string> digest; // Docker-Content-Digest of a 200 answer
+    };
+    // What a tag or digest currently points to, with one HEAD request. Never throws:
+    // an unreachable registry gives reachable = false.
+    Head head_manifest(const std::string& reference);
 
     // The manifest for this node's platform, following an image index.
     ImageManifest get_manifest(const std::string& reference);

@@ -69,9 +69,11 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     } catch (const std::exception& e) {
         merge_error = e.what();
     }
-    data_write.reset();
+    // A failed merge leaves a cut-off stream that tar2sqfs might take for a complete one:
+    // stop it before it sees the end of its input.
     if (!merge_error.empty() && merge_error.find("Broken pipe") == std::string::npos)
         kill(writer, SIGKILL);
+    data_write.reset();
     std::string messages = sys::read_file(errors_read.get(), 1 << 20);
     int status = 0;
     while (waitpid(writer, &status, 0) < 0 && errno == EINTR) {

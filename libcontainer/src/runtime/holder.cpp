@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "cocoon/container.h"
@@ -142,10 +143,21 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
     Holder holder(pid, control_write.release());
     std::string line;
     // Import progress and the image configuration come first, then the request for maps.
-    for (line = sys::read_line(status_read.get());; line = sys::read_line(status_read.get())) {
+    // A long phase sends no event: repeat the last one every second so the display can
+    // show that work goes on.
+    std::optional<ImportEvent> last_event;
+    for (;;) {
+        struct pollfd ready = {status_read.get(), POLLIN, 0};
+        if (poll(&ready, 1, 1000) == 0) {
+            if (hooks.progress && last_event)
+                hooks.progress(*last_event);
+            continue;
+        }
+        line = sys::read_line(status_read.get());
         if (line.starts_with("progress ")) {
+            last_event = parse_progress(line);
             if (hooks.progress)
-                hooks.progress(parse_progress(line));
+                hooks.progress(*last_event);
         } else if (line.starts_with("config ")) {
             holder.image_config_ = line.substr(7);
         } else {

@@ -30,6 +30,8 @@ constexpr const char* usage_text =
     "  -w, --workdir DIR         working directory, bound at the same path (default: current)\n"
     "      --no-mount-home       do not bind your home directory\n"
     "      --container-env NAMES keep your value of these variables over the image's\n"
+    "      --container-entrypoint  run the image's entrypoint first; the command gets\n"
+    "                            the environment it sets up\n"
     "      --dry-run             print the container's mount plan and exit\n"
     "\n"
     "Exit status: the command's, 125 when the container could not be created,\n"

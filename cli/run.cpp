@@ -17,6 +17,8 @@
 #include "common.h"
 #include "progress.h"
 
+extern char** environ;
+
 namespace cocoon::cli {
 
 namespace {
@@ -26,6 +28,7 @@ struct RunOptions {
     std::string workdir;
     bool no_mount_home = false;
     bool dry_run = false;
+    bool entrypoint = false;
     std::vector<std::string> keep_env;
     std::string image;
     std::vector<std::string> command;
@@ -33,13 +36,14 @@ struct RunOptions {
 
 RunOptions parse_run_options(int argc, char** argv)
 {
-    enum { opt_no_home = 1000, opt_dry_run, opt_container_env };
+    enum { opt_no_home = 1000, opt_dry_run, opt_container_env, opt_entrypoint };
     static const option long_options[] = {
         {"config", required_argument, nullptr, 'c'},
         {"workdir", required_argument, nullptr, 'w'},
         {"no-mount-home", no_argument, nullptr, opt_no_home},
         {"dry-run", no_argument, nullptr, opt_dry_run},
         {"container-env", required_argument, nullptr, opt_container_env},
+        {"container-entrypoint", no_argument, nullptr, opt_entrypoint},
         {nullptr, 0, nullptr, 0},
     };
     RunOptions options;
@@ -52,6 +56,7 @@ RunOptions parse_run_options(int argc, char** argv)
         case 'w': options.workdir = optarg; break;
         case opt_no_home: options.no_mount_home = true; break;
         case opt_dry_run: options.dry_run = true; break;
+        case opt_entrypoint: options.entrypoint = true; break;
         case opt_container_env:
             try {
                 options.keep_env = parse_env_names(optarg);
@@ -74,7 +79,7 @@ RunOptions parse_run_options(int argc, char** argv)
     return options;
 }
 
-[[noreturn]] void exec_in_container(pid_t holder, const std::string& workdir,
+[[noreturn]] void exec_in_container(const Holder& holder, const std::string& workdir,
                                     const ImageConfig& image, const RunOptions& options)
 {
     try {
@@ -86,7 +91,9 @@ RunOptions parse_run_options(int argc, char** argv)
                  },
                  options.keep_env))
             setenv(name.c_str(), value.c_str(), 1);
-        join_container(holder);
+        for (const auto& [name, value] : holder.entrypoint_environment())
+            setenv(name.c_str(), value.c_str(), 1);
+        join_container(holder.pid());
         enter_workdir(workdir, image.working_dir);
         forbid_new_privileges();
     } catch (const std::exception& e) {
@@ -135,6 +142,11 @@ int run_command(int argc, char** argv)
     }
     spec.identity = current_identity();
     spec.cache_dir = cache_dir(config, spec.identity);
+    spec.keep_environment = options.keep_env;
+    spec.run_entrypoint = options.entrypoint;
+    if (options.entrypoint)
+        for (char** env = environ; *env; ++env)
+            spec.environment.emplace_back(*env);
 
     if (options.dry_run) {
         std::fputs(format_plan(plan_container(spec, config)).c_str(), stdout);
@@ -163,7 +175,7 @@ int run_command(int argc, char** argv)
     if (child == 0) {
         signal(SIGINT, SIG_DFL);
         signal(SIGQUIT, SIG_DFL);
-        exec_in_container(holder.pid(), spec.workdir, image, options);
+        exec_in_container(holder, spec.workdir, image, options);
     }
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {

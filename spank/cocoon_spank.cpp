@@ -211,6 +211,12 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     std::vector<gid_t> groups = job_groups(sp);
     spec.identity = lookup_identity(uid, gid, groups);
     spec.cache_dir = resolve_cache_dir(config, spec.identity, job_env(sp, "COCOON_CACHE_DIR"));
+    spec.keep_environment = spank::kept_environment();
+    spec.run_entrypoint = spank::entrypoint_requested();
+    if (char** env = nullptr; spec.run_entrypoint &&
+                              spank_get_item(sp, S_JOB_ENV, &env) == ESPANK_SUCCESS && env)
+        for (; *env; ++env)
+            spec.environment.emplace_back(*env);
 
     if (item<uint32_t>(sp, S_JOB_STEPID) == SLURM_BATCH_SCRIPT) {
         // The batch script lives in slurmd's spool directory: make it visible at the same
@@ -232,6 +238,8 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     state.workdir = spec.workdir;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
     apply_image_config(sp, parse_image_config(state.holder->image_config()));
+    for (const auto& [name, value] : state.holder->entrypoint_environment())
+        spank_setenv(sp, name.c_str(), value.c_str(), 1);
 }
 
 bool is_remote(spank_t sp)

@@ -15,6 +15,7 @@ namespace {
 
 std::optional<std::string> container_image_value;
 std::vector<std::string> container_env_names;
+bool container_entrypoint = false;
 
 std::string local_directory()
 {
@@ -56,6 +57,12 @@ int on_container_env(int, const char* optarg, int remote)
     return 0;
 }
 
+int on_container_entrypoint(int, const char*, int)
+{
+    container_entrypoint = true;
+    return 0;
+}
+
 struct spank_option options[] = {
     {const_cast<char*>("container-image"), const_cast<char*>("IMAGE"),
      const_cast<char*>("[cocoon] run every task in a container of IMAGE: a registry image "
@@ -67,6 +74,10 @@ struct spank_option options[] = {
      const_cast<char*>("[cocoon] keep the job's value of these variables instead of the "
                        "image's"),
      1, 0, on_container_env},
+    {const_cast<char*>("container-entrypoint"), nullptr,
+     const_cast<char*>("[cocoon] run the image's entrypoint when the container starts; the "
+                       "tasks get the environment it sets up"),
+     0, 0, on_container_entrypoint},
     SPANK_OPTIONS_TABLE_END,
 };
 
@@ -83,6 +94,11 @@ int register_options(spank_t sp)
 std::vector<std::string> kept_environment()
 {
     return container_env_names;
+}
+
+bool entrypoint_requested()
+{
+    return container_entrypoint;
 }
 
 std::optional<ImageRequest> requested_image(spank_t sp)

@@ -29,4 +29,7 @@ std::optional<ImageRequest> requested_image(spank_t sp);
 // --container-env=NAME[,NAME...]: variables whose job value wins over the image's.
 std::vector<std::string> kept_environment();
 
+// --container-entrypoint: run the image's entrypoint when the container starts.
+bool entrypoint_requested();
+
 } // namespace cocoon::spank

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cocoon/config.h"
@@ -48,6 +49,13 @@ public:
     // The image configuration (OCI config JSON), empty when the image has none.
     const std::string& image_config() const noexcept { return image_config_; }
 
+    // With spec.run_entrypoint: the variables the image's entrypoint set or changed, to be
+    // given to every task (they win over the job's and the image's values).
+    const std::vector<std::pair<std::string, std::string>>& entrypoint_environment() const noexcept
+    {
+        return entrypoint_environment_;
+    }
+
     // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
     void stop() noexcept;
 
@@ -56,6 +64,7 @@ private:
     pid_t pid_ = -1;
     int control_fd_ = -1;
     std::string image_config_;
+    std::vector<std::pair<std::string, std::string>> entrypoint_environment_;
 };
 
 // Writes the id maps of the user namespace of `pid`: the user and each of their groups

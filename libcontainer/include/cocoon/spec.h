@@ -38,6 +38,13 @@ struct ContainerSpec {
     std::vector<std::string> extra_files;
     // The user's image cache (resolve_cache_dir), for images that need importing.
     std::string cache_dir;
+    // --container-entrypoint: run the image's Entrypoint once when the container is ready,
+    // starting from `environment` (the job's) with the image's Env applied (names in
+    // `keep_environment` keep their job value); the environment it ends with goes to the
+    // tasks.
+    bool run_entrypoint = false;
+    std::vector<std::string> environment; // NAME=VALUE
+    std::vector<std::string> keep_environment;
 };
 
 // The cache directory for `identity`: `override` (the user's COCOON_CACHE_DIR) when set,

@@ -13,7 +13,10 @@
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/plan.h"
+#include "entrypoint.h"
 #include "rootfs.h"
+#include "cocoon/image_config.h"
+#include <nlohmann/json.hpp>
 #include "util/sys.h"
 
 namespace cocoon {
@@ -50,6 +53,20 @@ ImportEvent parse_progress(const std::string& line)
     return event;
 }
 
+// Runs the image's entrypoint and sends what it changed in the environment as one line
+// "env {JSON object}".
+void report_entrypoint_environment(const ContainerSpec& spec, const ImageConfig& image,
+                                   int status_fd)
+{
+    if (image.entrypoint.empty())
+        return;
+    auto input = entrypoint_input(image, spec);
+    nlohmann::json changes = nlohmann::json::object();
+    for (const auto& [name, value] : environment_changes(input, run_entrypoint(image, spec, input)))
+        changes[name] = value;
+    sys::write_all(status_fd, "env " + changes.dump() + "\n");
+}
+
 void prepare_holder_process(pid_t parent, int status_fd, int control_fd)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
@@ -77,7 +94,8 @@ void prepare_holder_process(pid_t parent, int status_fd, int control_fd)
         auto image = open_image(spec, config, [status_fd](const ImportEvent& event) {
             sys::write_all(status_fd, format_progress(event));
         });
-        if (auto image_config = image->config(); !image_config.empty()) {
+        std::string image_config = image->config();
+        if (!image_config.empty()) {
             // JSON whitespace may be a newline; inside strings it is escaped.
             std::replace(image_config.begin(), image_config.end(), '\n', ' ');
             sys::write_all(status_fd, "config " + image_config + "\n");
@@ -91,6 +109,8 @@ void prepare_holder_process(pid_t parent, int status_fd, int control_fd)
         if (unshare(CLONE_NEWNS) != 0)
             throw_errno("cannot create a mount namespace");
         assemble_rootfs(plan_container(spec, config), *image, spec);
+        if (spec.run_entrypoint)
+            report_entrypoint_environment(spec, parse_image_config(image_config), status_fd);
         sys::write_all(status_fd, "ready\n");
         // Wait for the end of the step: EOF on the control pipe.
         while (!sys::read_line(control_fd).empty()) {
@@ -142,9 +162,10 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
     control_read.reset();
     Holder holder(pid, control_write.release());
     std::string line;
-    // Import progress and the image configuration come first, then the request for maps.
-    // A long phase sends no event: repeat the last one every second so the display can
-    // show that work goes on.
+    // The holder reports, in order: import progress, the image configuration, its request
+    // for id maps, the entrypoint's environment, and "ready" (or "error ..."). A long
+    // phase sends nothing: repeat the last progress event every second so the display
+    // shows that work goes on.
     std::optional<ImportEvent> last_event;
     for (;;) {
         struct pollfd ready = {status_read.get(), POLLIN, 0};
@@ -160,14 +181,16 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
                 hooks.progress(*last_event);
         } else if (line.starts_with("config ")) {
             holder.image_config_ = line.substr(7);
+        } else if (line == "maps") {
+            hooks.write_id_maps(pid);
+            sys::write_all(holder.control_fd_, "go\n");
+        } else if (line.starts_with("env ")) {
+            const nlohmann::json changes = nlohmann::json::parse(line.substr(4));
+            for (auto it = changes.begin(); it != changes.end(); ++it)
+                holder.entrypoint_environment_.emplace_back(it.key(), it->get<std::string>());
         } else {
             break;
         }
-    }
-    if (line == "maps") {
-        hooks.write_id_maps(pid);
-        sys::write_all(holder.control_fd_, "go\n");
-        line = sys::read_line(status_read.get());
     }
     if (line == "ready")
         return holder;
@@ -179,7 +202,8 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
 
 Holder::Holder(Holder&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)), control_fd_(std::exchange(other.control_fd_, -1)),
-      image_config_(std::move(other.image_config_))
+      image_config_(std::move(other.image_config_)),
+      entrypoint_environment_(std::move(other.entrypoint_environment_))
 {
 }
 
@@ -189,6 +213,7 @@ Holder& Holder::operator=(Holder&& other) noexcept
     pid_ = std::exchange(other.pid_, -1);
     control_fd_ = std::exchange(other.control_fd_, -1);
     image_config_ = std::move(other.image_config_);
+    entrypoint_environment_ = std::move(other.entrypoint_environment_);
     return *this;
 }
 

@@ -1,0 +1,124 @@
+#include "entrypoint.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "cocoon/error.h"
+#include "cocoon/unique_fd.h"
+#include "util/sys.h"
+
+extern char** environ;
+
+namespace cocoon {
+
+namespace {
+
+std::map<std::string, std::string> as_map(const std::vector<std::string>& environment)
+{
+    std::map<std::string, std::string> map;
+    for (const auto& entry : environment) {
+        auto eq = entry.find('=');
+        if (eq != std::string::npos && eq > 0)
+            map[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    return map;
+}
+
+[[noreturn]] void exec_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
+                                  std::vector<std::string> input, int out_fd)
+{
+    int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(null_fd, 2) < 0)
+        _exit(126);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (spec.workdir.empty() || chdir(spec.workdir.c_str()) != 0)
+        if (image.working_dir.empty() || chdir(image.working_dir.c_str()) != 0)
+            (void)!chdir("/");
+    std::vector<std::string> args = image.entrypoint;
+    for (const char* arg : {"/bin/sh", "-c", "exec env -0"})
+        args.emplace_back(arg);
+    std::vector<char*> argv;
+    for (auto& arg : args)
+        argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& entry : input)
+        envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    environ = envp.data(); // execvp looks the entrypoint up in the PATH it will see
+    execvp(argv[0], argv.data());
+    _exit(127);
+}
+
+} // namespace
+
+std::vector<std::string> entrypoint_input(const ImageConfig& image, const ContainerSpec& spec)
+{
+    auto job = as_map(spec.environment);
+    auto lookup = [&job](const std::string& name) -> std::optional<std::string> {
+        auto it = job.find(name);
+        return it == job.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    for (const auto& [name, value] : image_environment(image, lookup, spec.keep_environment))
+        job[name] = value;
+    std::vector<std::string> input;
+    for (const auto& [name, value] : job)
+        input.push_back(name + "=" + value);
+    return input;
+}
+
+std::vector<std::string> run_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
+                                        const std::vector<std::string>& input)
+{
+    int output[2];
+    if (pipe2(output, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd read_end(output[0]), write_end(output[1]);
+    pid_t child = fork();
+    if (child < 0)
+        throw_errno("cannot start the image entrypoint");
+    if (child == 0)
+        exec_entrypoint(image, spec, input, write_end.get());
+    write_end.reset();
+    std::string text;
+    try {
+        text = sys::read_file(read_end.get(), 4 << 20);
+    } catch (const Error&) {
+        kill(child, SIGKILL);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("the image entrypoint {} failed ({}; it must end by running its arguments, "
+             "e.g. exec \"$@\")",
+             image.entrypoint.front(),
+             WIFEXITED(status) ? fmt::format("exit status {}", WEXITSTATUS(status))
+                               : fmt::format("signal {}", WTERMSIG(status)));
+    std::vector<std::string> environment;
+    size_t start = 0;
+    for (size_t end = text.find('\0'); end != std::string::npos; end = text.find('\0', start)) {
+        environment.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return environment;
+}
+
+std::vector<std::pair<std::string, std::string>>
+environment_changes(const std::vector<std::string>& before, const std::vector<std::string>& after)
+{
+    auto old_values = as_map(before);
+    std::vector<std::pair<std::string, std::string>> changes;
+    for (const auto& [name, value] : as_map(after)) {
+        auto it = old_values.find(name);
+        if (it == old_values.end() || it->second != value)
+            changes.emplace_back(name, value);
+    }
+    return changes;
+}
+
+} // namespace cocoon

@@ -149,6 +149,7 @@ Config load_site_config()
     if (!state.config_path_given && stat(state.config_path.c_str(), &st) != 0 &&
         errno == ENOENT)
         return default_config();
+    check_config_trusted(state.config_path);
     return load_config(state.config_path);
 }
 

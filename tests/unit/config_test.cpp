@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "cocoon/config.h"
 #include "cocoon/error.h"
 
@@ -94,4 +97,27 @@ TEST(Config, SharedCaches)
     EXPECT_EQ(config.shared_caches, (std::vector<std::string>{"/shared/cocoon", "/apps/images"}));
     EXPECT_THROW(parse_config("shared_caches: /shared\n", "t"), Error);
     EXPECT_THROW(parse_config("shared_caches: [relative]\n", "t"), Error);
+}
+
+TEST(Config, OnlyARootOwnedFileWritableByRootIsTrusted)
+{
+    if (geteuid() != 0)
+        GTEST_SKIP() << "needs root to create a root-owned file";
+    char path[] = "/tmp/cocoon-config-test.XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    chmod(path, 0644);
+    EXPECT_NO_THROW(cocoon::check_config_trusted(path));
+    chmod(path, 0664);
+    EXPECT_THROW(cocoon::check_config_trusted(path), Error);
+    chmod(path, 0644);
+    ASSERT_EQ(chown(path, 65534, 65534), 0);
+    try {
+        cocoon::check_config_trusted(path);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+    unlink(path);
 }

@@ -47,6 +47,11 @@ Config default_config();
 // Loads and validates a cocoon.yaml file. Throws Error naming the file, key and problem.
 Config load_config(const std::string& path);
 
+// For the plugin, which acts on this file in root's slurmstepd: refuses a configuration
+// that a user other than root could have written (owner not root, or group/world
+// writable). Throws Error naming the file and what to fix.
+void check_config_trusted(const std::string& path);
+
 // Same, from YAML text (for tests and for error messages that name `origin`).
 Config parse_config(const std::string& text, const std::string& origin);
 

@@ -1,5 +1,7 @@
 #include "cocoon/config.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <map>
 #include <set>
@@ -151,6 +153,17 @@ Config parse_config(const std::string& text, const std::string& origin)
         throw e.wrap(origin);
     }
     return config;
+}
+
+void check_config_trusted(const std::string& path)
+{
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0)
+        throw_errno(fmt::format("cannot read configuration {}", path));
+    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        fail("configuration {} must be owned by root and writable only by root "
+             "(chown root {} && chmod go-w {})",
+             path, path, path);
 }
 
 Config load_config(const std::string& path)

@@ -68,13 +68,6 @@ void write_atomically(const std::string& path, const std::string& content)
     }
 }
 
-std::string host_name()
-{
-    char name[256] = "";
-    gethostname(name, sizeof(name) - 1);
-    return name;
-}
-
 class DigestLock {
 public:
     explicit DigestLock(const std::string& path)
@@ -212,7 +205,7 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
         if (entry.path().filename().string().starts_with(hex + "."))
             std::filesystem::remove_all(entry.path(), ignored);
 
-    std::string work = path("tmp", fmt::format("{}.{}.{}", hex, host_name(), getpid()));
+    std::string work = path("tmp", fmt::format("{}.{}.{}", hex, sys::host_name(), getpid()));
     make_dir(work, 0700);
     try {
         std::string config = build(work);

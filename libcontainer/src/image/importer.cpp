@@ -34,13 +34,6 @@ struct LocalImage {
     std::vector<Layer> layers;
 };
 
-std::string host_name()
-{
-    char name[256] = "";
-    gethostname(name, sizeof(name) - 1);
-    return name;
-}
-
 std::string read_text(const std::string& path, size_t limit)
 {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
@@ -256,7 +249,7 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
 
     // Archives are unpacked next to the cache, then read like a layout. Unpack directories
     // of importers that died on this host are removed first.
-    std::string prefix = fmt::format("unpack.{}.", host_name());
+    std::string prefix = fmt::format("unpack.{}.", sys::host_name());
     std::error_code ignored;
     for (const auto& entry : std::filesystem::directory_iterator(cache.root() + "/tmp", ignored)) {
         std::string name = entry.path().filename().string();

@@ -96,6 +96,13 @@ void close_fds_except(const std::vector<int>& keep)
     close_range(first, ~0U, 0);
 }
 
+std::string host_name()
+{
+    char name[256] = "";
+    gethostname(name, sizeof(name) - 1);
+    return name;
+}
+
 std::string read_line(int fd)
 {
     std::string line;

@@ -32,6 +32,9 @@ std::string read_file(int fd, size_t limit);
 // Closes every descriptor >= 3 that is not in `keep`.
 void close_fds_except(const std::vector<int>& keep);
 
+// This node's name, for names of work files that other nodes may see.
+std::string host_name();
+
 // Reads one '\n'-terminated message; empty on EOF.
 std::string read_line(int fd);
 void write_all(int fd, const std::string& data);

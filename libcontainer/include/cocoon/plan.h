@@ -14,7 +14,6 @@ namespace cocoon {
 enum class OpKind {
     BindHost,      // bind a host path (file or directory) at target
     Tmpfs,         // a fresh tmpfs at target
-    Devpts,        // a new devpts instance at target
     Symlink,       // a symlink at target pointing to source
     GeneratedFile, // a file cocoon writes (source names the generator: passwd, group)
 };
@@ -27,7 +26,7 @@ struct MountOp {
     bool recursive = false; // bind submounts too
     bool optional = false;  // skip when the host source is missing
     bool device = false;    // a device node: keep it usable (no nodev)
-    std::string options;    // tmpfs / devpts mount data
+    std::string options;    // tmpfs mount data
 };
 
 struct Plan {

@@ -9,7 +9,8 @@ namespace cocoon {
 namespace {
 
 // Host devices every container gets, bound from the node's /dev.
-constexpr std::array device_nodes = {"null", "zero", "full", "random", "urandom", "tty"};
+constexpr std::array device_nodes = {"null", "zero", "full",   "random",
+                                     "urandom", "tty", "ptmx"};
 
 // Top-level directories of the image that a bind of the working directory must not cover.
 constexpr std::array system_dirs = {"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32",
@@ -56,9 +57,11 @@ void add_dev(std::vector<MountOp>& ops)
         op.optional = std::string(node) == "tty";
         ops.push_back(op);
     }
-    ops.push_back(
-        make_op(OpKind::Devpts, "/dev/pts", "", "newinstance,ptmxmode=0666,mode=0620"));
-    ops.push_back(make_op(OpKind::Symlink, "/dev/ptmx", "pts/ptmx"));
+    // The host's devpts, not a new instance: the terminal of `srun --pty` lives there, and
+    // `tty` in the task must find it under /dev/pts.
+    MountOp pts = bind("/dev/pts", "/dev/pts", false);
+    pts.device = true;
+    ops.push_back(pts);
     ops.push_back(make_op(OpKind::Tmpfs, "/dev/shm", "", "mode=1777"));
     ops.push_back(make_op(OpKind::Symlink, "/dev/fd", "/proc/self/fd"));
     ops.push_back(make_op(OpKind::Symlink, "/dev/stdin", "/proc/self/fd/0"));
@@ -145,9 +148,6 @@ std::string format_plan(const Plan& plan)
             break;
         case OpKind::Tmpfs:
             text += fmt::format("tmpfs     {} ({})", op.target, op.options);
-            break;
-        case OpKind::Devpts:
-            text += fmt::format("devpts    {} ({})", op.target, op.options);
             break;
         case OpKind::Symlink:
             text += fmt::format("symlink   {} -> {}", op.target, op.source);

@@ -272,12 +272,6 @@ private:
                        op.options, fmt::format("cannot mount a tmpfs at {}", op.target));
             return;
         }
-        case OpKind::Devpts: {
-            UniqueFd target = ensure(op.target, S_IFDIR);
-            sys::mount("devpts", sys::fd_path(target.get()), "devpts", MS_NOSUID | MS_NOEXEC,
-                       op.options, fmt::format("cannot mount devpts at {}", op.target));
-            return;
-        }
         case OpKind::Symlink: {
             auto [parent, name] = split_path(op.target);
             create_entry(parent, name, S_IFLNK, op.source);

@@ -177,23 +177,10 @@ std::string current_directory()
     return getcwd(cwd, sizeof(cwd)) ? cwd : "/";
 }
 
-std::string job_env(spank_t sp, const char* name)
-{
-    char buffer[4097];
-    if (spank_getenv(sp, name, buffer, sizeof(buffer)) != ESPANK_SUCCESS)
-        return {};
-    return buffer;
-}
-
 // The image's environment reaches the tasks through the job environment.
 void apply_image_config(spank_t sp, const ImageConfig& image)
 {
-    auto job_value = [sp](const std::string& name) -> std::optional<std::string> {
-        char buffer[8192];
-        if (spank_getenv(sp, name.c_str(), buffer, sizeof(buffer)) != ESPANK_SUCCESS)
-            return std::nullopt;
-        return std::string(buffer);
-    };
+    auto job_value = [sp](const std::string& name) { return spank::job_env(sp, name); };
     for (const auto& [name, value] : image_environment(image, job_value, spank::kept_environment()))
         spank_setenv(sp, name.c_str(), value.c_str(), 1);
     state.image_workdir = image.working_dir;
@@ -211,7 +198,8 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     gid_t gid = item<gid_t>(sp, S_JOB_GID);
     std::vector<gid_t> groups = job_groups(sp);
     spec.identity = lookup_identity(uid, gid, groups);
-    spec.cache_dir = resolve_cache_dir(config, spec.identity, job_env(sp, "COCOON_CACHE_DIR"));
+    spec.cache_dir = resolve_cache_dir(config, spec.identity,
+                                       spank::job_env(sp, "COCOON_CACHE_DIR").value_or(""));
     spec.keep_environment = spank::kept_environment();
     spec.run_entrypoint = spank::entrypoint_requested();
     if (char** env = nullptr; spec.run_entrypoint &&

@@ -83,6 +83,20 @@ struct spank_option options[] = {
 
 } // namespace
 
+std::optional<std::string> job_env(spank_t sp, const std::string& name)
+{
+    // Values may be long (PATH, LD_LIBRARY_PATH): grow the buffer until it fits.
+    for (size_t size = 4096; size <= (1 << 20); size *= 4) {
+        std::string buffer(size, '\0');
+        spank_err_t rc = spank_getenv(sp, name.c_str(), buffer.data(), static_cast<int>(size));
+        if (rc == ESPANK_SUCCESS)
+            return std::string(buffer.c_str());
+        if (rc != ESPANK_NOSPACE)
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
+
 int register_options(spank_t sp)
 {
     for (auto* option = options; option->name; ++option)
@@ -105,10 +119,9 @@ std::optional<ImageRequest> requested_image(spank_t sp)
 {
     if (container_image_value)
         return ImageRequest{"--container-image", *container_image_value};
-    char buffer[4097];
-    if (spank_getenv(sp, "SLURM_CONTAINER", buffer, sizeof(buffer)) == ESPANK_SUCCESS &&
-        buffer[0] != '\0')
-        return ImageRequest{"--container", buffer};
+    // Too long a value is still a request: the node-side check rejects it with a message.
+    if (auto value = job_env(sp, "SLURM_CONTAINER"); value && !value->empty())
+        return ImageRequest{"--container", *value};
     return std::nullopt;
 }
 

@@ -18,6 +18,9 @@ struct ImageRequest {
     std::string value;
 };
 
+// A variable of the job's environment (not slurmstepd's own); nullopt when unset.
+std::optional<std::string> job_env(spank_t sp, const std::string& name);
+
 // Registers cocoon's options with Slurm (every context that parses options).
 int register_options(spank_t sp);
 

@@ -9,6 +9,7 @@
 
 #include "cocoon/config.h"
 #include "cocoon/reference.h"
+#include "cocoon/unique_fd.h"
 
 namespace cocoon {
 
@@ -30,6 +31,9 @@ struct ImportedImage {
     std::string squashfs; // path of the cached squashfs file
     std::string config;   // image configuration JSON, may be empty
     std::string reference;
+    // A shared lock on the squashfs file: cache eviction leaves the image alone while this
+    // (or a mount of it, which takes its own) lives.
+    UniqueFd in_use;
 };
 
 // Makes sure the image of `reference` (a Registry, OciLayout, OciArchive or DockerArchive

@@ -2,8 +2,6 @@
 // messages name the file and the registry key, never a value.
 #include "image/credentials.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <string_view>
@@ -162,26 +160,6 @@ nlohmann::json parse_json(const std::string& text)
     }
 }
 
-// Opens a credential file; an invalid fd when it does not exist.
-UniqueFd open_credential_file(const std::string& path)
-{
-    // O_NONBLOCK: a FIFO planted at the path must not hang the step.
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-    if (!fd.valid()) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return fd;
-        throw_errno("opening " + path);
-    }
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0)
-        throw_errno("reading " + path);
-    if (!S_ISREG(st.st_mode))
-        fail("{}: not a regular file; remove it or replace it with a credentials file", path);
-    if (static_cast<unsigned long long>(st.st_size) > max_file_size)
-        fail("{}: larger than {} bytes, too large for a credentials file", path, max_file_size);
-    return fd;
-}
-
 } // namespace
 
 std::optional<Credentials> find_credentials(const std::string& json_text,
@@ -207,12 +185,11 @@ std::optional<Credentials> load_credentials(const std::string& home, const std::
 {
     for (const char* name : credential_files) {
         std::string path = home + name;
-        UniqueFd fd = open_credential_file(path);
-        if (!fd.valid())
+        auto text = sys::read_regular_file(path, max_file_size);
+        if (!text)
             continue;
         try {
-            if (auto credentials = find_credentials(sys::read_file(fd.get(), max_file_size),
-                                                    registry))
+            if (auto credentials = find_credentials(*text, registry))
                 return credentials;
         } catch (const Error& e) {
             throw e.wrap(path);

@@ -36,13 +36,10 @@ struct LocalImage {
 
 std::string read_text(const std::string& path, size_t limit)
 {
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-    if (!fd.valid())
-        throw_errno(fmt::format("cannot read {}", path));
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
-        fail("{} is not a regular file", path);
-    return sys::read_file(fd.get(), limit);
+    auto text = sys::read_regular_file(path, limit);
+    if (!text)
+        fail("{} does not exist", path);
+    return *text;
 }
 
 std::string hash_file(const std::string& path)
@@ -185,7 +182,7 @@ LocalImage read_docker_archive(const std::string& dir, const std::string& what)
 
 ImportedImage to_imported(const CachedImage& image)
 {
-    return {image.digest, image.squashfs, image.config, image.reference};
+    return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
 }
 
 void report(const ImportProgress& progress, ImportEvent event)
@@ -367,13 +364,12 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
     ImportedImage image = reference.kind == ImageReference::Kind::Registry
                               ? import_registry(reference, config, caches, home, progress)
                               : import_local(reference, config, caches, progress);
-    if (config.cache_max_size > 0) {
-        // The image just imported is about to be mounted: keep it out of the eviction.
-        UniqueFd in_use(open(image.squashfs.c_str(), O_RDONLY | O_CLOEXEC));
-        if (in_use.valid())
-            flock(in_use.get(), LOCK_SH);
+    // The image is about to be mounted: keep it out of any eviction, ours or another's.
+    image.in_use = UniqueFd(open(image.squashfs.c_str(), O_RDONLY | O_CLOEXEC));
+    if (image.in_use.valid())
+        flock(image.in_use.get(), LOCK_SH);
+    if (config.cache_max_size > 0)
         cache.evict(config.cache_max_size);
-    }
     return image;
 }
 

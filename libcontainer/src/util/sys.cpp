@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,6 +78,28 @@ std::string read_file(int fd, size_t limit)
         content.append(buffer, static_cast<size_t>(n));
         if (content.size() > limit)
             fail("file is larger than {} bytes", limit);
+    }
+}
+
+std::optional<std::string> read_regular_file(const std::string& path, size_t limit)
+{
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    if (!fd.valid()) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return std::nullopt;
+        throw_errno(fmt::format("cannot read {}", path));
+    }
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0)
+        throw_errno(fmt::format("cannot read {}", path));
+    if (!S_ISREG(st.st_mode))
+        fail("{} is not a regular file", path);
+    if (static_cast<unsigned long long>(st.st_size) > limit)
+        fail("{} is larger than {} bytes", path, limit);
+    try {
+        return read_file(fd.get(), limit);
+    } catch (const Error& e) {
+        throw e.wrap(fmt::format("cannot read {}", path));
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ void set_mount_attributes(int fd, unsigned long long attributes, bool recursive,
 
 void write_file(const std::string& path, const std::string& content);
 std::string read_file(int fd, size_t limit);
+
+// Reads a regular file of at most `limit` bytes. Returns nullopt when it does not exist;
+// throws Error naming `path` when it cannot be read, is not a regular file (a FIFO planted
+// there does not hang the caller) or is larger than `limit`.
+std::optional<std::string> read_regular_file(const std::string& path, size_t limit);
 
 // Closes every descriptor >= 3 that is not in `keep`.
 void close_fds_except(const std::vector<int>& keep);

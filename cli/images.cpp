@@ -73,7 +73,8 @@ int images_command(int argc, char** argv)
         char when[32] = "";
         time_t last_used = static_cast<time_t>(entry.last_used);
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime(&last_used));
-        std::printf("%-50s %-19s %8.1fMi  %s\n", entry.reference.c_str(),
+        std::printf("%-50s %-19s %8.1fMi  %s\n",
+                    entry.reference.empty() ? "<none>" : entry.reference.c_str(),
                     entry.digest.substr(0, 19).c_str(),
                     static_cast<double>(entry.size) / (1 << 20), when);
     }
@@ -93,7 +94,7 @@ int rmi_command(int argc, char** argv)
         std::string canonical = what;
         try {
             auto reference = parse_image_reference(what, current_directory(), config.default_registry);
-            if (reference.kind == ImageReference::Kind::Registry)
+            if (reference.kind != ImageReference::Kind::Path)
                 canonical = reference.canonical();
         } catch (const Error&) {
         }

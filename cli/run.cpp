@@ -164,7 +164,9 @@ int run_command(int argc, char** argv)
             throw e.wrap(options.image);
         }
     }();
-    ImageConfig image = parse_image_config(holder.image_config());
+    ImageConfig image;
+    image.env = holder.image_environment();
+    image.working_dir = holder.image_workdir();
 
     // Like a shell: terminal signals go to the command; cocoon waits for it.
     signal(SIGINT, SIG_IGN);

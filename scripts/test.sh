@@ -15,9 +15,22 @@ fi
 scripts/install-deps.sh
 scripts/build.sh
 
+state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
+export COCOON_TEST_DIR=$state
+# Every run starts from nothing an earlier run left: no image cache, no registry storage,
+# no credentials or results. A suite that passes only on a machine that ran it before is
+# red (the test images themselves are inputs, rebuilt by make-images.sh when they change).
+tests/harness/registry.sh stop >/dev/null 2>&1 || true
+[[ -d "$state" ]] && tests/harness/cluster.sh stop >/dev/null 2>&1 || true
+rm -rf --one-file-system "$state/cache" "$state/shared-cache" "$state/registry" \
+    "$state/results" "$state"/unique.*
+if test_home=$(getent passwd cocoontest | cut -d: -f6) && [[ -n "$test_home" ]]; then
+    rm -rf --one-file-system "$test_home/.cache/cocoon" "$test_home/.config/cocoon" \
+        "$test_home/.docker" "$test_home/work"
+fi
+
 # srun, sbatch and salloc load the plugin as the submitting user, who may not be able to
 # read this checkout (under /root, say): stage an install where every user can.
-state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 mkdir -p "$state/etc"
 chmod 0755 "$state" "$state/etc"
 rm -rf "$state/install"

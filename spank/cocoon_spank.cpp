@@ -14,7 +14,10 @@
 //
 // ROOT CONTEXT. slurmstepd runs as root. The privileged operations of this plugin are:
 //   1. drop_to_job_user(): in the forked holder, before anything else, switch fully to the
-//      job user (setgroups, setresgid, setresuid, verified).
+//      job user (setgroups, setresgid, setresuid, verified); the child then executes the
+//      holder program (cocoon-holder) with a clean environment. Image data (registry
+//      answers, layers, image configuration JSON) is read only there; this process gets
+//      flat, size-checked values back (runtime/holder.cpp).
 //   2. write_id_maps() of our own child holder under RootEuid.
 //   3. open_namespaces() of our own child holder in task_init_privileged.
 // Nothing else runs as root: no user-supplied path is touched, nothing is executed, and the
@@ -149,8 +152,7 @@ Config load_site_config()
     if (!state.config_path_given && stat(state.config_path.c_str(), &st) != 0 &&
         errno == ENOENT)
         return default_config();
-    check_config_trusted(state.config_path);
-    return load_config(state.config_path);
+    return load_trusted_config(state.config_path);
 }
 
 template <typename T>
@@ -224,9 +226,15 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     };
     spank::ImportReporter reporter;
     hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };
+    hooks.undumpable = true;
     state.workdir = spec.workdir;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
-    apply_image_config(sp, parse_image_config(state.holder->image_config()));
+    // Flat values the holder parsed out of the image and this process checked: no image
+    // data is parsed here, in slurmstepd.
+    ImageConfig image;
+    image.env = state.holder->image_environment();
+    image.working_dir = state.holder->image_workdir();
+    apply_image_config(sp, image);
     for (const auto& [name, value] : state.holder->entrypoint_environment())
         spank_setenv(sp, name.c_str(), value.c_str(), 1);
 }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "cocoon/error.h"
 #include "image/cache.h"
@@ -215,5 +216,207 @@ TEST(CacheShared, DirectoriesFollowTheRootsModeAndReadOnlyCreatesNothing)
     ImageCache missing(root + "/absent", ImageCache::Access::ReadOnly);
     EXPECT_FALSE(missing.find(sha256_digest("m")));
     EXPECT_FALSE(fs::exists(root + "/absent"));
+    fs::remove_all(root);
+}
+
+// ---- names: an image has every name it was used by ------------------------------------
+
+TEST_F(CacheTest, AnImageKeepsEveryNameAndGoesWithTheLast)
+{
+    ImageCache cache(root_);
+    cache.import(digest_, "oci:/images/busybox:latest", build_image);
+    cache.remember_ref("oci:/images/busybox:latest", digest_, "oci:/images/busybox:latest");
+    // The same manifest reached later under a registry name, and its digest key.
+    cache.remember_ref("127.0.0.1:5000/test/busybox:latest|amd64", digest_,
+                       "127.0.0.1:5000/test/busybox:latest");
+    cache.remember_ref(digest_ + "|amd64", digest_);
+    auto names = cache.names();
+    ASSERT_EQ(names.size(), 2u);
+    EXPECT_EQ(names[0].name, "127.0.0.1:5000/test/busybox:latest");
+    EXPECT_EQ(names[1].name, "oci:/images/busybox:latest");
+    EXPECT_EQ(cache.lookup_ref("127.0.0.1:5000/test/busybox:latest|amd64"), digest_);
+
+    EXPECT_EQ(cache.remove_name("oci:/images/busybox:latest"), 1u);
+    EXPECT_TRUE(cache.find(digest_)) << "the other name still holds the image";
+    EXPECT_EQ(cache.lookup_ref("127.0.0.1:5000/test/busybox:latest|amd64"), digest_);
+    EXPECT_EQ(cache.remove_name("no-such-name"), 0u);
+
+    EXPECT_EQ(cache.remove_name("127.0.0.1:5000/test/busybox:latest"), 1u);
+    EXPECT_FALSE(cache.find(digest_)) << "the last name took the image";
+    EXPECT_FALSE(cache.lookup_ref(digest_ + "|amd64")) << "no record points to a gone image";
+    EXPECT_TRUE(fs::is_empty(root_ + "/refs"));
+}
+
+TEST_F(CacheTest, RemovingByDigestTakesEveryName)
+{
+    ImageCache cache(root_);
+    cache.import(digest_, "a", build_image);
+    cache.remember_ref("a", digest_, "a");
+    cache.remember_ref("b|amd64", digest_, "b");
+    EXPECT_TRUE(cache.remove(digest_));
+    EXPECT_TRUE(cache.names().empty());
+    EXPECT_FALSE(cache.lookup_ref("b|amd64"));
+}
+
+TEST_F(CacheTest, RememberingTheSameRecordWritesNothing)
+{
+    ImageCache cache(root_);
+    cache.remember_ref("k", digest_, "n");
+    std::string file = root_ + "/refs/" + digest_hex(sha256_digest("k"));
+    struct timespec old_time[2] = {{1000, 0}, {1000, 0}};
+    utimensat(AT_FDCWD, file.c_str(), old_time, 0);
+    cache.remember_ref("k", digest_, "n");
+    struct stat st {};
+    ASSERT_EQ(stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtime, 1000);
+    cache.remember_ref("k", sha256_digest("other"), "n"); // a tag that moved: rewritten
+    EXPECT_EQ(cache.lookup_ref("k"), sha256_digest("other"));
+}
+
+TEST_F(CacheTest, DamagedRecordsAreIgnored)
+{
+    ImageCache cache(root_);
+    std::ofstream(root_ + "/refs/" + digest_hex(sha256_digest("k"))) << "{not json";
+    EXPECT_FALSE(cache.lookup_ref("k"));
+    EXPECT_TRUE(cache.names().empty());
+    cache.remember_ref("k", digest_, "k");
+    EXPECT_EQ(cache.lookup_ref("k"), digest_);
+}
+
+// ---- trust: nobody but the user and root may have changed the cache ---------------------
+// The unit tests run as root (uid 0 is "the user" here); another user is simulated by
+// chown to an unused uid.
+
+constexpr uid_t other_uid = 54321;
+
+std::string error_of(const std::function<void()>& action)
+{
+    try {
+        action();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST_F(CacheTest, ACacheCreatedByAnotherUserIsRefused)
+{
+    std::string cache_root = root_ + "/planted";
+    ASSERT_EQ(mkdir(cache_root.c_str(), 0700), 0);
+    ASSERT_EQ(chown(cache_root.c_str(), other_uid, other_uid), 0);
+    auto message = error_of([&] { ImageCache cache(cache_root); });
+    EXPECT_NE(message.find(cache_root), std::string::npos) << message;
+    EXPECT_NE(message.find("owned by uid 54321"), std::string::npos) << message;
+    EXPECT_FALSE(fs::exists(cache_root + "/images")) << "nothing is created in a refused cache";
+}
+
+TEST_F(CacheTest, AGroupWritableCacheIsRefused)
+{
+    ASSERT_EQ(chmod(root_.c_str(), 0770), 0);
+    auto message = error_of([&] { ImageCache cache(root_); });
+    EXPECT_NE(message.find("writable by its group or others (mode 0770)"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("chmod go-w"), std::string::npos) << message;
+}
+
+TEST_F(CacheTest, ACacheRootThatIsASymlinkIsRefused)
+{
+    std::string real = root_ + "/real";
+    std::string link = root_ + "/link";
+    ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+    ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+    auto message = error_of([&] { ImageCache cache(link); });
+    EXPECT_NE(message.find("is a symbolic link"), std::string::npos) << message;
+}
+
+TEST_F(CacheTest, AParentAnotherUserCanChangeIsRefused)
+{
+    std::string parent = root_ + "/theirs";
+    ASSERT_EQ(mkdir(parent.c_str(), 0755), 0);
+    ASSERT_EQ(chown(parent.c_str(), other_uid, other_uid), 0);
+    auto message = error_of([&] { ImageCache cache(parent + "/mine"); });
+    EXPECT_NE(message.find(parent + " is owned by uid 54321"), std::string::npos) << message;
+    EXPECT_FALSE(fs::exists(parent + "/mine"));
+
+    std::string open_parent = root_ + "/open";
+    ASSERT_EQ(mkdir(open_parent.c_str(), 0777), 0);
+    ASSERT_EQ(chmod(open_parent.c_str(), 0777), 0);
+    message = error_of([&] { ImageCache cache(open_parent + "/mine"); });
+    EXPECT_NE(message.find("not a root-owned sticky directory"), std::string::npos) << message;
+
+    // A root-owned sticky directory (like /tmp): others may add entries, not replace ours.
+    ASSERT_EQ(chmod(open_parent.c_str(), 01777), 0);
+    EXPECT_NO_THROW(ImageCache(open_parent + "/mine"));
+}
+
+TEST_F(CacheTest, SymlinksAboveTheCacheAreFollowedOnlyWhenTrusted)
+{
+    std::string real = root_ + "/real";
+    ASSERT_EQ(mkdir(real.c_str(), 0755), 0);
+    std::string trusted = root_ + "/trusted";
+    ASSERT_EQ(symlink(real.c_str(), trusted.c_str()), 0);
+    EXPECT_NO_THROW(ImageCache(trusted + "/cache"));
+    EXPECT_TRUE(fs::is_directory(real + "/cache/images"));
+
+    std::string planted = root_ + "/planted";
+    ASSERT_EQ(symlink(real.c_str(), planted.c_str()), 0);
+    ASSERT_EQ(lchown(planted.c_str(), other_uid, other_uid), 0);
+    auto message = error_of([&] { ImageCache cache(planted + "/cache"); });
+    EXPECT_NE(message.find("the symbolic link " + planted + " is owned by uid 54321"),
+              std::string::npos)
+        << message;
+}
+
+TEST_F(CacheTest, ASubdirectorySwappedForASymlinkIsRefused)
+{
+    { ImageCache cache(root_); }
+    std::string elsewhere = root_ + "/elsewhere";
+    ASSERT_EQ(mkdir(elsewhere.c_str(), 0700), 0);
+    fs::remove_all(root_ + "/images");
+    ASSERT_EQ(symlink(elsewhere.c_str(), (root_ + "/images").c_str()), 0);
+    auto message = error_of([&] { ImageCache cache(root_); });
+    EXPECT_NE(message.find("is a symbolic link or not a directory"), std::string::npos)
+        << message;
+}
+
+TEST_F(CacheTest, AtomicWritesDoNotFollowAPlantedTemporaryName)
+{
+    ImageCache cache(root_);
+    std::string victim = root_ + "/victim";
+    std::ofstream(victim) << "untouched";
+    std::string file = digest_hex(sha256_digest("k"));
+    ASSERT_EQ(symlink(victim.c_str(),
+                      (root_ + "/refs/" + file + ".tmp." + std::to_string(getpid())).c_str()),
+              0);
+    cache.remember_ref("k", digest_, "k");
+    EXPECT_EQ(cache.lookup_ref("k"), digest_);
+    std::ifstream in(victim);
+    std::string content;
+    in >> content;
+    EXPECT_EQ(content, "untouched");
+}
+
+TEST(CacheSharedTrust, OnlyRootOwnedAndNotWritableByOthers)
+{
+    char pattern[] = "/tmp/cocoon-shared-trust.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    std::string root = pattern;
+    ASSERT_EQ(chmod(root.c_str(), 0775), 0);
+    auto message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly); });
+    EXPECT_NE(message.find("refusing the shared image cache " + root), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("writable by its group"), std::string::npos) << message;
+
+    ASSERT_EQ(chmod(root.c_str(), 0755), 0);
+    ASSERT_EQ(chown(root.c_str(), other_uid, other_uid), 0);
+    message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly); });
+    EXPECT_NE(message.find("owned by uid 54321, not uid 0"), std::string::npos) << message;
+
+    ASSERT_EQ(chown(root.c_str(), 0, 0), 0);
+    { ImageCache fill(root); }
+    ASSERT_EQ(chown((root + "/images").c_str(), other_uid, other_uid), 0);
+    message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly); });
+    EXPECT_NE(message.find(root + "/images: it is owned by uid 54321"), std::string::npos)
+        << message;
     fs::remove_all(root);
 }

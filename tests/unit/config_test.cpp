@@ -3,10 +3,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
 #include "cocoon/config.h"
 #include "cocoon/error.h"
 
+using cocoon::Config;
+using cocoon::config_keys;
+using cocoon::default_config;
 using cocoon::Error;
+using cocoon::format_config;
 using cocoon::parse_config;
 
 TEST(Config, EmptyFileGivesDefaults)
@@ -103,21 +113,91 @@ TEST(Config, OnlyARootOwnedFileWritableByRootIsTrusted)
 {
     if (geteuid() != 0)
         GTEST_SKIP() << "needs root to create a root-owned file";
-    char path[] = "/tmp/cocoon-config-test.XXXXXX";
-    int fd = mkstemp(path);
-    ASSERT_GE(fd, 0);
-    close(fd);
-    chmod(path, 0644);
-    EXPECT_NO_THROW(cocoon::check_config_trusted(path));
-    chmod(path, 0664);
-    EXPECT_THROW(cocoon::check_config_trusted(path), Error);
-    chmod(path, 0644);
-    ASSERT_EQ(chown(path, 65534, 65534), 0);
-    try {
-        cocoon::check_config_trusted(path);
-        FAIL() << "no error";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    char dir[] = "/tmp/cocoon-config-test.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    chmod(dir, 0755);
+    std::string path = std::string(dir) + "/cocoon.yaml";
+    {
+        std::ofstream out(path);
+        out << "mount_home: false\n";
     }
-    unlink(path);
+    auto message = [](const std::string& file) -> std::string {
+        try {
+            cocoon::load_trusted_config(file);
+        } catch (const Error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    chmod(path.c_str(), 0644);
+    EXPECT_FALSE(cocoon::load_trusted_config(path).mount_home);
+    chmod(path.c_str(), 0664);
+    EXPECT_NE(message(path).find("must be owned by root and writable only by root"),
+              std::string::npos);
+    chmod(path.c_str(), 0644);
+    ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
+    EXPECT_NE(message(path).find(path), std::string::npos) << message(path);
+    ASSERT_EQ(chown(path.c_str(), 0, 0), 0);
+
+    // A directory on the way that others could change: the file could be swapped.
+    chmod(dir, 0777);
+    EXPECT_NE(message(path).find("writable by its group or others"), std::string::npos)
+        << message(path);
+    chmod(dir, 0755);
+    ASSERT_EQ(chown(dir, 65534, 65534), 0);
+    EXPECT_NE(message(path).find("owned by uid 65534"), std::string::npos) << message(path);
+    ASSERT_EQ(chown(dir, 0, 0), 0);
+
+    // A symbolic link as the file.
+    std::string link = std::string(dir) + "/link.yaml";
+    ASSERT_EQ(symlink(path.c_str(), link.c_str()), 0);
+    EXPECT_NE(message(link).find("is a symbolic link"), std::string::npos) << message(link);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Config, FormattedConfigReadsBackToTheSameValues)
+{
+    Config config = parse_config(R"(
+squashfuse: /opt/sqfs/bin/squashfuse_ll
+mount_home: false
+mount_workdir: false
+host_files: [/etc/hosts, "/etc/with space"]
+tar2sqfs: /opt/bin/tar2sqfs
+default_registry: registry.example.org:5000
+cache_dir: "{home}/images"
+cache_max_size: 20G
+shared_caches: [/shared/a, /shared/b]
+registries:
+  "registry.example.org:5000": {insecure: true, mirrors: [m1.example.org, "m2:443"]}
+  docker.io: {mirrors: []}
+)",
+                                 "test");
+    std::string text = format_config(config);
+    Config back = parse_config(text, "formatted");
+    EXPECT_EQ(format_config(back), text);
+    EXPECT_EQ(back.squashfuse, "/opt/sqfs/bin/squashfuse_ll");
+    EXPECT_FALSE(back.mount_home);
+    EXPECT_FALSE(back.mount_workdir);
+    EXPECT_EQ(back.host_files, (std::vector<std::string>{"/etc/hosts", "/etc/with space"}));
+    EXPECT_EQ(back.cache_dir, "{home}/images");
+    EXPECT_EQ(back.cache_max_size, 20ULL << 30);
+    EXPECT_EQ(back.shared_caches, (std::vector<std::string>{"/shared/a", "/shared/b"}));
+    ASSERT_EQ(back.registries.size(), 2u);
+    EXPECT_TRUE(back.registries["registry.example.org:5000"].insecure);
+    EXPECT_EQ(back.registries["registry.example.org:5000"].mirrors,
+              (std::vector<std::string>{"m1.example.org", "m2:443"}));
+}
+
+TEST(Config, FormattedConfigHasEveryKey)
+{
+    // A key added to the parser but not to format_config would be lost on the way to the
+    // holder program: this keeps the two lists together.
+    YAML::Node formatted = YAML::Load(format_config(default_config()));
+    std::vector<std::string> written;
+    for (const auto& entry : formatted)
+        written.push_back(entry.first.as<std::string>());
+    std::sort(written.begin(), written.end());
+    auto keys = config_keys();
+    std::sort(keys.begin(), keys.end());
+    EXPECT_EQ(written, keys);
 }

@@ -47,12 +47,20 @@ Config default_config();
 // Loads and validates a cocoon.yaml file. Throws Error naming the file, key and problem.
 Config load_config(const std::string& path);
 
-// For the plugin, which acts on this file in root's slurmstepd: refuses a configuration
-// that a user other than root could have written (owner not root, or group/world
-// writable). Throws Error naming the file and what to fix.
-void check_config_trusted(const std::string& path);
+// For the plugin, which acts on this file in root's slurmstepd: loads it only when no user
+// other than root could have written it or replaced it: the file and every directory
+// above it root's and writable only by root (root-owned sticky directories excepted), the
+// file not a symbolic link. Checked on the opened descriptors. Throws Error naming the
+// file and what to fix.
+Config load_trusted_config(const std::string& path);
 
 // Same, from YAML text (for tests and for error messages that name `origin`).
 Config parse_config(const std::string& text, const std::string& origin);
+
+// The configuration as YAML that parse_config reads back to the same values: how the
+// plugin hands its configuration to the holder program. Every key of config_keys() is
+// written (a unit test holds the two together).
+std::string format_config(const Config& config);
+std::vector<std::string> config_keys();
 
 } // namespace cocoon

@@ -32,9 +32,15 @@ public:
         std::function<void(pid_t)> write_id_maps;
         // Receives the progress of an image import, in the parent.
         ImportProgress progress;
+        // The holder makes itself undumpable: not even the user's other processes may
+        // ptrace it or open its /proc entries (the plugin; the CLI joins its holder as the
+        // same user, so it cannot ask for this).
+        bool undumpable = false;
     };
 
-    // Forks the holder and waits until the container is ready. Throws Error with the
+    // Starts the holder program (cocoon-holder, installed next to this library: checked to
+    // be changeable only by root or the caller, then executed with a clean environment
+    // after hooks.in_child) and waits until the container is ready. Throws Error with the
     // holder's one-line reason when it could not be built; nothing is left behind then.
     static Holder start(const ContainerSpec& spec, const Config& config, const Hooks& hooks);
 
@@ -46,8 +52,13 @@ public:
 
     pid_t pid() const noexcept { return pid_; }
 
-    // The image configuration (OCI config JSON), empty when the image has none.
-    const std::string& image_config() const noexcept { return image_config_; }
+    // From the image configuration, parsed by the holder and checked here: its Env (in
+    // image order) and its WorkingDir (empty when unset).
+    const std::vector<std::pair<std::string, std::string>>& image_environment() const noexcept
+    {
+        return image_environment_;
+    }
+    const std::string& image_workdir() const noexcept { return image_workdir_; }
 
     // With spec.run_entrypoint: the variables the image's entrypoint set or changed, to be
     // given to every task (they win over the job's and the image's values).
@@ -61,11 +72,18 @@ public:
 
 private:
     Holder(pid_t pid, int control_fd) noexcept : pid_(pid), control_fd_(control_fd) {}
+    // Reads the holder's frames until "ready"; returns "" then, else the reason it failed.
+    std::string receive(int status_fd, const Hooks& hooks);
     pid_t pid_ = -1;
     int control_fd_ = -1;
-    std::string image_config_;
+    std::vector<std::pair<std::string, std::string>> image_environment_;
+    std::string image_workdir_;
     std::vector<std::pair<std::string, std::string>> entrypoint_environment_;
 };
+
+// The body of the holder program (helper/cocoon_holder.cpp): serves one container over
+// the two descriptors Holder::start gave it. Returns its exit status.
+int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept;
 
 // Writes the id maps of the user namespace of `pid`: the user and each of their groups
 // map to themselves. With `with_supplementary_groups` the caller must be privileged (root

@@ -45,15 +45,18 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
                            const std::string& cache_dir, const std::string& home,
                            const ImportProgress& progress);
 
-// What `cocoon images` lists and `cocoon rmi` removes.
+// What `cocoon images` lists and `cocoon rmi` removes: one entry per name an image was
+// used by (the same digest may appear under several names).
 struct CacheEntry {
     std::string digest;
-    std::string reference;
+    std::string reference; // the name; empty for an image that has none left
     uint64_t size = 0;
     long long last_used = 0; // seconds since the epoch
 };
 std::vector<CacheEntry> list_cache(const std::string& cache_dir);
-// Removes the entries whose digest or reference matches `what`; returns how many.
+// Removes the name `what` (the image goes with its last name), or else the image whose
+// digest (or a 12+ character prefix of its hex) is `what`, with all its names. Returns how
+// many names or images went (0: nothing matched).
 size_t remove_from_cache(const std::string& cache_dir, const std::string& what);
 
 } // namespace cocoon

@@ -37,8 +37,9 @@ struct ImageReference {
     std::string tag;
     std::string digest;
 
-    // Registry: "registry/repository[:tag][@digest]", the normalized name used in messages,
-    // `cocoon images` and the cache.
+    // The normalized name used in messages, `cocoon images` and the cache. Registry:
+    // "registry/repository[:tag][@digest]"; local images: "oci:/abs/dir[:tag]",
+    // "oci-archive:/abs/file", "docker-archive:/abs/file"; a path: the absolute path.
     std::string canonical() const;
 };
 

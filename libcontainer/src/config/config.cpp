@@ -1,5 +1,6 @@
 #include "cocoon/config.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -10,6 +11,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "cocoon/error.h"
+#include "cocoon/unique_fd.h"
+#include "util/safe_dir.h"
+#include "util/sys.h"
 #include "cocoon_build_config.h"
 
 namespace cocoon {
@@ -155,15 +159,70 @@ Config parse_config(const std::string& text, const std::string& origin)
     return config;
 }
 
-void check_config_trusted(const std::string& path)
+std::vector<std::string> config_keys()
 {
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0)
+    return {known_keys.begin(), known_keys.end()};
+}
+
+std::string format_config(const Config& config)
+{
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    out << YAML::Key << "squashfuse" << YAML::Value << config.squashfuse;
+    out << YAML::Key << "mount_home" << YAML::Value << config.mount_home;
+    out << YAML::Key << "mount_workdir" << YAML::Value << config.mount_workdir;
+    out << YAML::Key << "host_files" << YAML::Value << YAML::Flow << config.host_files;
+    out << YAML::Key << "tar2sqfs" << YAML::Value << config.tar2sqfs;
+    out << YAML::Key << "default_registry" << YAML::Value << config.default_registry;
+    out << YAML::Key << "cache_dir" << YAML::Value << config.cache_dir;
+    out << YAML::Key << "cache_max_size" << YAML::Value << std::to_string(config.cache_max_size);
+    out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
+    out << YAML::Key << "registries" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, registry] : config.registries) {
+        out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+        out << YAML::Key << "insecure" << YAML::Value << registry.insecure;
+        out << YAML::Key << "mirrors" << YAML::Value << YAML::Flow << registry.mirrors;
+        out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+    out << YAML::EndMap;
+    return out.c_str();
+}
+
+Config load_trusted_config(const std::string& path)
+{
+    auto slash = path.rfind('/');
+    if (!path.starts_with('/') || slash + 1 == path.size())
+        fail("configuration {}: not an absolute file path", path);
+    // Checked on descriptors: the directories up to the file must be root's (or sticky
+    // and root's), the file itself root's, not a symbolic link and writable only by root.
+    sys::DirRule rule;
+    rule.owner = 0;
+    rule.what = "the directory of the configuration";
+    UniqueFd dir = sys::open_trusted_dir(slash == 0 ? "/" : path.substr(0, slash), rule);
+    UniqueFd fd(openat(dir.get(), path.c_str() + slash + 1,
+                       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid()) {
+        if (errno == ELOOP)
+            fail("configuration {} is a symbolic link: point config= at the file itself", path);
         throw_errno(fmt::format("cannot read configuration {}", path));
+    }
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0)
+        throw_errno(fmt::format("cannot read configuration {}", path));
+    if (!S_ISREG(st.st_mode))
+        fail("configuration {} is not a regular file", path);
     if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
         fail("configuration {} must be owned by root and writable only by root "
              "(chown root {} && chmod go-w {})",
              path, path, path);
+    try {
+        return parse_config(sys::read_file(fd.get(), 1 << 20), path);
+    } catch (const Error& e) {
+        if (e.error_number() == 0 && std::string(e.what()).starts_with("file is larger"))
+            fail("configuration {} is larger than 1 MiB", path);
+        throw;
+    }
 }
 
 Config load_config(const std::string& path)

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,10 +10,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cocoon/error.h"
-#include "cocoon/unique_fd.h"
 #include "digest.h"
+#include "util/safe_dir.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -21,6 +23,9 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr size_t max_ref_bytes = 64 << 10;
+constexpr size_t max_meta_bytes = 16 << 20;
+
 std::string replace_all(std::string text, const std::string& from, const std::string& to)
 {
     for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
@@ -28,56 +33,53 @@ std::string replace_all(std::string text, const std::string& from, const std::st
     return text;
 }
 
-void make_dir(const std::string& path, mode_t mode)
+// Names in a directory we hold open (never following what they are).
+std::vector<std::string> list_dir(int dir)
 {
-    if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-        throw_errno(fmt::format("cannot create the image cache directory {}", path));
-}
-
-void fsync_path(const std::string& path, int flags)
-{
-    UniqueFd fd(open(path.c_str(), flags | O_CLOEXEC));
-    if (!fd.valid() || fsync(fd.get()) != 0)
-        throw_errno(fmt::format("cannot flush {} to disk", path));
-}
-
-// Writes `content` to `path` through a temporary name, so readers see all or nothing.
-void write_atomically(const std::string& path, const std::string& content)
-{
-    std::string temporary = fmt::format("{}.tmp.{}", path, getpid());
-    {
-        // Readable as far as the cache directory lets others in (a shared cache).
-        UniqueFd fd(open(temporary.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644));
-        if (!fd.valid())
-            throw_errno(fmt::format("cannot write {}", temporary));
-        try {
-            sys::write_all(fd.get(), content);
-        } catch (const Error& e) {
-            unlink(temporary.c_str());
-            throw e.wrap(fmt::format("cannot write {}", temporary));
-        }
-        if (fsync(fd.get()) != 0) {
-            unlink(temporary.c_str());
-            throw_errno(fmt::format("cannot flush {}", temporary));
-        }
+    std::vector<std::string> names;
+    DIR* listing = fdopendir(fcntl(dir, F_DUPFD_CLOEXEC, 0));
+    if (!listing)
+        return names;
+    rewinddir(listing);
+    while (dirent* entry = readdir(listing)) {
+        std::string name = entry->d_name;
+        if (name != "." && name != "..")
+            names.push_back(std::move(name));
     }
-    if (rename(temporary.c_str(), path.c_str()) != 0) {
-        int error = errno;
-        unlink(temporary.c_str());
-        throw_errno(fmt::format("cannot publish {}", path), error);
+    closedir(listing);
+    return names;
+}
+
+UniqueFd open_at(int dir, const std::string& name, int flags, mode_t mode = 0)
+{
+    return UniqueFd(openat(dir, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode));
+}
+
+// Reads a regular file of this cache; nullopt when it is missing, not regular or too big.
+std::optional<std::string> read_at(int dir, const std::string& name, size_t limit)
+{
+    UniqueFd fd = open_at(dir, name, O_RDONLY | O_NONBLOCK);
+    struct stat st {};
+    if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) > limit)
+        return std::nullopt;
+    try {
+        return sys::read_file(fd.get(), limit);
+    } catch (const Error&) {
+        return std::nullopt;
     }
 }
 
 class DigestLock {
 public:
-    explicit DigestLock(const std::string& path)
-        : fd_(open(path.c_str(), O_CREAT | O_RDONLY | O_CLOEXEC, 0664))
+    DigestLock(int locks_dir, const std::string& name, const std::string& shown)
+        : fd_(open_at(locks_dir, name, O_CREAT | O_RDONLY, 0664))
     {
         if (!fd_.valid())
-            throw_errno(fmt::format("cannot create the lock {}", path));
+            throw_errno(fmt::format("cannot create the lock {}", shown));
         while (flock(fd_.get(), LOCK_EX) != 0)
             if (errno != EINTR)
-                throw_errno(fmt::format("cannot lock {}", path));
+                throw_errno(fmt::format("cannot lock {}", shown));
     }
 
 private:
@@ -100,42 +102,53 @@ std::string resolve_cache_dir(const Config& config, const Identity& identity,
 
 ImageCache::ImageCache(std::string root, Access access) : root_(std::move(root))
 {
-    if (access == Access::ReadOnly)
-        return;
-    std::filesystem::path partial;
-    for (const auto& part : std::filesystem::path(root_)) {
-        partial /= part;
-        if (partial.string() != "/")
-            make_dir(partial.string(), 0700);
+    if (root_.size() > 1 && root_.ends_with('/'))
+        root_.pop_back();
+    bool writable = access == Access::ReadWrite;
+    sys::DirRule rule;
+    rule.owner = writable ? geteuid() : 0;
+    rule.create = writable;
+    rule.mode = 0700;
+    rule.what = writable ? "the image cache" : "the shared image cache";
+    try {
+        root_fd_ = sys::open_trusted_dir(root_, rule);
+    } catch (const Error& e) {
+        if (!writable && e.error_number() == ENOENT) {
+            absent_ = true; // configured on every node, filled on some
+            return;
+        }
+        throw;
     }
-    // A private cache is 0700; an admin who made the root group- or world-readable (a
+    // A private cache is 0700; an admin who made the root readable to a group or to all (a
     // shared cache) gets the same mode on the directories inside.
     struct stat st {};
-    mode_t mode = stat(root_.c_str(), &st) == 0 ? (st.st_mode & 0777) | 0700 : 0700;
-    for (const char* dir : {"images", "refs", "locks", "tmp"})
-        make_dir(path(dir, ""), mode);
-}
-
-std::string ImageCache::path(const std::string& dir, const std::string& name) const
-{
-    return name.empty() ? root_ + "/" + dir : root_ + "/" + dir + "/" + name;
+    if (fstat(root_fd_.get(), &st) == 0)
+        rule.mode = (st.st_mode & 0755) | 0700;
+    images_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "images", rule);
+    refs_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "refs", rule);
+    if (writable) {
+        locks_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "locks", rule);
+        tmp_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "tmp", rule);
+    }
 }
 
 std::optional<CachedImage> ImageCache::find(const std::string& digest) const
 {
+    if (absent_)
+        return std::nullopt;
     std::string hex = digest_hex(digest);
-    std::string meta_path = path("images", hex + ".json");
-    std::string sqsh = path("images", hex + ".sqsh");
-    UniqueFd fd(open(meta_path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
     struct stat meta_stat {};
-    if (!fd.valid() || stat(sqsh.c_str(), &st) != 0 || fstat(fd.get(), &meta_stat) != 0)
+    UniqueFd meta_fd = open_at(images_fd_.get(), hex + ".json", O_RDONLY | O_NONBLOCK);
+    if (!meta_fd.valid() || fstat(meta_fd.get(), &meta_stat) != 0 || !S_ISREG(meta_stat.st_mode) ||
+        fstatat(images_fd_.get(), (hex + ".sqsh").c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode))
         return std::nullopt;
     try {
-        json meta = json::parse(sys::read_file(fd.get(), 16 << 20));
+        json meta = json::parse(sys::read_file(meta_fd.get(), max_meta_bytes));
         CachedImage image;
         image.digest = digest;
-        image.squashfs = sqsh;
+        image.squashfs = root_ + "/images/" + hex + ".sqsh";
         image.reference = meta.value("reference", "");
         image.config = meta.contains("config") ? meta["config"].dump() : "";
         image.size = static_cast<uint64_t>(st.st_size);
@@ -149,9 +162,9 @@ std::optional<CachedImage> ImageCache::find(const std::string& digest) const
 std::vector<CachedImage> ImageCache::list() const
 {
     std::vector<CachedImage> images;
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(path("images", ""), error)) {
-        std::string name = entry.path().filename().string();
+    if (absent_)
+        return images;
+    for (const auto& name : list_dir(images_fd_.get())) {
         if (!name.ends_with(".json") || name.size() != 64 + 5)
             continue;
         try {
@@ -163,74 +176,146 @@ std::vector<CachedImage> ImageCache::list() const
     return images;
 }
 
-std::optional<std::string> ImageCache::lookup_ref(const std::string& key) const
+std::optional<ImageCache::Ref> ImageCache::read_ref(const std::string& file) const
 {
-    std::string file = path("refs", digest_hex(sha256_digest(key)));
-    UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid())
+    auto text = read_at(refs_fd_.get(), file, max_ref_bytes);
+    if (!text)
         return std::nullopt;
-    std::string digest = sys::read_file(fd.get(), 256);
     try {
-        digest_hex(digest);
-    } catch (const Error&) {
-        return std::nullopt;
+        json record = json::parse(*text);
+        Ref ref{file, record.at("key").get<std::string>(), record.at("digest").get<std::string>(),
+                record.value("name", "")};
+        digest_hex(ref.digest); // a well-formed digest, or Error
+        return ref;
+    } catch (const std::exception&) {
+        return std::nullopt; // damaged: as if absent, rewritten on next use
     }
-    return digest;
 }
 
-void ImageCache::remember_ref(const std::string& key, const std::string& digest)
+std::vector<ImageCache::Ref> ImageCache::refs() const
 {
-    write_atomically(path("refs", digest_hex(sha256_digest(key))), digest);
+    std::vector<Ref> all;
+    if (absent_)
+        return all;
+    for (const auto& file : list_dir(refs_fd_.get()))
+        if (file.size() == 64 && file.find_first_not_of("0123456789abcdef") == std::string::npos)
+            if (auto ref = read_ref(file))
+                all.push_back(std::move(*ref));
+    return all;
+}
+
+std::optional<std::string> ImageCache::lookup_ref(const std::string& key) const
+{
+    if (absent_)
+        return std::nullopt;
+    auto ref = read_ref(digest_hex(sha256_digest(key)));
+    if (!ref || ref->key != key)
+        return std::nullopt;
+    return ref->digest;
+}
+
+void ImageCache::remember_ref(const std::string& key, const std::string& digest,
+                              const std::string& name)
+{
+    std::string file = digest_hex(sha256_digest(key));
+    auto existing = read_ref(file);
+    if (existing && existing->key == key && existing->digest == digest && existing->name == name)
+        return; // most uses of a cached image: nothing to write
+    json record = {{"key", key}, {"digest", digest}};
+    if (!name.empty())
+        record["name"] = name;
+    sys::write_file_atomically(refs_fd_.get(), file, record.dump(), 0644,
+                               root_ + "/refs/" + file);
+}
+
+std::vector<CachedName> ImageCache::names() const
+{
+    std::vector<CachedName> result;
+    for (const auto& ref : refs())
+        if (!ref.name.empty())
+            result.push_back({ref.name, ref.digest});
+    std::sort(result.begin(), result.end(), [](const CachedName& a, const CachedName& b) {
+        return std::tie(a.name, a.digest) < std::tie(b.name, b.digest);
+    });
+    result.erase(std::unique(result.begin(), result.end(),
+                             [](const CachedName& a, const CachedName& b) {
+                                 return a.name == b.name && a.digest == b.digest;
+                             }),
+                 result.end());
+    return result;
 }
 
 void ImageCache::touch(const std::string& digest) const
 {
-    std::string meta_path = path("images", digest_hex(digest) + ".json");
-    utimensat(AT_FDCWD, meta_path.c_str(), nullptr, 0);
+    if (!absent_ && images_fd_.valid())
+        utimensat(images_fd_.get(), (digest_hex(digest) + ".json").c_str(), nullptr,
+                  AT_SYMLINK_NOFOLLOW);
 }
 
 CachedImage ImageCache::import(const std::string& digest, const std::string& reference,
                                const std::function<std::string(const std::string&)>& build)
 {
+    if (!tmp_fd_.valid())
+        fail("the shared image cache {} is read-only", root_);
     std::string hex = digest_hex(digest);
     if (auto image = find(digest))
         return *image;
-    DigestLock lock(path("locks", hex + ".lock"));
+    DigestLock lock(locks_fd_.get(), hex + ".lock", root_ + "/locks/" + hex + ".lock");
     if (auto image = find(digest))
         return *image; // another process imported it while we waited
 
     // We hold the lock: any work directory of this digest belongs to a dead importer.
-    std::error_code ignored;
-    for (const auto& entry : std::filesystem::directory_iterator(path("tmp", ""), ignored))
-        if (entry.path().filename().string().starts_with(hex + "."))
-            std::filesystem::remove_all(entry.path(), ignored);
+    for (const auto& name : list_dir(tmp_fd_.get()))
+        if (name.starts_with(hex + "."))
+            sys::remove_tree(tmp_fd_.get(), name);
 
-    std::string work = path("tmp", fmt::format("{}.{}.{}", hex, sys::host_name(), getpid()));
-    make_dir(work, 0700);
+    std::string work_name = fmt::format("{}.{}.{}", hex, sys::host_name(), getpid());
+    if (mkdirat(tmp_fd_.get(), work_name.c_str(), 0700) != 0)
+        throw_errno(fmt::format("cannot create {}/tmp/{}", root_, work_name));
+    // The builder writes by path: every directory up to the cache root was checked to be
+    // changeable only by root and the user, and work_name was just created by us.
+    std::string work = root_ + "/tmp/" + work_name;
     try {
         std::string config = build(work);
-        std::string built = work + "/image.sqsh";
-        fsync_path(built, O_RDONLY);
+        UniqueFd work_fd = open_at(tmp_fd_.get(), work_name, O_RDONLY | O_DIRECTORY);
+        UniqueFd built = work_fd.valid() ? open_at(work_fd.get(), "image.sqsh", O_RDONLY)
+                                         : UniqueFd();
+        if (!built.valid() || fsync(built.get()) != 0)
+            throw_errno(fmt::format("cannot flush {}/image.sqsh to disk", work));
         json meta = {{"digest", digest}, {"reference", reference}, {"imported", time(nullptr)}};
         if (!config.empty())
             meta["config"] = json::parse(config);
-        std::string sqsh = path("images", hex + ".sqsh");
-        if (rename(built.c_str(), sqsh.c_str()) != 0)
-            throw_errno(fmt::format("cannot publish {}", sqsh));
-        write_atomically(path("images", hex + ".json"), meta.dump());
-        fsync_path(path("images", ""), O_RDONLY | O_DIRECTORY);
+        if (renameat(work_fd.get(), "image.sqsh", images_fd_.get(), (hex + ".sqsh").c_str()) != 0)
+            throw_errno(fmt::format("cannot publish {}/images/{}.sqsh", root_, hex));
+        sys::write_file_atomically(images_fd_.get(), hex + ".json", meta.dump(), 0644,
+                                   root_ + "/images/" + hex + ".json");
+        if (fsync(images_fd_.get()) != 0)
+            throw_errno(fmt::format("cannot flush {}/images to disk", root_));
     } catch (const Error& e) {
-        std::filesystem::remove_all(work, ignored);
+        sys::remove_tree(tmp_fd_.get(), work_name);
         throw e.wrap(fmt::format("cannot import into the image cache {}", root_));
     } catch (const std::exception& e) {
-        std::filesystem::remove_all(work, ignored);
+        sys::remove_tree(tmp_fd_.get(), work_name);
         fail("cannot import into the image cache {}: {}", root_, e.what());
     }
-    std::filesystem::remove_all(work, ignored);
+    sys::remove_tree(tmp_fd_.get(), work_name);
     auto image = find(digest);
     if (!image)
         fail("image {} vanished from the cache {} right after its import", digest, root_);
     return *image;
+}
+
+void ImageCache::remove_image_files(const std::string& hex)
+{
+    unlinkat(images_fd_.get(), (hex + ".json").c_str(), 0);
+    unlinkat(images_fd_.get(), (hex + ".sqsh").c_str(), 0);
+}
+
+void ImageCache::remove_refs_to(const std::string& digest)
+{
+    for (const auto& ref : refs())
+        if (ref.digest == digest)
+            unlinkat(refs_fd_.get(), ref.file.c_str(), 0);
 }
 
 std::vector<std::string> ImageCache::evict(uint64_t max_bytes)
@@ -245,15 +330,15 @@ std::vector<std::string> ImageCache::evict(uint64_t max_bytes)
     for (const auto& image : images) {
         if (total <= max_bytes)
             break;
-        UniqueFd sqsh(open(image.squashfs.c_str(), O_RDONLY | O_CLOEXEC));
+        std::string hex = digest_hex(image.digest);
+        UniqueFd sqsh = open_at(images_fd_.get(), hex + ".sqsh", O_RDONLY);
         if (!sqsh.valid() || flock(sqsh.get(), LOCK_EX | LOCK_NB) != 0)
             continue; // in use
-        UniqueFd lock(open(path("locks", digest_hex(image.digest) + ".lock").c_str(),
-                           O_CREAT | O_RDONLY | O_CLOEXEC, 0664));
+        UniqueFd lock = open_at(locks_fd_.get(), hex + ".lock", O_CREAT | O_RDONLY, 0664);
         if (!lock.valid() || flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
             continue; // being (re)imported
-        unlink(path("images", digest_hex(image.digest) + ".json").c_str());
-        unlink(image.squashfs.c_str());
+        remove_image_files(hex);
+        remove_refs_to(image.digest);
         total -= image.size;
         removed.push_back(image.digest);
     }
@@ -262,11 +347,64 @@ std::vector<std::string> ImageCache::evict(uint64_t max_bytes)
 
 bool ImageCache::remove(const std::string& digest)
 {
+    if (!tmp_fd_.valid())
+        fail("the shared image cache {} is read-only", root_);
     std::string hex = digest_hex(digest);
-    DigestLock lock(path("locks", hex + ".lock"));
-    bool existed = unlink(path("images", hex + ".json").c_str()) == 0;
-    unlink(path("images", hex + ".sqsh").c_str());
+    DigestLock lock(locks_fd_.get(), hex + ".lock", root_ + "/locks/" + hex + ".lock");
+    bool existed = unlinkat(images_fd_.get(), (hex + ".json").c_str(), 0) == 0;
+    unlinkat(images_fd_.get(), (hex + ".sqsh").c_str(), 0);
+    remove_refs_to(digest);
     return existed;
+}
+
+size_t ImageCache::remove_name(const std::string& name)
+{
+    if (!tmp_fd_.valid())
+        fail("the shared image cache {} is read-only", root_);
+    std::set<std::string> affected;
+    size_t removed = 0;
+    auto all = refs();
+    for (const auto& ref : all)
+        if (ref.name == name && unlinkat(refs_fd_.get(), ref.file.c_str(), 0) == 0) {
+            affected.insert(ref.digest);
+            ++removed;
+        }
+    // An image goes with its last name.
+    for (const auto& digest : affected) {
+        bool named = false;
+        for (const auto& ref : refs())
+            named = named || (ref.digest == digest && !ref.name.empty());
+        if (!named)
+            remove(digest);
+    }
+    return removed;
+}
+
+std::string ImageCache::make_scratch(const std::string& prefix)
+{
+    if (!tmp_fd_.valid())
+        fail("the shared image cache {} is read-only", root_);
+    std::string host_prefix = fmt::format("{}.{}.", prefix, sys::host_name());
+    for (const auto& name : list_dir(tmp_fd_.get())) {
+        if (!name.starts_with(host_prefix))
+            continue;
+        pid_t pid = std::atoi(name.c_str() + host_prefix.size());
+        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+            sys::remove_tree(tmp_fd_.get(), name);
+    }
+    std::string name = host_prefix + std::to_string(getpid());
+    sys::remove_tree(tmp_fd_.get(), name);
+    if (mkdirat(tmp_fd_.get(), name.c_str(), 0700) != 0)
+        throw_errno(fmt::format("cannot create {}/tmp/{}", root_, name));
+    return root_ + "/tmp/" + name;
+}
+
+void ImageCache::remove_scratch(const std::string& path) noexcept
+{
+    std::string prefix = root_ + "/tmp/";
+    if (tmp_fd_.valid() && path.starts_with(prefix) &&
+        path.find('/', prefix.size()) == std::string::npos)
+        sys::remove_tree(tmp_fd_.get(), path.substr(prefix.size()));
 }
 
 } // namespace cocoon

@@ -1,14 +1,23 @@
 // The image cache: one squashfs file per image, content-addressed by manifest digest, that
 // any number of tasks, steps, nodes and `cocoon pull`s may use at the same moment.
 //
-//   ROOT/images/<hex>.sqsh   the filesystem          ROOT/refs/<hash>  tag -> digest
+//   ROOT/images/<hex>.sqsh   the filesystem
 //   ROOT/images/<hex>.json   what it is (the commit marker: written last)
+//   ROOT/refs/<hash of key>  {"key", "digest", "name"}: a key (a tag, a name, a digest, each
+//                            with the node's architecture) -> the image's digest. A record
+//                            with a name is one of the names the image was used by: what
+//                            `cocoon images` lists and `cocoon rmi NAME` removes.
 //   ROOT/locks/<hex>.lock    flock'ed by the one process importing <hex>; never unlinked
 //   ROOT/tmp/<hex>.<host>.<pid>/   work in progress; removed by the next lock holder
 //
 // An entry is visible only when complete: built in tmp/, fsync'ed, renamed into images/.
-// A shared cache is the same layout in a directory the admin made readable to all (or to
-// a group) and fills with `COCOON_CACHE_DIR=DIR cocoon pull`; users only read it.
+// An image goes when its last name goes (or by digest, with all its names).
+//
+// Trust: a cache decides what runs, so it is opened only when nobody but its owner (the
+// user; root for a shared cache) and root could have changed it or any directory above it
+// (util/safe_dir.h), and every operation afterwards is relative to the descriptors opened
+// then, never following a symbolic link. A shared cache is the same layout in a directory
+// that root owns and fills with `COCOON_CACHE_DIR=DIR cocoon pull`; users only read it.
 #pragma once
 
 #include <sys/types.h>
@@ -22,25 +31,35 @@
 
 #include "cocoon/config.h"
 #include "cocoon/spec.h"
+#include "cocoon/unique_fd.h"
 
 namespace cocoon {
 
 struct CachedImage {
     std::string digest;       // manifest digest, the key
     std::string squashfs;     // absolute path of the .sqsh
-    std::string reference;    // canonical name it was imported as
+    std::string reference;    // the name it was first imported as
     std::string config;       // the image configuration (OCI config JSON), may be empty
     uint64_t size = 0;        // bytes of the .sqsh
     time_t last_used = 0;
+};
+
+// One name an image was used by.
+struct CachedName {
+    std::string name;
+    std::string digest;
 };
 
 class ImageCache {
 public:
     enum class Access {
         ReadWrite, // the user's own cache: created as needed (mode 0700)
-        ReadOnly,  // a shared cache the admin fills: only looked up
+        ReadOnly,  // a shared cache the admin fills: only looked up; absent is empty
     };
-    // Opens the cache at `root`, as the calling user.
+    // Opens the cache at `root` as the calling user, checking that it can be trusted:
+    // owned by the caller (ReadWrite) or root (ReadOnly), not writable by group or others,
+    // every directory above it changeable only by root or the owner. Throws Error naming
+    // the path and the rule otherwise.
     explicit ImageCache(std::string root, Access access = Access::ReadWrite);
 
     const std::string& root() const { return root_; }
@@ -48,9 +67,13 @@ public:
     std::optional<CachedImage> find(const std::string& digest) const;
     std::vector<CachedImage> list() const;
 
-    // Tag (or any key) -> digest, for cheap re-resolution and offline use.
+    // Key -> digest, for cheap re-resolution and offline use. With a `name`, the record is
+    // also one of the image's names. Writes nothing when the record is already there.
     std::optional<std::string> lookup_ref(const std::string& key) const;
-    void remember_ref(const std::string& key, const std::string& digest);
+    void remember_ref(const std::string& key, const std::string& digest,
+                      const std::string& name = {});
+    // Every name recorded, with its digest (whether or not the image is in this cache).
+    std::vector<CachedName> names() const;
 
     // Returns the entry for `digest`, building it with `build(work_dir)` when absent.
     // `build` must leave work_dir/image.sqsh and return the image configuration JSON. Only
@@ -61,17 +84,40 @@ public:
     // Marks an entry used now (least-recently-used order for eviction).
     void touch(const std::string& digest) const;
 
-    // Removes an entry; running containers keep their open file. False when absent.
+    // Removes an entry and every record that points to it; running containers keep their
+    // open file. False when absent.
     bool remove(const std::string& digest);
+
+    // Removes the records of `name`, then the images no name points to any more. Returns
+    // the number of records removed (0: no such name).
+    size_t remove_name(const std::string& name);
 
     // Removes least recently used entries until the cache holds at most `max_bytes`.
     // Entries in use (a container holds a shared lock on the squashfs file) and entries
     // being imported are skipped. Returns the digests removed.
     std::vector<std::string> evict(uint64_t max_bytes);
 
+    // A scratch directory tmp/<prefix><pid> for work that is not an image build (archives
+    // are unpacked there); scratch of processes of this host that are gone is removed
+    // first. remove_scratch() removes it again.
+    std::string make_scratch(const std::string& prefix);
+    void remove_scratch(const std::string& path) noexcept;
+
 private:
-    std::string path(const std::string& dir, const std::string& name) const;
+    struct Ref {
+        std::string file; // name in refs/
+        std::string key;
+        std::string digest;
+        std::string name;
+    };
+    std::vector<Ref> refs() const;
+    std::optional<Ref> read_ref(const std::string& file) const;
+    void remove_refs_to(const std::string& digest);
+    void remove_image_files(const std::string& hex);
+
     std::string root_;
+    bool absent_ = false; // a read-only cache that does not exist
+    UniqueFd root_fd_, images_fd_, refs_fd_, locks_fd_, tmp_fd_;
 };
 
 } // namespace cocoon

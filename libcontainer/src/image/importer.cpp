@@ -1,7 +1,6 @@
 #include "cocoon/importer.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -225,47 +224,41 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
                            Caches& caches, const ImportProgress& progress)
 {
     ImageCache& cache = caches.own;
-    std::string what = reference.text;
+    std::string what = reference.canonical();
     report(progress, {ImportEvent::Phase::Resolving, what});
     auto convert = [&](const LocalImage& image) {
+        ImportedImage result;
         if (auto cached = caches.find(image.digest)) {
             cache.touch(image.digest);
             report(progress, {ImportEvent::Phase::Done, what, 0, 0, 0, 0, true});
-            return to_imported(*cached);
+            result = to_imported(*cached);
+        } else {
+            auto imported = cache.import(image.digest, what, [&](const std::string& work) {
+                report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
+                write_squashfs(image.layers, work + "/image.sqsh", config);
+                return image.config;
+            });
+            report(progress, {ImportEvent::Phase::Done, what});
+            result = to_imported(imported);
         }
-        auto cached = cache.import(image.digest, what, [&](const std::string& work) {
-            report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
-            write_squashfs(image.layers, work + "/image.sqsh", config);
-            return image.config;
-        });
-        report(progress, {ImportEvent::Phase::Done, what});
-        return to_imported(cached);
+        // The image keeps every name it was used by (cocoon images, cocoon rmi NAME).
+        cache.remember_ref(what, image.digest, what);
+        return result;
     };
     if (reference.kind == ImageReference::Kind::OciLayout)
         return convert(read_oci_layout(reference.path, reference.tag));
 
-    // Archives are unpacked next to the cache, then read like a layout. Unpack directories
-    // of importers that died on this host are removed first.
-    std::string prefix = fmt::format("unpack.{}.", sys::host_name());
-    std::error_code ignored;
-    for (const auto& entry : std::filesystem::directory_iterator(cache.root() + "/tmp", ignored)) {
-        std::string name = entry.path().filename().string();
-        if (name.starts_with(prefix) && kill(std::atoi(name.c_str() + prefix.size()), 0) != 0 &&
-            errno == ESRCH)
-            std::filesystem::remove_all(entry.path(), ignored);
-    }
-    std::string work = cache.root() + "/tmp/" + prefix + std::to_string(getpid());
-    std::filesystem::remove_all(work, ignored);
+    // Archives are unpacked next to the cache, then read like a layout.
+    std::string work = cache.make_scratch("unpack");
     try {
-        std::filesystem::create_directories(work);
         unpack_archive(reference.path, work);
         ImportedImage result = reference.kind == ImageReference::Kind::OciArchive
                                    ? convert(read_oci_layout(work, reference.tag))
                                    : convert(read_docker_archive(work, what));
-        std::filesystem::remove_all(work, ignored);
+        cache.remove_scratch(work);
         return result;
     } catch (...) {
-        std::filesystem::remove_all(work, ignored);
+        cache.remove_scratch(work);
         throw;
     }
 }
@@ -285,6 +278,9 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     };
     auto hit = [&](const CachedImage& image) {
         cache.touch(image.digest);
+        // The name it was reached by now, also when the image came under another name: it
+        // is listed, removable and usable offline under this name too.
+        cache.remember_ref(name + "|" + arch, image.digest, name);
         report(progress, {ImportEvent::Phase::Done, name, 0, 0, 0, 0, true});
         return to_imported(image);
     };
@@ -339,7 +335,7 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
             unlink(layer.path.c_str());
         return config_json;
     });
-    cache.remember_ref(name + "|" + arch, image.digest);
+    cache.remember_ref(name + "|" + arch, image.digest, name);
     if (current)
         cache.remember_ref(*current + "|" + arch, image.digest);
     if (!reference.digest.empty())
@@ -375,23 +371,35 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
 
 std::vector<CacheEntry> list_cache(const std::string& cache_dir)
 {
+    ImageCache cache(cache_dir);
     std::vector<CacheEntry> entries;
-    for (const auto& image : ImageCache(cache_dir).list())
-        entries.push_back({image.digest, image.reference, image.size,
-                           static_cast<long long>(image.last_used)});
+    auto names = cache.names();
+    for (const auto& image : cache.list()) {
+        auto entry = [&](const std::string& name) {
+            entries.push_back({image.digest, name, image.size,
+                               static_cast<long long>(image.last_used)});
+        };
+        size_t before = entries.size();
+        for (const auto& name : names)
+            if (name.digest == image.digest)
+                entry(name.name);
+        if (entries.size() == before)
+            entry(""); // imported, then its names went another way (a damaged record)
+    }
     return entries;
 }
 
 size_t remove_from_cache(const std::string& cache_dir, const std::string& what)
 {
     ImageCache cache(cache_dir);
-    size_t removed = 0;
-    // A digest prefix must be long enough to be unambiguous in practice.
+    if (size_t removed = cache.remove_name(what))
+        return removed;
+    // A digest, or a prefix of its hex long enough to be unambiguous in practice.
     bool digest_prefix = what.size() >= 12 && what.find_first_not_of("0123456789abcdef") ==
                                                   std::string::npos;
+    size_t removed = 0;
     for (const auto& image : cache.list())
-        if (image.digest == what || image.reference == what ||
-            (digest_prefix && image.digest.compare(7, what.size(), what) == 0))
+        if (image.digest == what || (digest_prefix && image.digest.compare(7, what.size(), what) == 0))
             removed += cache.remove(image.digest) ? 1 : 0;
     return removed;
 }

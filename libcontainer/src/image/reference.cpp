@@ -451,6 +451,18 @@ ImageReference parse_image_reference(std::string_view text, const std::string& b
 
 std::string ImageReference::canonical() const
 {
+    switch (kind) {
+    case Kind::Path:
+        return path;
+    case Kind::OciLayout:
+        return "oci:" + path + (tag.empty() ? "" : ":" + tag);
+    case Kind::OciArchive:
+        return "oci-archive:" + path;
+    case Kind::DockerArchive:
+        return "docker-archive:" + path;
+    case Kind::Registry:
+        break;
+    }
     std::string name = registry + "/" + repository;
     if (!tag.empty())
         name += ":" + tag;

@@ -100,8 +100,11 @@ void SquashfsImage::mount(const std::string& target)
     if (!fuse.valid())
         throw_errno("cannot open /dev/fuse (node prerequisite: the fuse module loaded and "
                     "/dev/fuse mode 0666; ask your admin)");
-    auto options = fmt::format("fd={},rootmode=40000,user_id={},group_id={},allow_other", fuse.get(), uid_,
-                               gid_);
+    // default_permissions: the kernel checks each access against the image's owners and
+    // modes (squashfuse itself checks nothing), so a 0600 root file stays unreadable.
+    auto options = fmt::format("fd={},rootmode=40000,user_id={},group_id={},allow_other,"
+                               "default_permissions",
+                               fuse.get(), uid_, gid_);
     sys::mount("cocoon", target, "fuse.squashfuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options,
                fmt::format("cannot mount image {}", path_));
 

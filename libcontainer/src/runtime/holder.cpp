@@ -1,22 +1,33 @@
+// The parent side of the holder: starts the holder program as the job user and reads its
+// typed, bounded frames (util/frames.h). In the plugin this code runs in slurmstepd, which
+// can regain root: it parses no image data, only frames whose type, size and content it
+// checks (environment names, a working directory, progress numbers).
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
+#include <climits>
+#include <cstring>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 
 #include "cocoon/container.h"
 #include "cocoon/error.h"
-#include "cocoon/plan.h"
-#include "entrypoint.h"
-#include "rootfs.h"
-#include "cocoon/image_config.h"
-#include <nlohmann/json.hpp>
+#include "cocoon_build_config.h"
+#include "runtime/spec_wire.h"
+#include "util/frames.h"
+#include "util/safe_dir.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -25,110 +36,151 @@ namespace {
 
 constexpr int stop_grace_ms = 5000;
 
+// What the parent accepts from the holder.
+constexpr size_t max_frame_bytes = 128 << 10; // one variable (the kernel's MAX_ARG_STRLEN)
+constexpr size_t max_variables = 4096;
+constexpr size_t max_environment_bytes = 1 << 20;
+constexpr size_t max_message_bytes = 4096;
+
 // Signals a job delivers to its step (Ctrl-C, scancel, time limit) are for the tasks: the
 // holder and the FUSE server must outlive the tasks so they can still read the image. They
-// go with SIGKILL or when told to stop.
+// go with SIGKILL or when told to stop. (Ignored dispositions survive execve.)
 constexpr int ignored_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
                                    SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
 
-// Import progress travels from the holder to the parent as one line per event.
-std::string format_progress(const ImportEvent& event)
-{
-    return fmt::format("progress {} {} {} {} {} {} {}\n", static_cast<int>(event.phase),
-                       event.layer, event.layers, event.bytes, event.total_bytes,
-                       event.cached ? 1 : 0, event.image);
-}
+// libcurl's proxy variables are the only ones the holder program gets from its parent.
+constexpr const char* passed_variables[] = {"http_proxy", "https_proxy", "no_proxy",
+                                            "all_proxy",  "HTTP_PROXY",  "HTTPS_PROXY",
+                                            "NO_PROXY",   "ALL_PROXY"};
 
-ImportEvent parse_progress(const std::string& line)
+ImportEvent parse_progress(const std::string& payload)
 {
     ImportEvent event;
     int phase = 0;
     int cached = 0;
-    std::istringstream in(line.substr(9));
+    std::istringstream in(payload);
     in >> phase >> event.layer >> event.layers >> event.bytes >> event.total_bytes >> cached;
+    if (!in || phase < 0 || phase > static_cast<int>(ImportEvent::Phase::Done))
+        fail("the container's holder sent a malformed progress message");
     event.phase = static_cast<ImportEvent::Phase>(phase);
     event.cached = cached != 0;
     in >> std::ws;
     std::getline(in, event.image);
+    event.image = sys::escape_control(event.image);
     return event;
 }
 
-// Runs the image's entrypoint and sends what it changed in the environment as one line
-// "env {JSON object}".
-void report_entrypoint_environment(const ContainerSpec& spec, const ImageConfig& image,
-                                   int status_fd)
+bool valid_variable_name(const std::string& name)
 {
-    if (image.entrypoint.empty())
-        return;
-    auto input = entrypoint_input(image, spec);
-    nlohmann::json changes = nlohmann::json::object();
-    for (const auto& [name, value] : environment_changes(input, run_entrypoint(image, spec, input)))
-        changes[name] = value;
-    sys::write_all(status_fd, "env " + changes.dump() + "\n");
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front())))
+        return false;
+    for (unsigned char c : name)
+        if (!std::isalnum(c) && c != '_')
+            return false;
+    return true;
 }
 
-void prepare_holder_process(pid_t parent, int status_fd, int control_fd)
+std::pair<std::string, std::string> parse_variable(const std::string& payload)
 {
+    auto eq = payload.find('=');
+    std::string name = payload.substr(0, eq);
+    if (eq == std::string::npos || !valid_variable_name(name) ||
+        payload.find('\0') != std::string::npos)
+        fail("the container's holder sent a malformed environment variable '{}'",
+             sys::escape_control(name.substr(0, 64)));
+    return {name, payload.substr(eq + 1)};
+}
+
+std::string parse_workdir(const std::string& payload)
+{
+    if (!payload.starts_with('/') || payload.size() >= PATH_MAX ||
+        payload.find('\0') != std::string::npos)
+        fail("the image's working directory '{}' is not an absolute path",
+             sys::escape_control(payload.substr(0, 256)));
+    return payload;
+}
+
+// Where the holder program is installed: relative to this library (so a staged install
+// with meson install --destdir works too) unless configured as an absolute path.
+std::string holder_program_path()
+{
+    std::string configured = COCOON_HOLDER_PROGRAM;
+    if (configured.starts_with('/'))
+        return configured;
+    Dl_info info {};
+    if (dladdr(reinterpret_cast<void*>(&holder_program_path), &info) == 0 || !info.dli_fname)
+        fail("cannot find where libcocoon is installed");
+    char real[PATH_MAX];
+    if (!realpath(info.dli_fname, real))
+        throw_errno(fmt::format("cannot resolve {}", info.dli_fname));
+    auto path = std::filesystem::path(real).parent_path() / configured;
+    return path.lexically_normal().string();
+}
+
+// Opens the holder program for execution after checking, on descriptors, that only root
+// or the caller could have changed it or any directory above it.
+UniqueFd open_holder_program()
+{
+    std::string path = holder_program_path();
+    auto slash = path.rfind('/');
+    std::string dir = path.substr(0, slash);
+    std::string name = path.substr(slash + 1);
+    sys::DirRule rule;
+    rule.owner = getuid(); // root in slurmstepd (whose effective uid is the user's here)
+    rule.root_may_own = true;
+    rule.what = "the directory of the holder program";
+    UniqueFd dir_fd = sys::open_trusted_dir(dir, rule);
+    UniqueFd program(openat(dir_fd.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!program.valid() || fstat(program.get(), &st) != 0)
+        throw_errno(fmt::format("cannot open the holder program {} (is cocoon installed?)", path));
+    if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != rule.owner) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        fail("refusing the holder program {}: it must be a regular file owned by root and "
+             "writable only by its owner",
+             path);
+    return program;
+}
+
+void prepare_holder_process(pid_t parent, std::array<int, 3> keep)
+{
+    // After the switch to the job user (which clears a parent-death signal).
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        fail("the step ended while its container was being set up");
+        _exit(1);
     setsid();
     for (int sig : ignored_signals)
         signal(sig, SIG_IGN);
     int null_fd = open("/dev/null", O_RDWR);
-    if (null_fd < 0)
-        throw_errno("cannot open /dev/null");
-    dup2(null_fd, 0);
-    dup2(null_fd, 1);
-    dup2(null_fd, 2);
-    sys::close_fds_except({status_fd, control_fd});
+    if (null_fd >= 0) {
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        dup2(null_fd, 2);
+    }
+    // No allocation between fork and exec (slurmstepd has threads): sort in place.
+    std::sort(keep.begin(), keep.end());
+    unsigned first = 3;
+    for (int fd : keep) {
+        if (static_cast<unsigned>(fd) > first)
+            close_range(first, static_cast<unsigned>(fd) - 1, 0);
+        first = static_cast<unsigned>(fd) + 1;
+        fcntl(fd, F_SETFD, 0); // inherited by the program (the program fd itself too)
+    }
+    close_range(first, ~0U, 0);
 }
 
-[[noreturn]] void holder_main(const ContainerSpec& spec, const Config& config,
-                              const Holder::Hooks& hooks, pid_t parent, int status_fd,
-                              int control_fd)
-{
-    try {
-        if (hooks.in_child)
-            hooks.in_child();
-        prepare_holder_process(parent, status_fd, control_fd);
-        auto image = open_image(spec, config, [status_fd](const ImportEvent& event) {
-            sys::write_all(status_fd, format_progress(event));
-        });
-        std::string image_config = image->config();
-        if (!image_config.empty()) {
-            // JSON whitespace may be a newline; inside strings it is escaped.
-            std::replace(image_config.begin(), image_config.end(), '\n', ' ');
-            sys::write_all(status_fd, "config " + image_config + "\n");
-        }
-        if (unshare(CLONE_NEWUSER) != 0)
-            throw_errno("cannot create a user namespace (node prerequisite: unprivileged "
-                        "user namespaces enabled; ask your admin)");
-        sys::write_all(status_fd, "maps\n");
-        if (sys::read_line(control_fd) != "go")
-            _exit(1);
-        if (unshare(CLONE_NEWNS) != 0)
-            throw_errno("cannot create a mount namespace");
-        assemble_rootfs(plan_container(spec, config), *image, spec);
-        if (spec.run_entrypoint)
-            report_entrypoint_environment(spec, parse_image_config(image_config), status_fd);
-        sys::write_all(status_fd, "ready\n");
-        // Wait for the end of the step: EOF on the control pipe.
-        while (!sys::read_line(control_fd).empty()) {
-        }
-        image->stop();
-        _exit(0);
-    } catch (const std::exception& e) {
-        std::string message = e.what();
-        for (char& c : message)
-            if (c == '\n')
-                c = ' ';
-        try {
-            sys::write_all(status_fd, "error " + message + "\n");
-        } catch (...) {
-        }
-        _exit(1);
+// Builds an argv/envp array before fork, so the child allocates nothing.
+struct CArray {
+    std::vector<std::string> strings;
+    std::vector<char*> pointers;
+    char** get()
+    {
+        pointers.clear();
+        for (auto& s : strings)
+            pointers.push_back(s.data());
+        pointers.push_back(nullptr);
+        return pointers.data();
     }
-}
+};
 
 void reap(pid_t pid) noexcept
 {
@@ -140,69 +192,122 @@ void reap(pid_t pid) noexcept
 
 Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hooks& hooks)
 {
+    UniqueFd program = open_holder_program();
     int status_pipe[2];
-    int control_pipe[2];
+    int control_pair[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0)
         throw_errno("pipe");
     UniqueFd status_read(status_pipe[0]);
     UniqueFd status_write(status_pipe[1]);
-    if (pipe2(control_pipe, O_CLOEXEC) != 0)
-        throw_errno("pipe");
-    UniqueFd control_read(control_pipe[0]);
-    UniqueFd control_write(control_pipe[1]);
+    // A socket, so that writing to a holder that died is an error, not a SIGPIPE.
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control_pair) != 0)
+        throw_errno("socketpair");
+    UniqueFd control_parent(control_pair[0]);
+    UniqueFd control_child(control_pair[1]);
+
+    CArray argv;
+    argv.strings = {"cocoon-holder", "--status-fd", std::to_string(status_write.get()),
+                    "--control-fd", std::to_string(control_child.get())};
+    if (hooks.undumpable)
+        argv.strings.emplace_back("--undumpable");
+    CArray envp;
+    for (const char* name : passed_variables)
+        if (const char* value = getenv(name))
+            envp.strings.push_back(fmt::format("{}={}", name, value));
+    char** argv_pointers = argv.get();
+    char** envp_pointers = envp.get();
+    std::string request = encode_holder_request(spec, config);
 
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         throw_errno("cannot start the container holder");
-    if (pid == 0)
-        holder_main(spec, config, hooks, parent, status_write.get(), control_read.get());
+    if (pid == 0) {
+        try {
+            if (hooks.in_child)
+                hooks.in_child();
+        } catch (const std::exception& e) {
+            sys::write_frame_raw(status_write.get(), "error", e.what());
+            _exit(1);
+        }
+        prepare_holder_process(parent, {status_write.get(), control_child.get(), program.get()});
+        syscall(SYS_execveat, program.get(), "", argv_pointers, envp_pointers, AT_EMPTY_PATH);
+        char message[256];
+        snprintf(message, sizeof(message), "cannot execute the holder program: %s",
+                 strerror(errno));
+        sys::write_frame_raw(status_write.get(), "error", message);
+        _exit(127);
+    }
 
     status_write.reset();
-    control_read.reset();
-    Holder holder(pid, control_write.release());
-    std::string line;
-    // The holder reports, in order: import progress, the image configuration, its request
-    // for id maps, the entrypoint's environment, and "ready" (or "error ..."). A long
-    // phase sends nothing: repeat the last progress event every second so the display
-    // shows that work goes on.
+    control_child.reset();
+    Holder holder(pid, control_parent.release());
+    std::string failure;
+    try {
+        sys::write_frame(holder.control_fd_, "request", request);
+        failure = holder.receive(status_read.get(), hooks);
+    } catch (const Error& e) {
+        failure = e.what();
+    }
+    if (failure.empty())
+        return holder;
+    holder.stop();
+    throw Error(failure);
+}
+
+std::string Holder::receive(int status_fd, const Hooks& hooks)
+{
+    // A long phase sends nothing: repeat the last progress event every second so the
+    // display shows that work goes on.
     std::optional<ImportEvent> last_event;
+    size_t variables = 0;
+    size_t environment_bytes = 0;
+    auto count = [&](const std::string& payload) {
+        environment_bytes += payload.size();
+        if (++variables > max_variables || environment_bytes > max_environment_bytes)
+            fail("the image's environment is larger than {} variables or {} bytes",
+                 max_variables, max_environment_bytes);
+        return parse_variable(payload);
+    };
     for (;;) {
-        struct pollfd ready = {status_read.get(), POLLIN, 0};
+        struct pollfd ready = {status_fd, POLLIN, 0};
         if (poll(&ready, 1, 1000) == 0) {
             if (hooks.progress && last_event)
                 hooks.progress(*last_event);
             continue;
         }
-        line = sys::read_line(status_read.get());
-        if (line.starts_with("progress ")) {
-            last_event = parse_progress(line);
+        sys::Frame frame = sys::read_frame(status_fd, max_frame_bytes);
+        const std::string& type = frame.type;
+        if (type.empty())
+            return "the container setup process died unexpectedly";
+        if (type == "progress") {
+            last_event = parse_progress(frame.payload.substr(0, max_message_bytes));
             if (hooks.progress)
                 hooks.progress(*last_event);
-        } else if (line.starts_with("config ")) {
-            holder.image_config_ = line.substr(7);
-        } else if (line == "maps") {
-            hooks.write_id_maps(pid);
-            sys::write_all(holder.control_fd_, "go\n");
-        } else if (line.starts_with("env ")) {
-            const nlohmann::json changes = nlohmann::json::parse(line.substr(4));
-            for (auto it = changes.begin(); it != changes.end(); ++it)
-                holder.entrypoint_environment_.emplace_back(it.key(), it->get<std::string>());
+        } else if (type == "image-env") {
+            image_environment_.push_back(count(frame.payload));
+        } else if (type == "image-workdir") {
+            image_workdir_ = parse_workdir(frame.payload);
+        } else if (type == "maps") {
+            hooks.write_id_maps(pid_);
+            sys::write_frame(control_fd_, "go");
+        } else if (type == "entrypoint-env") {
+            entrypoint_environment_.push_back(count(frame.payload));
+        } else if (type == "ready") {
+            return "";
+        } else if (type == "error") {
+            std::string message = sys::escape_control(frame.payload.substr(0, max_message_bytes));
+            return message.empty() ? "the container could not be set up" : message;
         } else {
-            break;
+            return fmt::format("the container's holder sent an unexpected '{}' message", type);
         }
     }
-    if (line == "ready")
-        return holder;
-    holder.stop();
-    if (line.starts_with("error "))
-        throw Error(line.substr(6));
-    fail("the container setup process died unexpectedly");
 }
 
 Holder::Holder(Holder&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)), control_fd_(std::exchange(other.control_fd_, -1)),
-      image_config_(std::move(other.image_config_)),
+      image_environment_(std::move(other.image_environment_)),
+      image_workdir_(std::move(other.image_workdir_)),
       entrypoint_environment_(std::move(other.entrypoint_environment_))
 {
 }
@@ -212,7 +317,8 @@ Holder& Holder::operator=(Holder&& other) noexcept
     stop();
     pid_ = std::exchange(other.pid_, -1);
     control_fd_ = std::exchange(other.control_fd_, -1);
-    image_config_ = std::move(other.image_config_);
+    image_environment_ = std::move(other.image_environment_);
+    image_workdir_ = std::move(other.image_workdir_);
     entrypoint_environment_ = std::move(other.entrypoint_environment_);
     return *this;
 }
@@ -248,8 +354,11 @@ void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_
     auto proc = fmt::format("/proc/{}/", pid);
     try {
         sys::write_file(proc + "uid_map", uid_map_text(identity));
-        if (!with_supplementary_groups)
-            sys::write_file(proc + "setgroups", "deny");
+        // Always, before gid_map: the user owns this namespace, so any of their processes
+        // on the host may setns into it with all capabilities there; without "deny" they
+        // could drop a supplementary group there and defeat a "deny this group"
+        // permission (CVE-2014-8989). Root may still map several gids afterwards.
+        sys::write_file(proc + "setgroups", "deny");
         sys::write_file(proc + "gid_map", gid_map_text(identity, with_supplementary_groups));
     } catch (const Error& e) {
         throw e.wrap("cannot map the user into the container");

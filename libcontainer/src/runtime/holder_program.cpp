@@ -1,0 +1,115 @@
+// The holder program (cocoon-holder): the container's setup and owner, run as the job user.
+//
+// It is executed (never merely forked) by Holder::start after the switch to the job user,
+// with a clean environment, so no memory of slurmstepd travels with it. Everything that
+// reads hostile data happens here and nowhere in slurmstepd: the registry client (libcurl,
+// OpenSSL), layer merging (libarchive), image configuration JSON, the image's entrypoint.
+// What the parent needs from that data it receives as flat, validated frames
+// (util/frames.h): environment pairs, a working directory, progress numbers.
+//
+// The conversation on the pipes (status: holder -> parent; control: parent -> holder):
+//   <- request {spec, configuration}
+//   -> progress ...                 while an image is imported
+//   -> image-env NAME=VALUE ...     the image's Env, in order
+//   -> image-workdir PATH           the image's WorkingDir, when set
+//   -> maps                         the user namespace exists: write its id maps
+//   <- go
+//   -> entrypoint-env NAME=VALUE... with --container-entrypoint
+//   -> ready                        (or: -> error MESSAGE, at any point)
+//   <- end of stream                the step is over: unmount and exit
+#include <sched.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "cocoon/container.h"
+#include "cocoon/error.h"
+#include "cocoon/image.h"
+#include "cocoon/image_config.h"
+#include "cocoon/plan.h"
+#include "entrypoint.h"
+#include "rootfs.h"
+#include "runtime/spec_wire.h"
+#include "util/frames.h"
+
+namespace cocoon {
+
+namespace {
+
+constexpr size_t max_request_bytes = 16 << 20;
+
+std::string format_progress(const ImportEvent& event)
+{
+    return fmt::format("{} {} {} {} {} {} {}", static_cast<int>(event.phase), event.layer,
+                       event.layers, event.bytes, event.total_bytes, event.cached ? 1 : 0,
+                       event.image);
+}
+
+void send_entrypoint_environment(const ContainerSpec& spec, const ImageConfig& image,
+                                 int status_fd)
+{
+    if (image.entrypoint.empty())
+        return;
+    auto input = entrypoint_input(image, spec);
+    for (const auto& [name, value] : environment_changes(input, run_entrypoint(image, spec, input)))
+        sys::write_frame(status_fd, "entrypoint-env", name + "=" + value);
+}
+
+void serve(int status_fd, int control_fd)
+{
+    sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
+    if (request.type != "request")
+        fail("the holder program expected a request, got '{}'", request.type);
+    ContainerSpec spec;
+    Config config;
+    decode_holder_request(request.payload, spec, config);
+
+    auto image = open_image(spec, config, [status_fd](const ImportEvent& event) {
+        sys::write_frame(status_fd, "progress", format_progress(event));
+    });
+    ImageConfig image_config = parse_image_config(image->config());
+    for (const auto& [name, value] : image_config.env)
+        sys::write_frame(status_fd, "image-env", name + "=" + value);
+    if (!image_config.working_dir.empty())
+        sys::write_frame(status_fd, "image-workdir", image_config.working_dir);
+
+    if (unshare(CLONE_NEWUSER) != 0)
+        throw_errno("cannot create a user namespace (node prerequisite: unprivileged "
+                    "user namespaces enabled; ask your admin)");
+    sys::write_frame(status_fd, "maps");
+    if (sys::read_frame(control_fd, 0).type != "go")
+        _exit(1); // the parent gave up
+    if (unshare(CLONE_NEWNS) != 0)
+        throw_errno("cannot create a mount namespace");
+    assemble_rootfs(plan_container(spec, config), *image, spec);
+    if (spec.run_entrypoint)
+        send_entrypoint_environment(spec, image_config, status_fd);
+    sys::write_frame(status_fd, "ready");
+    // Wait for the end of the step: end of stream on the control pipe.
+    while (!sys::read_frame(control_fd, 0).type.empty()) {
+    }
+    image->stop();
+}
+
+} // namespace
+
+int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept
+{
+    try {
+        // Nothing this process or its children execute may gain privileges; started by
+        // the plugin, not even the user's other processes may inspect or ptrace it.
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+            throw_errno("cannot set no_new_privs");
+        if (undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+            throw_errno("cannot make the holder undumpable");
+        serve(status_fd, control_fd);
+        return 0;
+    } catch (const std::exception& e) {
+        try {
+            sys::write_frame(status_fd, "error", e.what());
+        } catch (...) {
+        }
+        return 1;
+    }
+}
+
+} // namespace cocoon

@@ -1,0 +1,237 @@
+#include "util/safe_dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <deque>
+#include <vector>
+
+#include "cocoon/error.h"
+#include "util/sys.h"
+
+namespace cocoon::sys {
+
+namespace {
+
+constexpr int max_symlinks = 40; // as the kernel's path walk
+
+std::deque<std::string> split_path(const std::string& path)
+{
+    std::deque<std::string> parts;
+    size_t start = 0;
+    while (start <= path.size()) {
+        size_t end = path.find('/', start);
+        if (end == std::string::npos)
+            end = path.size();
+        if (end > start)
+            parts.push_back(path.substr(start, end - start));
+        start = end + 1;
+    }
+    return parts;
+}
+
+struct stat stat_fd(int fd, const std::string& shown)
+{
+    struct stat st {};
+    if (fstat(fd, &st) != 0)
+        throw_errno(fmt::format("cannot inspect {}", shown));
+    return st;
+}
+
+bool writable_by_others(const struct stat& st)
+{
+    return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+}
+
+// A directory above the trusted one: changeable only by root or the owner, or a root-owned
+// sticky directory where others may add entries but not replace ours.
+void check_ancestor(const struct stat& st, const std::string& component, const DirRule& rule,
+                    const std::string& path)
+{
+    if (st.st_uid != 0 && st.st_uid != rule.owner)
+        fail("refusing {} {}: {} is owned by uid {}, so that user could replace what is "
+             "below it (only root or uid {} may own it)",
+             rule.what, path, component, st.st_uid, rule.owner);
+    bool sticky_root = (st.st_mode & S_ISVTX) != 0 && st.st_uid == 0;
+    if (writable_by_others(st) && !sticky_root)
+        fail("refusing {} {}: {} is writable by its group or others (mode {:04o}) and not a "
+             "root-owned sticky directory like /tmp",
+             rule.what, path, component, st.st_mode & 07777);
+}
+
+void check_final(const struct stat& st, const DirRule& rule, const std::string& path)
+{
+    if (!S_ISDIR(st.st_mode))
+        fail("refusing {} {}: it is not a directory", rule.what, path);
+    if (st.st_uid != rule.owner && !(rule.root_may_own && st.st_uid == 0))
+        fail("refusing {} {}: it is owned by uid {}, not uid {} (another user may have "
+             "created it: remove it, or choose another directory)",
+             rule.what, path, st.st_uid, rule.owner);
+    if (writable_by_others(st))
+        fail("refusing {} {}: it is writable by its group or others (mode {:04o}): "
+             "run chmod go-w on it",
+             rule.what, path, st.st_mode & 07777);
+}
+
+UniqueFd open_directory(int parent, const std::string& name, int flags)
+{
+    return UniqueFd(openat(parent, name.c_str(), flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+std::string read_link(int link_fd, const std::string& shown)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(link_fd, "", target, sizeof(target) - 1);
+    if (n < 0)
+        throw_errno(fmt::format("cannot read the symbolic link {}", shown));
+    return std::string(target, static_cast<size_t>(n));
+}
+
+} // namespace
+
+UniqueFd open_trusted_dir(const std::string& path, const DirRule& rule)
+{
+    if (!path.starts_with('/'))
+        fail("{} '{}' is not an absolute path", rule.what, path);
+    // The physical chain of directories walked so far; '..' steps back along it.
+    std::vector<UniqueFd> chain;
+    chain.emplace_back(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!chain.back().valid())
+        throw_errno("cannot open /");
+    check_ancestor(stat_fd(chain.back().get(), "/"), "/", rule, path);
+
+    std::deque<std::string> parts = split_path(path);
+    std::string walked;
+    int symlinks = 0;
+    while (!parts.empty()) {
+        std::string name = parts.front();
+        parts.pop_front();
+        if (name == ".")
+            continue;
+        if (name == "..") {
+            if (chain.size() > 1)
+                chain.pop_back();
+            continue;
+        }
+        walked += "/" + name;
+        bool last = parts.empty();
+        int parent = chain.back().get();
+        UniqueFd fd(openat(parent, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd.valid() && errno == ENOENT && rule.create) {
+            if (mkdirat(parent, name.c_str(), rule.mode) != 0 && errno != EEXIST)
+                throw_errno(fmt::format("cannot create {} {}", rule.what, walked));
+            fd = UniqueFd(openat(parent, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (!fd.valid())
+            throw_errno(fmt::format("cannot open {} {}", rule.what, walked));
+        struct stat st = stat_fd(fd.get(), walked);
+        if (S_ISLNK(st.st_mode)) {
+            if (last)
+                fail("refusing {} {}: it is a symbolic link; give the directory it points to",
+                     rule.what, path);
+            if (st.st_uid != 0 && st.st_uid != rule.owner)
+                fail("refusing {} {}: the symbolic link {} is owned by uid {} (only root or "
+                     "uid {} may own one on the way)",
+                     rule.what, path, walked, st.st_uid, rule.owner);
+            if (++symlinks > max_symlinks)
+                fail("refusing {} {}: too many symbolic links", rule.what, path);
+            std::string target = read_link(fd.get(), walked);
+            auto target_parts = split_path(target);
+            parts.insert(parts.begin(), target_parts.begin(), target_parts.end());
+            if (target.starts_with('/'))
+                chain.resize(1);
+            continue;
+        }
+        if (last) {
+            // Reopened for reading: O_PATH descriptors cannot list or fsync.
+            UniqueFd dir = open_directory(parent, name, O_RDONLY);
+            if (!dir.valid())
+                throw_errno(fmt::format("cannot open {} {}", rule.what, path));
+            struct stat opened = stat_fd(dir.get(), path);
+            if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino)
+                fail("refusing {} {}: it changed while it was being opened", rule.what, path);
+            check_final(opened, rule, path);
+            return dir;
+        }
+        if (!S_ISDIR(st.st_mode))
+            fail("{} {}: {} is not a directory", rule.what, path, walked);
+        check_ancestor(st, walked, rule, path);
+        chain.push_back(std::move(fd));
+    }
+    // The path named / itself (or only dots): the root directory is the directory.
+    UniqueFd dir(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    check_final(stat_fd(dir.get(), "/"), rule, path);
+    return dir;
+}
+
+UniqueFd open_trusted_subdir(int parent, const std::string& parent_path, const std::string& name,
+                             const DirRule& rule)
+{
+    std::string shown = parent_path + "/" + name;
+    UniqueFd dir = open_directory(parent, name, O_RDONLY);
+    if (!dir.valid() && errno == ENOENT && rule.create) {
+        if (mkdirat(parent, name.c_str(), rule.mode) != 0 && errno != EEXIST)
+            throw_errno(fmt::format("cannot create {}", shown));
+        dir = open_directory(parent, name, O_RDONLY);
+    }
+    if (!dir.valid()) {
+        if (errno == ELOOP || errno == ENOTDIR)
+            fail("refusing {} {}: {} is a symbolic link or not a directory", rule.what,
+                 parent_path, shown);
+        throw_errno(fmt::format("cannot open {}", shown));
+    }
+    check_final(stat_fd(dir.get(), shown), rule, shown);
+    return dir;
+}
+
+void write_file_atomically(int dir, const std::string& name, const std::string& content,
+                           mode_t mode, const std::string& shown)
+{
+    std::string temporary = fmt::format("{}.tmp.{}", name, getpid());
+    int flags = O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC;
+    UniqueFd fd(openat(dir, temporary.c_str(), flags, mode));
+    if (!fd.valid() && errno == EEXIST) {
+        // Left by a killed process that had our pid: it is ours to replace.
+        unlinkat(dir, temporary.c_str(), 0);
+        fd = UniqueFd(openat(dir, temporary.c_str(), flags, mode));
+    }
+    if (!fd.valid())
+        throw_errno(fmt::format("cannot write {}", shown));
+    try {
+        write_all(fd.get(), content);
+        if (fsync(fd.get()) != 0)
+            throw_errno("fsync");
+        if (renameat(dir, temporary.c_str(), dir, name.c_str()) != 0)
+            throw_errno("rename");
+    } catch (const Error& e) {
+        unlinkat(dir, temporary.c_str(), 0);
+        throw e.wrap(fmt::format("cannot write {}", shown));
+    }
+}
+
+void remove_tree(int dir, const std::string& name) noexcept
+{
+    UniqueFd fd = open_directory(dir, name, O_RDONLY);
+    if (!fd.valid()) {
+        unlinkat(dir, name.c_str(), 0);
+        return;
+    }
+    std::vector<std::string> children;
+    if (DIR* listing = fdopendir(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0))) {
+        while (dirent* entry = readdir(listing)) {
+            std::string child = entry->d_name;
+            if (child != "." && child != "..")
+                children.push_back(std::move(child));
+        }
+        closedir(listing);
+    }
+    for (const auto& child : children)
+        if (unlinkat(fd.get(), child.c_str(), 0) != 0)
+            remove_tree(fd.get(), child);
+    unlinkat(dir, name.c_str(), AT_REMOVEDIR);
+}
+
+} // namespace cocoon::sys

@@ -1,0 +1,90 @@
+#!/bin/bash
+# Image data is read only by the holder program, never by slurmstepd: the holder is an
+# executed program (not a fork of slurmstepd) running as the job user with a clean
+# environment, no_new_privs and not dumpable. An image whose configuration JSON is nested
+# 60,000 levels deep (which overflowed slurmstepd's stack when it was parsed there) fails
+# its own step with a one-line error; the node and the next step are fine.
+source "$(dirname "$0")/lib.sh"
+require_plugin
+require_images
+require_oci_fixtures
+
+deep=$TEST_WORK/deep-config
+cache=$TEST_WORK/cache-holder
+cleanup() {
+    cancel_user_jobs
+    rm -rf "$deep" "$cache"
+}
+trap cleanup EXIT
+rm -rf "$deep" "$cache"
+
+# --- the holder process -----------------------------------------------------------------
+as_user srun --container="$BUSYBOX_SQSH" sh -c "$IN_IMAGE; exec sleep 60" >/dev/null 2>&1 &
+wait_user_process 30 -x sleep >/dev/null || fail "the containerized sleep did not start"
+holder=""
+for pid in $(pgrep -u "$TEST_USER"); do
+    [[ "$(readlink "/proc/$pid/exe")" == */libexec/cocoon/cocoon-holder ]] && holder=$pid
+done
+[[ -n "$holder" ]] || fail "no cocoon-holder process of $TEST_USER; processes:
+$(ps -o pid,cmd -u "$TEST_USER")"
+assert_eq "$TEST_UID" "$(awk '/^Uid:/ { print $2 }' "/proc/$holder/status")" "uid of the holder"
+assert_eq 1 "$(awk '/^NoNewPrivs:/ { print $2 }' "/proc/$holder/status")" "NoNewPrivs of the holder"
+# The /proc entries of an undumpable process belong to root.
+assert_eq 0 "$(stat -c %u "/proc/$holder/environ")" "owner of /proc/HOLDER/environ (undumpable)"
+environment=$(tr '\0' '\n' < "/proc/$holder/environ" | grep -v -i '_proxy=' || true)
+assert_eq "" "$environment" "environment of the holder (only proxy variables may pass)"
+cancel_user_jobs
+
+# --- a configuration nested 60,000 levels ---------------------------------------------
+python3 - "$IMAGES/oci/busybox" "$deep" <<'PY' || fail "cannot build the deep-config layout"
+import hashlib, json, os, shutil, sys
+source, target = sys.argv[1], sys.argv[2]
+os.makedirs(os.path.join(target, "blobs", "sha256"))
+def blob(digest):
+    with open(os.path.join(source, "blobs", *digest.split(":")), "rb") as f:
+        return f.read()
+def put(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(target, "blobs", "sha256", digest), "wb") as f:
+        f.write(data)
+    return "sha256:" + digest
+index = json.load(open(os.path.join(source, "index.json")))
+entry = next(m for m in index["manifests"]
+             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
+manifest = json.loads(blob(entry["digest"]))
+config = json.loads(blob(manifest["config"]["digest"]))
+depth = 60000
+text = json.dumps(config)
+text = text[:-1] + ', "x-deep": ' + "[" * depth + "]" * depth + "}"
+data = text.encode()
+manifest["config"] = {"mediaType": manifest["config"]["mediaType"], "digest": put(data), "size": len(data)}
+for layer in manifest["layers"]:
+    put(blob(layer["digest"]))
+data = json.dumps(manifest).encode()
+entry = dict(entry, digest=put(data), size=len(data))
+json.dump({"schemaVersion": 2, "manifests": [entry]}, open(os.path.join(target, "index.json"), "w"))
+open(os.path.join(target, "oci-layout"), "w").write('{"imageLayoutVersion": "1.0.0"}')
+PY
+chown -R "$TEST_USER" "$deep"
+
+wait_idle
+run_user env COCOON_CACHE_DIR="$cache" timeout 60 srun "--container=oci:$deep:latest" true
+[[ "$RC" != 124 ]] || fail "srun with the deep configuration hung"
+# slurmstepd never parses it: the step either runs (the holder read it) or fails with the
+# holder's one-line reason; either way slurmstepd survives and the node stays healthy.
+if [[ "$RC" != 0 ]]; then
+    assert_contains "$ERR" "cocoon: error: --container=oci:$deep:latest: " "error of the deep configuration"
+    assert_eq 1 "$(grep -c '^cocoon: error:' <<<"$ERR")" "number of cocoon error lines (one task)"
+fi
+assert_node_healthy
+
+# The node and the next step are unharmed.
+wait_idle
+run_user srun --container="$BUSYBOX_SQSH" sh -c "$IN_IMAGE; echo next"
+assert_succeeded "the step after the deep configuration"
+assert_eq next "$OUT" "output of the next step"
+
+cleanup
+assert_no_leftovers
+assert_node_healthy
+pass

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "cocoon/error.h"
 #include "cocoon_build_config.h"
 #include "common.h"
 
@@ -73,7 +74,7 @@ int main(int argc, char** argv)
         try {
             return command.function(argc - 1, argv + 1);
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "cocoon: error: %s\n", e.what());
+            std::fprintf(stderr, "cocoon: error: %s\n", cocoon::printable(e.what()).c_str());
             return exit_setup_failed;
         }
     }

@@ -247,7 +247,7 @@ bool is_remote(spank_t sp)
 void report(const std::string& message)
 {
     // The task's stderr is the user's terminal (or the job's error file).
-    std::string line = "cocoon: error: " + message + "\n";
+    std::string line = "cocoon: error: " + printable(message) + "\n";
     (void)!write(STDERR_FILENO, line.data(), line.size());
 }
 
@@ -283,7 +283,8 @@ int slurm_spank_init_post_opt(spank_t, int, char**)
     try {
         parse_image_reference(value, current_directory());
     } catch (const Error& e) {
-        slurm_error("cocoon: --container=%s: %s", value, e.what());
+        slurm_error("cocoon: --container=%s: %s", printable(value).c_str(),
+                    printable(e.what()).c_str());
         return -1;
     }
     return 0;
@@ -308,7 +309,7 @@ int slurm_spank_user_init(spank_t sp, int, char**)
         }
         start_container(sp, *request);
     } catch (const std::exception& e) {
-        state.error = fmt::format("{}={}: {}", request->option, request->value, e.what());
+        state.error = printable(fmt::format("{}={}: {}", request->option, request->value, e.what()));
         slurm_info("cocoon: %s", state.error.c_str());
     }
     return 0;

@@ -32,7 +32,8 @@ int on_container_image(int, const char* optarg, int remote)
         try {
             parse_image_reference(value, local_directory());
         } catch (const Error& e) {
-            slurm_error("cocoon: --container-image=%s: %s", value.c_str(), e.what());
+            slurm_error("cocoon: --container-image=%s: %s", printable(value).c_str(),
+                        printable(e.what()).c_str());
             return -1;
         }
     }
@@ -49,7 +50,8 @@ int on_container_env(int, const char* optarg, int remote)
         // On the node a bad value is ignored here and reported by requested_image's caller
         // only through the submit-side check, which already refused it.
         if (!remote) {
-            slurm_error("cocoon: --container-env=%s: %s", value.c_str(), e.what());
+            slurm_error("cocoon: --container-env=%s: %s", printable(value).c_str(),
+                        printable(e.what()).c_str());
             return -1;
         }
         container_env_names.clear();

@@ -113,8 +113,8 @@ TEST(Frames, RawWriterForTheForkedChild)
 
 TEST(Frames, ControlCharactersAreEscaped)
 {
-    EXPECT_EQ(sys::escape_control("a\x1b[31mb\nc\\d"), "a\\x1b[31mb\\x0ac\\x5cd");
-    EXPECT_EQ(sys::escape_control("naïve"), "naïve");
+    EXPECT_EQ(printable("a\x1b[31mb\nc\\d"), "a\\x1b[31mb\\x0ac\\x5cd");
+    EXPECT_EQ(printable("naïve"), "naïve");
 }
 
 TEST(HolderRequest, SpecAndConfigurationRoundTrip)

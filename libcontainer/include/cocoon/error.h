@@ -29,6 +29,11 @@ private:
 [[noreturn]] void throw_errno(const std::string& what);
 [[noreturn]] void throw_errno(const std::string& what, int error_number);
 
+// `text` with control characters and backslashes written as \xNN escapes: what a
+// message or log line shows of anything a user or an image chose, so that it stays one
+// line and cannot drive the terminal.
+std::string printable(const std::string& text);
+
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args)
 {

@@ -28,7 +28,8 @@ using json = nlohmann::json;
 
 // The parts of an image found on disk (an OCI layout or an unpacked archive).
 struct LocalImage {
-    std::string digest; // cache key: manifest digest (OCI) or config digest (docker-archive)
+    std::string digest; // cache key: manifest digest (OCI), or for a docker-archive the
+                        // digest of its configuration's and layers' digests
     std::string config; // configuration JSON
     std::vector<Layer> layers;
 };
@@ -166,13 +167,18 @@ LocalImage read_docker_archive(const std::string& dir, const std::string& what)
         LocalImage image;
         std::string config_path = dir + "/" + manifest[0].at("Config").get<std::string>();
         image.config = read_text(config_path, 4 << 20);
-        image.digest = sha256_digest(image.config);
+        // A docker-archive has no manifest digest. The cache key covers the configuration
+        // and every layer's content: two archives that share a configuration but not their
+        // layers are two images.
+        std::string key = "docker-archive\n" + sha256_digest(image.config) + "\n";
         for (const auto& layer : manifest[0].at("Layers")) {
             std::string name = layer.get<std::string>();
             if (name.find("..") != std::string::npos || name.starts_with('/'))
                 fail("{}: layer '{}' is outside the archive", what, name);
             image.layers.push_back({dir + "/" + name, name});
+            key += hash_file(dir + "/" + name) + "\n";
         }
+        image.digest = sha256_digest(key);
         return image;
     } catch (const json::exception& e) {
         fail("{}: malformed manifest.json ({})", what, e.what());

@@ -66,7 +66,7 @@ ImportEvent parse_progress(const std::string& payload)
     event.cached = cached != 0;
     in >> std::ws;
     std::getline(in, event.image);
-    event.image = sys::escape_control(event.image);
+    event.image = printable(event.image);
     return event;
 }
 
@@ -87,7 +87,7 @@ std::pair<std::string, std::string> parse_variable(const std::string& payload)
     if (eq == std::string::npos || !valid_variable_name(name) ||
         payload.find('\0') != std::string::npos)
         fail("the container's holder sent a malformed environment variable '{}'",
-             sys::escape_control(name.substr(0, 64)));
+             printable(name.substr(0, 64)));
     return {name, payload.substr(eq + 1)};
 }
 
@@ -96,7 +96,7 @@ std::string parse_workdir(const std::string& payload)
     if (!payload.starts_with('/') || payload.size() >= PATH_MAX ||
         payload.find('\0') != std::string::npos)
         fail("the image's working directory '{}' is not an absolute path",
-             sys::escape_control(payload.substr(0, 256)));
+             printable(payload.substr(0, 256)));
     return payload;
 }
 
@@ -296,7 +296,7 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
         } else if (type == "ready") {
             return "";
         } else if (type == "error") {
-            std::string message = sys::escape_control(frame.payload.substr(0, max_message_bytes));
+            std::string message = printable(frame.payload.substr(0, max_message_bytes));
             return message.empty() ? "the container could not be set up" : message;
         } else {
             return fmt::format("the container's holder sent an unexpected '{}' message", type);

@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <map>
 
 #include "cocoon/error.h"
@@ -24,6 +26,9 @@ constexpr const char* staging_image = "/tmp/image";
 constexpr const char* staging_files = "/tmp/files";
 
 constexpr size_t max_generated_input = 4 << 20;
+
+// Mount targets that must be directories of the container itself, never followed links.
+const std::array<std::string, 4> system_mount_targets = {"/proc", "/sys", "/dev", "/tmp"};
 
 std::pair<std::string, std::string> split_path(const std::string& path)
 {
@@ -132,7 +137,11 @@ private:
     // with the given type when it does not exist.
     UniqueFd ensure(const std::string& path, mode_t type)
     {
-        UniqueFd fd = resolve(path, O_PATH);
+        // The host's /proc, /sys, /dev and a private /tmp go exactly there: an image that
+        // has a symbolic link in their place is refused rather than followed elsewhere.
+        bool system_target = std::find(system_mount_targets.begin(), system_mount_targets.end(),
+                                       path) != system_mount_targets.end();
+        UniqueFd fd = resolve(path, O_PATH | (system_target ? O_NOFOLLOW : 0));
         if (!fd.valid()) {
             if (errno != ENOENT)
                 throw_errno(fmt::format("cannot resolve {} in the container", path));
@@ -145,6 +154,10 @@ private:
         struct stat st {};
         if (fstat(fd.get(), &st) != 0)
             throw_errno(fmt::format("cannot stat {} in the container", path));
+        if (S_ISLNK(st.st_mode))
+            fail("the image has a symbolic link at {}, where the container needs a directory "
+                 "of its own: refusing the image",
+                 path);
         if ((type == S_IFDIR) != S_ISDIR(st.st_mode))
             fail("cannot mount on {} in the container: the image has a {} there", path,
                  S_ISDIR(st.st_mode) ? "directory" : "file");

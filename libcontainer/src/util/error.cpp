@@ -24,4 +24,17 @@ void throw_errno(const std::string& what)
     throw_errno(what, errno);
 }
 
+std::string printable(const std::string& text)
+{
+    std::string escaped;
+    escaped.reserve(text.size());
+    for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            escaped += fmt::format("\\x{:02x}", c);
+        else
+            escaped.push_back(static_cast<char>(c));
+    }
+    return escaped;
+}
+
 } // namespace cocoon

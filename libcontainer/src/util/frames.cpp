@@ -108,17 +108,4 @@ Frame read_frame(int fd, size_t max_payload)
     return frame;
 }
 
-std::string escape_control(const std::string& text)
-{
-    std::string escaped;
-    escaped.reserve(text.size());
-    for (unsigned char c : text) {
-        if (c < 0x20 || c == 0x7f || c == '\\')
-            escaped += fmt::format("\\x{:02x}", c);
-        else
-            escaped.push_back(static_cast<char>(c));
-    }
-    return escaped;
-}
-
 } // namespace cocoon::sys

@@ -28,8 +28,4 @@ void write_frame_raw(int fd, const char* type, const char* payload) noexcept;
 // payload over the limit or a stream that ends inside a frame.
 Frame read_frame(int fd, size_t max_payload);
 
-// `text` with control characters (and backslashes) written as \xNN escapes, so a message
-// from untrusted data is one printable line.
-std::string escape_control(const std::string& text);
-
 } // namespace cocoon::sys

@@ -7,11 +7,13 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "cocoon/error.h"
+#include "util/safe_dir.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -22,8 +24,8 @@ namespace {
 constexpr int server_fuse_fd = 3;
 constexpr int server_image_fd = 4;
 
-[[noreturn]] void exec_server(const std::string& squashfuse, int fuse_fd, int image_fd,
-                              int stderr_fd)
+[[noreturn]] void exec_server(const std::string& squashfuse, int program_fd, int fuse_fd,
+                              int image_fd, int stderr_fd)
 {
     // Between fork and exec: async-signal-safe calls only.
     int null_fd = open("/dev/null", O_RDWR);
@@ -32,10 +34,13 @@ constexpr int server_image_fd = 4;
     // Move the two descriptors out of the way before placing them at 3 and 4.
     int fuse_tmp = fcntl(fuse_fd, F_DUPFD, 10);
     int image_tmp = fcntl(image_fd, F_DUPFD, 10);
-    if (fuse_tmp < 0 || image_tmp < 0 || dup2(fuse_tmp, server_fuse_fd) < 0 ||
-        dup2(image_tmp, server_image_fd) < 0)
+    int program_tmp = fcntl(program_fd, F_DUPFD, 10);
+    // The program's descriptor is close-on-exec: the server does not inherit it.
+    if (fuse_tmp < 0 || image_tmp < 0 || program_tmp < 0 ||
+        dup2(fuse_tmp, server_fuse_fd) < 0 || dup2(image_tmp, server_image_fd) < 0 ||
+        dup3(program_tmp, server_image_fd + 1, O_CLOEXEC) < 0)
         _exit(126);
-    close_range(server_image_fd + 1, ~0U, 0);
+    close_range(server_image_fd + 2, ~0U, 0);
     // The server dies with the holder; nothing else may stop it while tasks use the mount.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     char image_arg[] = "/proc/self/fd/4";
@@ -45,7 +50,7 @@ constexpr int server_image_fd = 4;
                     nullptr};
     char path_env[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
     char* envp[] = {path_env, nullptr};
-    execve(squashfuse.c_str(), argv, envp);
+    syscall(SYS_execveat, server_image_fd + 1, "", argv, envp, AT_EMPTY_PATH);
     _exit(127);
 }
 
@@ -113,11 +118,13 @@ void SquashfsImage::mount(const std::string& target)
         throw_errno("pipe");
     UniqueFd err_read(err_pipe[0]);
     UniqueFd err_write(err_pipe[1]);
+    // Checked on its descriptor: nobody but root (or the user) can have replaced it.
+    UniqueFd program = sys::open_trusted_program(squashfuse_, "the squashfuse program (cocoon.yaml key squashfuse)");
     server_ = fork();
     if (server_ < 0)
         throw_errno("cannot start squashfuse");
     if (server_ == 0)
-        exec_server(squashfuse_, fuse.get(), fd_.get(), err_write.get());
+        exec_server(squashfuse_, program.get(), fuse.get(), fd_.get(), err_write.get());
     // Only the server may hold /dev/fuse: if it dies, the kernel then aborts the
     // connection and nothing hangs on the mount.
     fuse.reset();

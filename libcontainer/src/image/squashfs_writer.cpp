@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
+#include "util/safe_dir.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -23,18 +25,22 @@ std::string last_line(std::string text)
     return newline == std::string::npos ? text : text.substr(newline + 1);
 }
 
-[[noreturn]] void exec_writer(const std::string& tar2sqfs, const std::string& output,
-                              int input_fd, int stderr_fd)
+[[noreturn]] void exec_writer(const std::string& tar2sqfs, int program_fd,
+                              const std::string& output, int input_fd, int stderr_fd)
 {
     int null_fd = open("/dev/null", O_WRONLY);
-    if (null_fd < 0 || dup2(input_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(stderr_fd, 2) < 0)
+    int program_tmp = fcntl(program_fd, F_DUPFD, 10);
+    // The program's descriptor (3) is close-on-exec: tar2sqfs does not inherit it.
+    if (null_fd < 0 || program_tmp < 0 || dup2(input_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
+        dup2(stderr_fd, 2) < 0 || dup3(program_tmp, 3, O_CLOEXEC) < 0)
         _exit(126);
-    close_range(3, ~0U, 0);
+    close_range(4, ~0U, 0);
     std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
     const char* argv[] = {tar2sqfs.c_str(), "--quiet", "--no-skip", "--compressor", "zstd",
                           "--comp-extra", "level=3", "--num-jobs", jobs.c_str(), output.c_str(), nullptr};
     const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
-    execve(tar2sqfs.c_str(), const_cast<char* const*>(argv), const_cast<char* const*>(envp));
+    syscall(SYS_execveat, 3, "", const_cast<char* const*>(argv), const_cast<char* const*>(envp),
+            AT_EMPTY_PATH);
     _exit(127);
 }
 
@@ -47,6 +53,9 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
         fail("the squashfs writer {} is not installed (package squashfs-tools-ng; cocoon.yaml "
              "key tar2sqfs)",
              config.tar2sqfs);
+    // Checked on its descriptor: nobody but root (or the user) can have replaced it.
+    UniqueFd program = sys::open_trusted_program(
+        config.tar2sqfs, "the squashfs writer (cocoon.yaml key tar2sqfs)");
     int data[2];
     int errors[2];
     if (pipe2(data, O_CLOEXEC) != 0 || pipe2(errors, O_CLOEXEC) != 0)
@@ -58,7 +67,7 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     if (writer < 0)
         throw_errno("cannot start tar2sqfs");
     if (writer == 0)
-        exec_writer(config.tar2sqfs, output, data_read.get(), errors_write.get());
+        exec_writer(config.tar2sqfs, program.get(), output, data_read.get(), errors_write.get());
     data_read.reset();
     errors_write.reset();
 

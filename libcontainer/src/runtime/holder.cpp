@@ -117,31 +117,6 @@ std::string holder_program_path()
     return path.lexically_normal().string();
 }
 
-// Opens the holder program for execution after checking, on descriptors, that only root
-// or the caller could have changed it or any directory above it.
-UniqueFd open_holder_program()
-{
-    std::string path = holder_program_path();
-    auto slash = path.rfind('/');
-    std::string dir = path.substr(0, slash);
-    std::string name = path.substr(slash + 1);
-    sys::DirRule rule;
-    rule.owner = getuid(); // root in slurmstepd (whose effective uid is the user's here)
-    rule.root_may_own = true;
-    rule.what = "the directory of the holder program";
-    UniqueFd dir_fd = sys::open_trusted_dir(dir, rule);
-    UniqueFd program(openat(dir_fd.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    struct stat st {};
-    if (!program.valid() || fstat(program.get(), &st) != 0)
-        throw_errno(fmt::format("cannot open the holder program {} (is cocoon installed?)", path));
-    if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != rule.owner) ||
-        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-        fail("refusing the holder program {}: it must be a regular file owned by root and "
-             "writable only by its owner",
-             path);
-    return program;
-}
-
 void prepare_holder_process(pid_t parent, std::array<int, 3> keep)
 {
     // After the switch to the job user (which clears a parent-death signal).
@@ -192,7 +167,8 @@ void reap(pid_t pid) noexcept
 
 Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hooks& hooks)
 {
-    UniqueFd program = open_holder_program();
+    // Checked on descriptors: root's (or the caller's), in directories nobody else can change.
+    UniqueFd program = sys::open_trusted_program(holder_program_path(), "the holder program");
     int status_pipe[2];
     int control_pair[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0)

@@ -129,7 +129,7 @@ UniqueFd open_trusted_dir(const std::string& path, const DirRule& rule)
             throw_errno(fmt::format("cannot open {} {}", rule.what, walked));
         struct stat st = stat_fd(fd.get(), walked);
         if (S_ISLNK(st.st_mode)) {
-            if (last)
+            if (last && !rule.follow_final_link)
                 fail("refusing {} {}: it is a symbolic link; give the directory it points to",
                      rule.what, path);
             if (st.st_uid != 0 && st.st_uid != rule.owner)
@@ -185,6 +185,49 @@ UniqueFd open_trusted_subdir(int parent, const std::string& parent_path, const s
     }
     check_final(stat_fd(dir.get(), shown), rule, shown);
     return dir;
+}
+
+namespace {
+
+UniqueFd open_trusted_program(const std::string& path, const char* what, int links)
+{
+    auto slash = path.rfind('/');
+    if (!path.starts_with('/') || slash + 1 == path.size())
+        fail("{} '{}' is not an absolute path to a program", what, path);
+    DirRule rule;
+    rule.owner = getuid(); // root in slurmstepd, whose effective uid may be the user's
+    rule.root_may_own = true;
+    rule.follow_final_link = true; // /bin -> usr/bin
+    std::string dir_what = fmt::format("the directory of {}", what);
+    rule.what = dir_what.c_str();
+    UniqueFd dir = open_trusted_dir(slash == 0 ? "/" : path.substr(0, slash), rule);
+    UniqueFd program(openat(dir.get(), path.c_str() + slash + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!program.valid() || fstat(program.get(), &st) != 0)
+        throw_errno(fmt::format("cannot open {} {}", what, path));
+    if (S_ISLNK(st.st_mode)) {
+        // /usr/bin/x -> ../lib/...: a link in a trusted directory was made by root or the
+        // owner; its target is checked the same way.
+        if (links >= max_symlinks)
+            fail("refusing {} {}: too many symbolic links", what, path);
+        std::string target = read_link(program.get(), path);
+        if (!target.starts_with('/'))
+            target = path.substr(0, slash + 1) + target;
+        return open_trusted_program(target, what, links + 1);
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != rule.owner) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        fail("refusing {} {}: it must be a regular file owned by root and writable only by "
+             "its owner",
+             what, path);
+    return program;
+}
+
+} // namespace
+
+UniqueFd open_trusted_program(const std::string& path, const char* what)
+{
+    return open_trusted_program(path, what, 0);
 }
 
 void write_file_atomically(int dir, const std::string& name, const std::string& content,

@@ -16,6 +16,7 @@ namespace cocoon::sys {
 struct DirRule {
     uid_t owner = 0;      // the directory itself (and anything created) belongs to this uid
     bool root_may_own = false; // ... or to root
+    bool follow_final_link = false; // the directory itself may be a link (owned as above)
     bool create = false;  // create missing components (mode `mode`, owned by the caller)
     mode_t mode = 0700;
     const char* what = "directory"; // named in errors ("the image cache")
@@ -25,8 +26,8 @@ struct DirRule {
 //  - every component above it is owned by root or rule.owner, and writable by nobody else
 //    unless it is a root-owned sticky directory (/tmp, /var/tmp); a symbolic link on the
 //    way is followed only when it is owned by root or rule.owner;
-//  - the directory itself is not a symbolic link, is owned by rule.owner and is not
-//    writable by its group or others.
+//  - the directory itself is not a symbolic link (unless rule.follow_final_link), is owned
+//    by rule.owner and is not writable by its group or others.
 // Throws Error naming the path, the offending component and the rule it breaks.
 UniqueFd open_trusted_dir(const std::string& path, const DirRule& rule);
 
@@ -34,6 +35,11 @@ UniqueFd open_trusted_dir(const std::string& path, const DirRule& rule);
 // the same checks as the last component above.
 UniqueFd open_trusted_subdir(int parent, const std::string& parent_path, const std::string& name,
                              const DirRule& rule);
+
+// Opens the program at `path` (O_PATH, for execveat) only when it is a regular file owned
+// by root or the real uid of the caller, writable by nobody else, in directories that
+// pass open_trusted_dir's checks for the same owners. `what` names it in errors.
+UniqueFd open_trusted_program(const std::string& path, const char* what);
 
 // Writes `content` to dir/name through a new temporary file (O_EXCL, O_NOFOLLOW), fsync'ed
 // and renamed over `name`: readers see all or nothing. `shown` names the file in errors.

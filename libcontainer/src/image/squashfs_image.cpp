@@ -90,6 +90,11 @@ SquashfsImage::SquashfsImage(std::string path, UniqueFd fd, const Config& config
         fail("squashfuse server {} is not installed on this node (ask your admin; cocoon.yaml "
              "key squashfuse)",
              squashfuse_);
+    // Checked on its descriptor now, while owners are still the host's (in the container's
+    // user namespace root shows as the overflow uid): nobody but root (or the user) can
+    // have replaced it.
+    program_ = sys::open_trusted_program(
+        squashfuse_, "the squashfuse program (cocoon.yaml key squashfuse)");
 }
 
 SquashfsImage::~SquashfsImage()
@@ -118,13 +123,11 @@ void SquashfsImage::mount(const std::string& target)
         throw_errno("pipe");
     UniqueFd err_read(err_pipe[0]);
     UniqueFd err_write(err_pipe[1]);
-    // Checked on its descriptor: nobody but root (or the user) can have replaced it.
-    UniqueFd program = sys::open_trusted_program(squashfuse_, "the squashfuse program (cocoon.yaml key squashfuse)");
     server_ = fork();
     if (server_ < 0)
         throw_errno("cannot start squashfuse");
     if (server_ == 0)
-        exec_server(squashfuse_, program.get(), fuse.get(), fd_.get(), err_write.get());
+        exec_server(squashfuse_, program_.get(), fuse.get(), fd_.get(), err_write.get());
     // Only the server may hold /dev/fuse: if it dies, the kernel then aborts the
     // connection and nothing hangs on the mount.
     fuse.reset();

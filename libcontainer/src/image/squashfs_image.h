@@ -21,6 +21,7 @@ private:
     std::string path_;
     UniqueFd fd_;
     std::string squashfuse_;
+    UniqueFd program_; // squashfuse_, opened and checked before any namespace exists
     uid_t uid_;
     gid_t gid_;
     pid_t server_ = -1;

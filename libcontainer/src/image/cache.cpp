@@ -13,6 +13,7 @@
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
 #include "digest.h"
+#include "util/json_limits.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -20,6 +21,9 @@ namespace cocoon {
 namespace {
 
 using json = nlohmann::json;
+
+// An image's metadata: its configuration (at most max_image_json_size) and a few fields.
+constexpr size_t max_meta_size = 16 << 20;
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to)
 {
@@ -132,7 +136,8 @@ std::optional<CachedImage> ImageCache::find(const std::string& digest) const
     if (!fd.valid() || stat(sqsh.c_str(), &st) != 0 || fstat(fd.get(), &meta_stat) != 0)
         return std::nullopt;
     try {
-        json meta = json::parse(sys::read_file(fd.get(), 16 << 20));
+        json meta = parse_untrusted_json(sys::read_file(fd.get(), max_meta_size), meta_path,
+                                         max_meta_size);
         CachedImage image;
         image.digest = digest;
         image.squashfs = sqsh;
@@ -213,7 +218,7 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
         fsync_path(built, O_RDONLY);
         json meta = {{"digest", digest}, {"reference", reference}, {"imported", time(nullptr)}};
         if (!config.empty())
-            meta["config"] = json::parse(config);
+            meta["config"] = parse_untrusted_json(config, "the image configuration");
         std::string sqsh = path("images", hex + ".sqsh");
         if (rename(built.c_str(), sqsh.c_str()) != 0)
             throw_errno(fmt::format("cannot publish {}", sqsh));

@@ -19,6 +19,7 @@
 #include "digest.h"
 #include "registry_client.h"
 #include "squashfs_writer.h"
+#include "util/json_limits.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -79,32 +80,35 @@ std::string verified_blob(const std::string& layout, const std::string& digest)
 LocalImage read_oci_layout(const std::string& layout, const std::string& tag)
 {
     std::string what = "oci:" + layout + (tag.empty() ? "" : ":" + tag);
-    json index;
+    std::string index_text;
     try {
-        index = json::parse(read_text(layout + "/index.json", 4 << 20));
-    } catch (const json::exception& e) {
-        fail("{}: index.json is not valid JSON ({})", what, e.what());
+        index_text = read_text(layout + "/index.json", max_image_json_size);
     } catch (const Error& e) {
         throw e.wrap(fmt::format("{} is not an OCI image layout", what));
     }
-    const json manifests = index.value("manifests", json::array());
+    json index = parse_untrusted_json(index_text, fmt::format("{}: index.json", what));
     std::string digest;
-    for (const auto& entry : manifests) {
-        std::string name = entry.value("annotations", json::object())
-                               .value("org.opencontainers.image.ref.name", "");
-        if (tag.empty() ? manifests.size() == 1 : name == tag)
-            digest = entry.value("digest", "");
+    try {
+        const json manifests = index.value("manifests", json::array());
+        for (const auto& entry : manifests) {
+            std::string name = entry.value("annotations", json::object())
+                                   .value("org.opencontainers.image.ref.name", "");
+            if (tag.empty() ? manifests.size() == 1 : name == tag)
+                digest = entry.value("digest", "");
+        }
+    } catch (const json::exception& e) {
+        fail("{}: malformed index.json ({})", what, e.what());
     }
     if (digest.empty())
         fail("{}: no image {} in index.json", what,
              tag.empty() ? "(give a tag: the layout holds several)" : "tagged " + tag);
 
     std::optional<std::string> selected;
-    std::string body = read_text(verified_blob(layout, digest), 4 << 20);
+    std::string body = read_text(verified_blob(layout, digest), max_image_json_size);
     ImageManifest manifest = parse_manifest(body, digest, node_architecture(), what, &selected);
     if (selected) {
         digest = *selected;
-        body = read_text(verified_blob(layout, digest), 4 << 20);
+        body = read_text(verified_blob(layout, digest), max_image_json_size);
         std::optional<std::string> nested;
         manifest = parse_manifest(body, digest, node_architecture(), what, &nested);
         if (nested)
@@ -112,7 +116,7 @@ LocalImage read_oci_layout(const std::string& layout, const std::string& tag)
     }
     LocalImage image;
     image.digest = manifest.digest;
-    image.config = read_text(verified_blob(layout, manifest.config.digest), 4 << 20);
+    image.config = read_text(verified_blob(layout, manifest.config.digest), max_image_json_size);
     for (const auto& layer : manifest.layers)
         image.layers.push_back({verified_blob(layout, layer.digest), layer.digest});
     return image;
@@ -161,12 +165,13 @@ LocalImage read_docker_archive(const std::string& dir, const std::string& what)
 {
     json manifest;
     try {
-        manifest = json::parse(read_text(dir + "/manifest.json", 4 << 20));
+        manifest = parse_untrusted_json(read_text(dir + "/manifest.json", max_image_json_size),
+                                        fmt::format("{}: manifest.json", what));
         if (!manifest.is_array() || manifest.size() != 1)
             fail("{}: manifest.json must describe exactly one image", what);
         LocalImage image;
         std::string config_path = dir + "/" + manifest[0].at("Config").get<std::string>();
-        image.config = read_text(config_path, 4 << 20);
+        image.config = read_text(config_path, max_image_json_size);
         image.digest = sha256_digest(image.config);
         for (const auto& layer : manifest[0].at("Layers")) {
             std::string name = layer.get<std::string>();

@@ -11,6 +11,7 @@
 
 #include "cocoon/error.h"
 #include "digest.h"
+#include "util/json_limits.h"
 
 namespace cocoon {
 
@@ -158,12 +159,8 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
                              const std::string& architecture, const std::string& what,
                              std::optional<std::string>* selected)
 {
-    json document;
-    try {
-        document = json::parse(body);
-    } catch (const json::exception& e) {
-        fail("{}: the manifest is not valid JSON ({})", what, e.what());
-    }
+    json document = parse_untrusted_json(body, fmt::format("{}: the manifest", what),
+                                         max_manifest_size);
     if (!document.is_object())
         fail("{}: the manifest is not a JSON object", what);
     std::string type = document.value("mediaType", "");
@@ -302,12 +299,14 @@ bool RegistryClient::authenticate(const HttpResponse& challenge)
     if (response.status != 200)
         return false;
     try {
-        auto document = json::parse(response.body);
+        auto document = parse_untrusted_json(response.body, "the token answer", max_manifest_size);
         std::string token = document.value("token", document.value("access_token", ""));
         if (token.empty())
             return false;
         authorization_ = "Authorization: Bearer " + token;
     } catch (const json::exception&) {
+        return false;
+    } catch (const Error&) {
         return false;
     }
     return true;

@@ -17,6 +17,7 @@
 #include "rootfs.h"
 #include "cocoon/image_config.h"
 #include <nlohmann/json.hpp>
+#include "util/json_limits.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -185,7 +186,8 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
             hooks.write_id_maps(pid);
             sys::write_all(holder.control_fd_, "go\n");
         } else if (line.starts_with("env ")) {
-            const nlohmann::json changes = nlohmann::json::parse(line.substr(4));
+            const nlohmann::json changes =
+                parse_untrusted_json(line.substr(4), "the entrypoint's environment");
             for (auto it = changes.begin(); it != changes.end(); ++it)
                 holder.entrypoint_environment_.emplace_back(it.key(), it->get<std::string>());
         } else {

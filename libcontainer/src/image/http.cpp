@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <exception>
 #include <memory>
 #include <mutex>
 
@@ -12,13 +13,15 @@ namespace cocoon {
 
 namespace {
 
+constexpr long connect_timeout = 10; // seconds
+
 struct Transfer {
     CURL* curl = nullptr;
     HttpResponse response;
     const BodySink* sink = nullptr;
     size_t max_body = 0;
     bool too_large = false;
-    std::string sink_error;
+    std::exception_ptr sink_error;
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user)
@@ -50,8 +53,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user)
     if (status == 200 && transfer->sink && *transfer->sink) {
         try {
             (*transfer->sink)(data, bytes);
-        } catch (const std::exception& e) {
-            transfer->sink_error = e.what();
+        } catch (...) {
+            transfer->sink_error = std::current_exception();
             return 0; // aborts the transfer
         }
         return bytes;
@@ -69,6 +72,25 @@ std::string host_of(const std::string& url)
     auto start = url.find("://");
     start = start == std::string::npos ? 0 : start + 3;
     return url.substr(start, url.find('/', start) - start);
+}
+
+// CURLE_OPERATION_TIMEDOUT stands for three limits; which one is told by the clock.
+[[noreturn]] void timed_out(CURL* c, const HttpRequest& request)
+{
+    curl_off_t connected = 0;
+    curl_off_t total = 0;
+    curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
+    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total);
+    std::string host = host_of(request.url);
+    if (connected == 0)
+        fail("cannot connect to {}: no answer within {} s", host, connect_timeout);
+    if (request.timeout > 0 && static_cast<uint64_t>(total) >= request.timeout * 1000000)
+        throw TransferRefused(fmt::format(
+            "{} did not complete {} within transfer_timeout ({} s); raise it in cocoon.yaml",
+            host, request.url, request.timeout));
+    fail("the transfer from {} stalled: under 1 KiB/s for transfer_stall_timeout ({} s) "
+         "({})",
+         host, request.stall_timeout, request.url);
 }
 
 void global_init()
@@ -112,10 +134,11 @@ HttpResponse http_request(const HttpRequest& request, const BodySink& sink, size
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    // A stalled transfer fails instead of hanging the step: under 1 KiB/s for 60 s.
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_timeout);
+    // A stalled or endless transfer fails instead of hanging the step.
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(request.timeout));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "cocoon");
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -124,10 +147,13 @@ HttpResponse http_request(const HttpRequest& request, const BodySink& sink, size
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
 
     CURLcode rc = curl_easy_perform(c);
-    if (!transfer.sink_error.empty())
-        throw Error(transfer.sink_error);
+    if (transfer.sink_error)
+        std::rethrow_exception(transfer.sink_error);
     if (transfer.too_large)
-        fail("{} sent more than {} bytes for {}", host_of(request.url), max_body, request.url);
+        throw TransferRefused(fmt::format("{} sent more than {} bytes for {}: refusing it",
+                                          host_of(request.url), max_body, request.url));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        timed_out(c, request);
     if (rc != CURLE_OK)
         fail("cannot connect to {}: {}", host_of(request.url), curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &transfer.response.status);

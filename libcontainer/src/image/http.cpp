@@ -3,9 +3,11 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "cocoon/error.h"
 
@@ -22,6 +24,8 @@ struct Transfer {
     size_t max_body = 0;
     bool too_large = false;
     std::exception_ptr sink_error;
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    bool out_of_time = false;
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user)
@@ -67,6 +71,19 @@ size_t on_body(char* data, size_t size, size_t count, void* user)
     return bytes;
 }
 
+// The total timeout is kept here rather than with CURLOPT_TIMEOUT, whose error libcurl
+// reports with the same code as a stall (CURLE_OPERATION_TIMEDOUT): the clock alone cannot
+// tell them apart when the two limits come close.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
+{
+    auto* transfer = static_cast<Transfer*>(user);
+    if (transfer->deadline && std::chrono::steady_clock::now() >= *transfer->deadline) {
+        transfer->out_of_time = true;
+        return 1; // aborts the transfer
+    }
+    return 0;
+}
+
 std::string host_of(const std::string& url)
 {
     auto start = url.find("://");
@@ -74,20 +91,14 @@ std::string host_of(const std::string& url)
     return url.substr(start, url.find('/', start) - start);
 }
 
-// CURLE_OPERATION_TIMEDOUT stands for three limits; which one is told by the clock.
+// CURLE_OPERATION_TIMEDOUT: the connect timeout or the stall limit.
 [[noreturn]] void timed_out(CURL* c, const HttpRequest& request)
 {
     curl_off_t connected = 0;
-    curl_off_t total = 0;
     curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
-    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total);
     std::string host = host_of(request.url);
     if (connected == 0)
         fail("cannot connect to {}: no answer within {} s", host, connect_timeout);
-    if (request.timeout > 0 && static_cast<uint64_t>(total) >= request.timeout * 1000000)
-        throw TransferRefused(fmt::format(
-            "{} did not complete {} within transfer_timeout ({} s); raise it in cocoon.yaml",
-            host, request.url, request.timeout));
     fail("the transfer from {} stalled: under 1 KiB/s for transfer_stall_timeout ({} s) "
          "({})",
          host, request.stall_timeout, request.url);
@@ -138,7 +149,12 @@ HttpResponse http_request(const HttpRequest& request, const BodySink& sink, size
     // A stalled or endless transfer fails instead of hanging the step.
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(request.timeout));
+    if (request.timeout > 0)
+        transfer.deadline = std::chrono::steady_clock::now() +
+                            std::chrono::seconds(request.timeout);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "cocoon");
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -152,6 +168,10 @@ HttpResponse http_request(const HttpRequest& request, const BodySink& sink, size
     if (transfer.too_large)
         throw TransferRefused(fmt::format("{} sent more than {} bytes for {}: refusing it",
                                           host_of(request.url), max_body, request.url));
+    if (transfer.out_of_time)
+        throw TransferRefused(fmt::format(
+            "{} did not complete {} within transfer_timeout ({} s); raise it in cocoon.yaml",
+            host_of(request.url), request.url, request.timeout));
     if (rc == CURLE_OPERATION_TIMEDOUT)
         timed_out(c, request);
     if (rc != CURLE_OK)

@@ -185,6 +185,13 @@ LocalImage read_docker_archive(const std::string& dir, const std::string& what)
     }
 }
 
+// Refuses a configuration beyond the JSON caps before any layer is read or downloaded
+// (the cache parses it again when it stores it).
+void check_image_config(const std::string& config)
+{
+    parse_untrusted_json(config, "the image configuration");
+}
+
 ImportedImage to_imported(const CachedImage& image)
 {
     return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
@@ -239,6 +246,7 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
             return to_imported(*cached);
         }
         auto cached = cache.import(image.digest, what, [&](const std::string& work) {
+            check_image_config(image.config);
             report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
             write_squashfs(image.layers, work + "/image.sqsh", config);
             return image.config;
@@ -323,6 +331,7 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
         total += layer.size;
     auto image = cache.import(manifest.digest, name, [&](const std::string& work) {
         std::string config_json = client.get_small_blob(manifest.config);
+        check_image_config(config_json);
         std::vector<Layer> layers;
         uint64_t done = 0;
         for (size_t i = 0; i < manifest.layers.size(); ++i) {

@@ -314,11 +314,23 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     // One cheap HEAD request: a tag may have moved since it was cached.
     auto head = client.head_manifest(wanted);
     std::optional<std::string> current = head.digest;
+    // The image may be cached under another name (an oci: layout of it, say): the tag is
+    // remembered too, so that it still runs while the registry is unreachable.
+    auto hit_for_tag = [&](const CachedImage& image) {
+        std::string key = name + "|" + arch;
+        try {
+            if (cache.lookup_ref(key) != image.digest)
+                cache.remember_ref(key, image.digest);
+        } catch (const Error&) {
+            // Only the offline fallback is lost; the image is here.
+        }
+        return hit(image);
+    };
     if (current) {
         if (auto image = cached_for(*current))
-            return hit(*image);
+            return hit_for_tag(*image);
         if (auto image = caches.find(*current))
-            return hit(*image);
+            return hit_for_tag(*image);
     } else if (!head.reachable) {
         if (auto image = cached_for(name))
             return hit(*image); // registry unreachable: use what this tag was last time

@@ -392,6 +392,62 @@ registry_start_open() {
     _registry_answers "$REGISTRY_OPEN" || fail "$REGISTRY_OPEN does not answer after start"
 }
 
+# --- a registry that misbehaves on purpose (tests/harness/fault-registry.py) ----------------
+# It serves the busybox fixture on plain HTTP at FAULT_REGISTRY under any repository; the
+# last component of the repository names the fault (good, oversize, stall, slow, nosize,
+# deepconfig, deepmanifest). tests/integration/cocoon.yaml marks it insecure.
+
+# shellcheck disable=SC2034
+FAULT_REGISTRY=127.0.0.1:5002
+FAULT_REGISTRY_LOG=$REGISTRY_DIR/fault.log
+_FAULT_REGISTRY_PID=""
+
+fault_registry_start() {
+    local i
+    [[ -z "$_FAULT_REGISTRY_PID" ]] || return 0
+    ! _registry_answers "$FAULT_REGISTRY" ||
+        fail "$FAULT_REGISTRY already answers: stop whatever listens there"
+    install -d -m 0755 "$REGISTRY_DIR"
+    touch "$FAULT_REGISTRY_LOG"
+    # setsid: a test that kills its own process group leaves the server alone.
+    setsid python3 "$_LIB_DIR/../harness/fault-registry.py" "$IMAGES/oci/busybox" \
+        "${FAULT_REGISTRY##*:}" "$FAULT_REGISTRY_LOG" >>"$REGISTRY_DIR/fault.out" 2>&1 </dev/null &
+    _FAULT_REGISTRY_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        _registry_answers "$FAULT_REGISTRY" && return 0
+        kill -0 "$_FAULT_REGISTRY_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    fail "the fault registry did not answer on $FAULT_REGISTRY:
+$(tail -n 5 "$REGISTRY_DIR/fault.out")"
+}
+
+# Stops the server this test started (by its pid, checked to still be that server).
+fault_registry_stop() {
+    local pid=$_FAULT_REGISTRY_PID
+    _FAULT_REGISTRY_PID=""
+    [[ -n "$pid" ]] || return 0
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q fault-registry.py; then
+        kill -TERM "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    return 0
+}
+
+# fault_sent_lines MARK FAULT: the fault registry's "sent N bytes of DIGEST (FAULT, ...)"
+# lines after MARK (log_mark), one per streamed layer response that ended. A response ends
+# when the client closes the connection, which the server notices on its next write: wait
+# up to 5 s for at least one.
+fault_sent_lines() {
+    local mark=$1 fault=$2 i lines=""
+    for ((i = 0; i < 50; i++)); do
+        lines=$(tail -n +"$((mark + 1))" "$FAULT_REGISTRY_LOG" | grep -E "^sent [0-9]+ bytes of sha256:[0-9a-f]+ \($fault,")
+        [[ -n "$lines" ]] && break
+        sleep 0.1
+    done
+    echo "$lines"
+}
+
 # --- counting registry requests -------------------------------------------------------------
 # The registry writes one access-log line per request (Apache combined format):
 #   127.0.0.1 - - [28/Nov/2026:10:22:53 +0000] "GET /v2/test/busybox/blobs/sha256:43f3... HTTP/1.1" 200 1046057 "" "UA"

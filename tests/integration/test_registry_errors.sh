@@ -35,6 +35,12 @@ cocoon_images_line test/nope; line=$CACHED_LINE
 [[ -z "$line" ]] || fail "cocoon images lists the missing image: $line"
 
 # --- the registry is down ---
+# The image is first cached under another name (its oci: layout: the same digest), so the
+# pull below finds it by digest without importing; the tag must be remembered all the same.
+run_cocoon rmi "$IMAGE"
+run_cocoon rmi "$(fixture_digest busybox)"
+run_cocoon run "oci:$IMAGES/oci/busybox:latest" true
+assert_succeeded "cocoon run oci:$IMAGES/oci/busybox:latest true"
 run_cocoon pull "$IMAGE"
 assert_succeeded "cocoon pull $IMAGE (before stopping the registry)"
 registry_stop_open

@@ -20,8 +20,10 @@ trap cleanup EXIT
 rm -rf "$override"
 install -d -o "$TEST_USER" -m 0755 "$override"
 
-# Start from an image that is not cached, so the first srun imports it.
+# Start from an image that is not cached, so the first srun imports it: removed by name
+# and by digest (another test may have imported the same image as an oci: layout).
 run_cocoon rmi "$IMAGE"
+run_cocoon rmi "$DIGEST"
 cocoon_images_line "$IMAGE"; line=$CACHED_LINE
 [[ -z "$line" ]] || fail "cocoon rmi $IMAGE did not remove it; cocoon images: $line"
 

@@ -101,6 +101,80 @@ TEST(Config, CacheMaxSize)
     EXPECT_THROW(parse_config("cache_max_size: 5X\n", "t"), Error);
 }
 
+// The message of the Error parse_config throws for `text`; "" when it accepts it.
+std::string config_error(const std::string& text)
+{
+    try {
+        parse_config(text, "/etc/cocoon/cocoon.yaml");
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(Config, ImageLimits)
+{
+    auto defaults = cocoon::default_config();
+    EXPECT_EQ(defaults.image_max_size, 64ull << 30);
+    EXPECT_EQ(defaults.image_max_entries, 1000000u);
+    EXPECT_EQ(defaults.image_max_path_length, 4096u);
+    auto config = parse_config("image_max_size: 500M\n"
+                               "image_max_entries: 20000\n"
+                               "image_max_path_length: 1024\n",
+                               "t");
+    EXPECT_EQ(config.image_max_size, 500ull << 20);
+    EXPECT_EQ(config.image_max_entries, 20000u);
+    EXPECT_EQ(config.image_max_path_length, 1024u);
+    EXPECT_EQ(parse_config("image_max_size: 123456\n", "t").image_max_size, 123456u);
+}
+
+TEST(Config, ImageLimitMistakesNameTheKey)
+{
+    for (std::string text :
+         {"image_max_size: 0\n", "image_max_size: big\n", "image_max_size: -1\n",
+          "image_max_entries: 0\n", "image_max_entries: 1e6\n", "image_max_entries: 10K\n",
+          "image_max_entries: -5\n", "image_max_path_length: 0\n",
+          "image_max_path_length: long\n"}) {
+        std::string key = text.substr(0, text.find(':'));
+        std::string error = config_error(text);
+        EXPECT_NE(error.find("/etc/cocoon/cocoon.yaml: " + key + ": "), std::string::npos)
+            << text << error;
+    }
+    EXPECT_NE(config_error("image_max_entries: 0\n").find("at least 1"), std::string::npos);
+    EXPECT_NE(config_error("image_max_size: 0\n").find("more than 0"), std::string::npos);
+    EXPECT_NE(config_error("image_max_entries: [1]\n").find("/etc/cocoon/cocoon.yaml"),
+              std::string::npos);
+}
+
+TEST(Config, TransferTimeouts)
+{
+    auto defaults = cocoon::default_config();
+    EXPECT_EQ(defaults.transfer_timeout, 3600u);
+    EXPECT_EQ(defaults.transfer_stall_timeout, 60u);
+    EXPECT_EQ(parse_config("transfer_timeout: 90\n", "t").transfer_timeout, 90u);
+    EXPECT_EQ(parse_config("transfer_timeout: 90s\n", "t").transfer_timeout, 90u);
+    EXPECT_EQ(parse_config("transfer_timeout: 30m\n", "t").transfer_timeout, 1800u);
+    EXPECT_EQ(parse_config("transfer_timeout: 2h\n", "t").transfer_timeout, 7200u);
+    EXPECT_EQ(parse_config("transfer_stall_timeout: 5\n", "t").transfer_stall_timeout, 5u);
+    for (std::string text : {"transfer_timeout: 0\n", "transfer_timeout: soon\n",
+                             "transfer_timeout: 5d\n", "transfer_timeout: h\n",
+                             "transfer_timeout: 1.5h\n", "transfer_timeout: 99999999h\n",
+                             "transfer_stall_timeout: 0\n", "transfer_stall_timeout: -1\n"}) {
+        std::string key = text.substr(0, text.find(':'));
+        std::string error = config_error(text);
+        EXPECT_NE(error.find(key + ": "), std::string::npos) << text << error;
+        EXPECT_NE(error.find("is not a duration"), std::string::npos) << text << error;
+    }
+}
+
+TEST(Config, UnknownKeyListsTheLimits)
+{
+    std::string error = config_error("image_max_files: 5\n");
+    for (const char* key : {"image_max_size", "image_max_entries", "image_max_path_length",
+                            "transfer_timeout", "transfer_stall_timeout"})
+        EXPECT_NE(error.find(key), std::string::npos) << error;
+}
+
 TEST(Config, SharedCaches)
 {
     auto config = parse_config("shared_caches: [/shared/cocoon, /apps/images]\n", "t");

@@ -289,7 +289,7 @@ protected:
         std::string out = dir_.path() + "/merged.tar";
         UniqueFd fd(open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         require(fd.valid(), "creating " + out);
-        cocoon::merge_layers(layers, fd.get());
+        cocoon::merge_layers(layers, fd.get(), limits_);
         return out;
     }
 
@@ -311,6 +311,7 @@ protected:
     }
 
     TempDir dir_;
+    cocoon::LayerLimits limits_ = cocoon::layer_limits(cocoon::default_config());
 };
 
 std::vector<Out> sorted(std::vector<Out> list)
@@ -521,6 +522,69 @@ TEST_F(LayersTest, OverlongNamesAreRefused)
     while (deep.size() <= 4096)
         deep += "0123456789/";
     EXPECT_CONTAINS(merge_error({{file(deep + "f")}}), "longer than 4096 bytes");
+}
+
+TEST_F(LayersTest, EntryCapCountsEveryEntryOfEveryLayer)
+{
+    limits_.max_entries = 5;
+    EXPECT_EQ(merge_error({{file("a"), file("b")}, {file("c"), file("d"), file("e")}}), "");
+    // The top layer is read first: its three entries, then the bottom layer's until the cap.
+    auto error = merge_error({{file("a"), file("b"), file("c")}, {file("d"), file("e"), file("f")}});
+    EXPECT_CONTAINS(error, "image exceeds image_max_entries (5): its layers hold more than 5 "
+                           "entries (layer sha256:layer0, entry 'c'); raise it in cocoon.yaml");
+    // Whiteouts and entries that upper layers hide count too: each is work for the merge.
+    error = merge_error({{file("a")}, {file(".wh.a"), file(".wh.a"), file(".wh.a"),
+                                       file(".wh.a"), file(".wh.a")}});
+    EXPECT_CONTAINS(error, "image exceeds image_max_entries (5)");
+    EXPECT_CONTAINS(error, "entry 'a'");
+}
+
+TEST_F(LayersTest, SizeCapCountsTheFilesOfEveryLayer)
+{
+    limits_.max_size = 10;
+    EXPECT_EQ(merge_error({{file("a", "12345")}, {file("b", "12345"), dir("d")}}), "");
+    // The bottom layer's "hidden" never reaches the image, but it is unpacked all the same.
+    auto error = merge_error({{file("a", "12345"), file("hidden", "1")},
+                              {file("b", "12345"), file(".wh.hidden")}});
+    EXPECT_CONTAINS(error, "image exceeds image_max_size (10): layer sha256:layer0: entry "
+                           "'hidden' (1 bytes) takes the files of the image's layers past 10 "
+                           "bytes; raise it in cocoon.yaml");
+}
+
+TEST_F(LayersTest, PathLengthCapCoversNamesAndLinkTargets)
+{
+    limits_.max_path_length = 10;
+    EXPECT_EQ(merge_error({{dir("abcd"), file("abcd/12345"), symlink("s", "0123456789"),
+                            hardlink("h", "abcd/12345")}}),
+              "");
+    EXPECT_CONTAINS(merge_error({{dir("abcd"), file("abcd/123456")}}),
+                    "image exceeds image_max_path_length (10): layer sha256:layer0: entry "
+                    "'abcd/123456' is longer than 10 bytes; raise it in cocoon.yaml");
+    EXPECT_CONTAINS(merge_error({{file("f"), hardlink("h", "./abcdefghijk")}}),
+                    "image exceeds image_max_path_length (10): layer sha256:layer0: entry 'h': "
+                    "hardlink target './abcdefghijk' is longer than 10 bytes");
+    EXPECT_CONTAINS(merge_error({{symlink("s", "/a/b/c/d/e/f")}}),
+                    "image exceeds image_max_path_length (10): layer sha256:layer0: symlink "
+                    "'s' has a target longer than 10 bytes");
+}
+
+// Every parent of a path is kept as a path of its own: a few deep entries must not make
+// the merge's memory grow past what the entry cap allows.
+TEST_F(LayersTest, PathsKeptInMemoryAreBoundedByTheEntryCap)
+{
+    limits_.max_entries = 50;
+    std::string deep;
+    for (int i = 0; i < 100; ++i)
+        deep += "d/";
+    auto error = merge_error({{file(deep + "f")}});
+    EXPECT_CONTAINS(error, "image exceeds image_max_entries (50): merging its layers would keep "
+                           "more than 50 paths or 12800 bytes of paths");
+
+    limits_.max_entries = 3;
+    std::string a(255, 'a'), b(255, 'b'), c(255, 'c');
+    error = merge_error({{file(a + "/" + b + "/" + c)}});
+    EXPECT_CONTAINS(error, "image exceeds image_max_entries (3): merging its layers would keep "
+                           "more than 3 paths or 768 bytes of paths");
 }
 
 TEST_F(LayersTest, WritingThroughASymlinkOfTheSameLayerIsRefused)
@@ -774,7 +838,7 @@ TEST_F(LayersTest, Tar2sqfsAcceptsTheMergedStream)
     read_end.reset();
     {
         IgnoreSigpipe guard;
-        EXPECT_NO_THROW(cocoon::merge_layers(layers, write_end.get()));
+        EXPECT_NO_THROW(cocoon::merge_layers(layers, write_end.get(), limits_));
         write_end.reset();
     }
     ASSERT_EQ(wait_for(pid), 0) << slurp(log);

@@ -76,6 +76,32 @@ TEST(Manifest, BadInputs)
                  Error);
 }
 
+TEST(Manifest, ConfigAndLayersMustDeclareTheirSize)
+{
+    std::string good = manifest("application/vnd.oci.image.layer.v1.tar+gzip");
+    std::optional<std::string> selected;
+    auto error_with = [&](const std::string& from, const std::string& to) {
+        std::string body = good;
+        auto at = body.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        body.replace(at, from.size(), to);
+        try {
+            parse_manifest(body, "sha256:m", "amd64", "reg/img:1", &selected);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    std::string layer = "reg/img:1: layer " + layer_digest + " has no size in the manifest";
+    std::string config = "reg/img:1: the config " + config_digest + " has no size in the manifest";
+    EXPECT_NE(error_with(R"(,"size":20)", "").find(layer), std::string::npos);
+    EXPECT_NE(error_with(R"("size":20)", R"("size":-20)").find(layer), std::string::npos);
+    EXPECT_NE(error_with(R"("size":20)", R"("size":"20")").find(layer), std::string::npos);
+    EXPECT_NE(error_with(R"("size":20)", R"("size":2.5)").find(layer), std::string::npos);
+    EXPECT_NE(error_with(R"(,"size":10)", "").find(config), std::string::npos);
+    EXPECT_EQ(error_with(R"("size":20)", R"("size":0)"), "");
+}
+
 TEST(Digest, Sha256)
 {
     EXPECT_EQ(sha256_digest(""),
@@ -84,4 +110,13 @@ TEST(Digest, Sha256)
     EXPECT_THROW(digest_hex("sha256:abc"), Error);
     EXPECT_THROW(digest_hex("md5:" + std::string(64, 'a')), Error);
     EXPECT_THROW(digest_hex("sha256:" + std::string(64, 'A')), Error);
+}
+
+TEST(Credentials, SentToATokenServiceOnlyOverHttpsUnlessTheRegistryIsInsecure)
+{
+    EXPECT_TRUE(may_send_credentials("https://auth.example.org/token", false));
+    EXPECT_FALSE(may_send_credentials("http://auth.example.org/token", false));
+    EXPECT_FALSE(may_send_credentials("HTTP://auth.example.org/token", false));
+    EXPECT_FALSE(may_send_credentials("ftp://x/token", false));
+    EXPECT_TRUE(may_send_credentials("http://127.0.0.1:5001/token", true));
 }

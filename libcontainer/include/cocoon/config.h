@@ -33,6 +33,18 @@ struct Config {
     // The squashfs writer that turns an image's merged layers into one file.
     std::string tar2sqfs;
 
+    // Caps on what an image's layers may hold together, checked while they are merged
+    // (layers are hostile input): bytes of file content, entries (files, directories,
+    // links, whiteouts), and bytes of one entry's path.
+    uint64_t image_max_size = uint64_t{64} << 30;
+    uint64_t image_max_entries = 1000000;
+    uint64_t image_max_path_length = 4096;
+
+    // Registry transfers, in seconds: the most one request may take (a layer download is
+    // one request), and how long one may stay below 1 KiB/s before it is given up.
+    uint64_t transfer_timeout = 3600;
+    uint64_t transfer_stall_timeout = 60;
+
     struct Registry {
         bool insecure = false;            // plain HTTP allowed
         std::vector<std::string> mirrors; // tried first, in order (host[:port])

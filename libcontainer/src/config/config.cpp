@@ -22,9 +22,10 @@ namespace {
 
 // The one table of keys: adding a key means adding a row here and in etc/cocoon.yaml.
 const std::set<std::string> known_keys = {
-    "squashfuse", "mount_home",       "mount_workdir", "host_files",
-    "tar2sqfs",   "default_registry", "cache_dir",     "registries", "cache_max_size",
-    "shared_caches",
+    "squashfuse",       "mount_home",        "mount_workdir",         "host_files",
+    "tar2sqfs",         "default_registry",  "cache_dir",             "registries",
+    "cache_max_size",   "shared_caches",     "image_max_size",        "image_max_entries",
+    "image_max_path_length", "transfer_timeout", "transfer_stall_timeout",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
@@ -64,6 +65,50 @@ uint64_t parse_size(const std::string& text, const std::string& key)
     if (shift == shifts.end())
         fail("{}: '{}' is not a size (give bytes or a number with K, M, G or T)", key, text);
     return static_cast<uint64_t>(number) << shift->second;
+}
+
+// A whole number of at least 1 (caps: 0 would refuse every image or transfer).
+uint64_t parse_count(const std::string& text, const std::string& key)
+{
+    size_t end = 0;
+    unsigned long long number = 0;
+    try {
+        if (!text.empty() && std::isdigit(static_cast<unsigned char>(text.front())))
+            number = std::stoull(text, &end);
+    } catch (const std::exception&) {
+        end = 0;
+    }
+    if (end == 0 || end != text.size() || number == 0)
+        fail("{}: '{}' is not a whole number of at least 1", key, text);
+    return number;
+}
+
+// "90", "90s", "30m", "2h": seconds, at least 1.
+uint64_t parse_duration(const std::string& text, const std::string& key)
+{
+    const std::map<char, uint64_t> units = {{'s', 1}, {'m', 60}, {'h', 3600}};
+    auto unit = text.empty() ? units.end() : units.find(text.back());
+    std::string number = unit == units.end() ? text : text.substr(0, text.size() - 1);
+    uint64_t factor = unit == units.end() ? 1 : unit->second;
+    try {
+        uint64_t value = parse_count(number, key);
+        if (value > (uint64_t{1} << 31) / factor)
+            fail("too long");
+        return value * factor;
+    } catch (const Error&) {
+        fail("{}: '{}' is not a duration (give seconds, or a whole number followed by s, m or "
+             "h: 90, 30m, 2h)",
+             key, text);
+    }
+}
+
+// A size of at least 1 byte.
+uint64_t parse_cap_size(const std::string& text, const std::string& key)
+{
+    uint64_t size = parse_size(text, key);
+    if (size == 0)
+        fail("{}: must be more than 0", key);
+    return size;
 }
 
 Config::Registry parse_registry(const YAML::Node& node, const std::string& name)
@@ -143,6 +188,21 @@ Config parse_config(const std::string& text, const std::string& origin)
         }
         if (root["cache_max_size"])
             config.cache_max_size = parse_size(root["cache_max_size"].as<std::string>(), "cache_max_size");
+        if (root["image_max_size"])
+            config.image_max_size =
+                parse_cap_size(root["image_max_size"].as<std::string>(), "image_max_size");
+        if (root["image_max_entries"])
+            config.image_max_entries =
+                parse_count(root["image_max_entries"].as<std::string>(), "image_max_entries");
+        if (root["image_max_path_length"])
+            config.image_max_path_length = parse_count(
+                root["image_max_path_length"].as<std::string>(), "image_max_path_length");
+        if (root["transfer_timeout"])
+            config.transfer_timeout =
+                parse_duration(root["transfer_timeout"].as<std::string>(), "transfer_timeout");
+        if (root["transfer_stall_timeout"])
+            config.transfer_stall_timeout = parse_duration(
+                root["transfer_stall_timeout"].as<std::string>(), "transfer_stall_timeout");
         if (root["registries"]) {
             if (!root["registries"].IsMap())
                 fail("registries: must map registry names to settings");
@@ -177,6 +237,14 @@ std::string format_config(const Config& config)
     out << YAML::Key << "cache_dir" << YAML::Value << config.cache_dir;
     out << YAML::Key << "cache_max_size" << YAML::Value << std::to_string(config.cache_max_size);
     out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
+    out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
+    out << YAML::Key << "image_max_entries" << YAML::Value
+        << std::to_string(config.image_max_entries);
+    out << YAML::Key << "image_max_path_length" << YAML::Value
+        << std::to_string(config.image_max_path_length);
+    out << YAML::Key << "transfer_timeout" << YAML::Value << std::to_string(config.transfer_timeout);
+    out << YAML::Key << "transfer_stall_timeout" << YAML::Value
+        << std::to_string(config.transfer_stall_timeout);
     out << YAML::Key << "registries" << YAML::Value << YAML::BeginMap;
     for (const auto& [name, registry] : config.registries) {
         out << YAML::Key << name << YAML::Value << YAML::BeginMap;

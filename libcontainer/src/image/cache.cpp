@@ -14,6 +14,7 @@
 
 #include "cocoon/error.h"
 #include "digest.h"
+#include "util/json_limits.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
 
@@ -24,6 +25,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t max_ref_bytes = 64 << 10;
+// An image's metadata: its configuration (at most max_image_json_size) and a few fields.
 constexpr size_t max_meta_bytes = 16 << 20;
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to)
@@ -145,7 +147,8 @@ std::optional<CachedImage> ImageCache::find(const std::string& digest) const
         !S_ISREG(st.st_mode))
         return std::nullopt;
     try {
-        json meta = json::parse(sys::read_file(meta_fd.get(), max_meta_bytes));
+        json meta = parse_untrusted_json(sys::read_file(meta_fd.get(), max_meta_bytes),
+                                         root_ + "/images/" + hex + ".json", max_meta_bytes);
         CachedImage image;
         image.digest = digest;
         image.squashfs = root_ + "/images/" + hex + ".sqsh";
@@ -182,7 +185,7 @@ std::optional<ImageCache::Ref> ImageCache::read_ref(const std::string& file) con
     if (!text)
         return std::nullopt;
     try {
-        json record = json::parse(*text);
+        json record = parse_untrusted_json(*text, root_ + "/refs/" + file, max_ref_bytes);
         Ref ref{file, record.at("key").get<std::string>(), record.at("digest").get<std::string>(),
                 record.value("name", "")};
         digest_hex(ref.digest); // a well-formed digest, or Error
@@ -284,7 +287,7 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
             throw_errno(fmt::format("cannot flush {}/image.sqsh to disk", work));
         json meta = {{"digest", digest}, {"reference", reference}, {"imported", time(nullptr)}};
         if (!config.empty())
-            meta["config"] = json::parse(config);
+            meta["config"] = parse_untrusted_json(config, "the image configuration");
         if (renameat(work_fd.get(), "image.sqsh", images_fd_.get(), (hex + ".sqsh").c_str()) != 0)
             throw_errno(fmt::format("cannot publish {}/images/{}.sqsh", root_, hex));
         sys::write_file_atomically(images_fd_.get(), hex + ".json", meta.dump(), 0644,

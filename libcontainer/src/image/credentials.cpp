@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cocoon/error.h"
+#include "util/json_limits.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -150,14 +151,10 @@ int match_rank(const std::string& key, const std::string& registry)
     return has_path ? 2 : 1;
 }
 
+// Never quotes the text near an error, which may be a secret.
 nlohmann::json parse_json(const std::string& text)
 {
-    try {
-        return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        // e.what() quotes the text near the error, which may be a secret.
-        fail("not valid JSON (error at byte {})", e.byte);
-    }
+    return parse_untrusted_json(text, "the credentials file", max_file_size);
 }
 
 } // namespace

@@ -3,8 +3,11 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <chrono>
+#include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "cocoon/error.h"
 
@@ -12,13 +15,17 @@ namespace cocoon {
 
 namespace {
 
+constexpr long connect_timeout = 10; // seconds
+
 struct Transfer {
     CURL* curl = nullptr;
     HttpResponse response;
     const BodySink* sink = nullptr;
     size_t max_body = 0;
     bool too_large = false;
-    std::string sink_error;
+    std::exception_ptr sink_error;
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    bool out_of_time = false;
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user)
@@ -50,8 +57,8 @@ size_t on_body(char* data, size_t size, size_t count, void* user)
     if (status == 200 && transfer->sink && *transfer->sink) {
         try {
             (*transfer->sink)(data, bytes);
-        } catch (const std::exception& e) {
-            transfer->sink_error = e.what();
+        } catch (...) {
+            transfer->sink_error = std::current_exception();
             return 0; // aborts the transfer
         }
         return bytes;
@@ -64,11 +71,37 @@ size_t on_body(char* data, size_t size, size_t count, void* user)
     return bytes;
 }
 
+// The total timeout is kept here rather than with CURLOPT_TIMEOUT, whose error libcurl
+// reports with the same code as a stall (CURLE_OPERATION_TIMEDOUT): the clock alone cannot
+// tell them apart when the two limits come close.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
+{
+    auto* transfer = static_cast<Transfer*>(user);
+    if (transfer->deadline && std::chrono::steady_clock::now() >= *transfer->deadline) {
+        transfer->out_of_time = true;
+        return 1; // aborts the transfer
+    }
+    return 0;
+}
+
 std::string host_of(const std::string& url)
 {
     auto start = url.find("://");
     start = start == std::string::npos ? 0 : start + 3;
     return url.substr(start, url.find('/', start) - start);
+}
+
+// CURLE_OPERATION_TIMEDOUT: the connect timeout or the stall limit.
+[[noreturn]] void timed_out(CURL* c, const HttpRequest& request)
+{
+    curl_off_t connected = 0;
+    curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
+    std::string host = host_of(request.url);
+    if (connected == 0)
+        fail("cannot connect to {}: no answer within {} s", host, connect_timeout);
+    fail("the transfer from {} stalled: under 1 KiB/s for transfer_stall_timeout ({} s) "
+         "({})",
+         host, request.stall_timeout, request.url);
 }
 
 void global_init()
@@ -112,10 +145,16 @@ HttpResponse http_request(const HttpRequest& request, const BodySink& sink, size
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    // A stalled transfer fails instead of hanging the step: under 1 KiB/s for 60 s.
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_timeout);
+    // A stalled or endless transfer fails instead of hanging the step.
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout));
+    if (request.timeout > 0)
+        transfer.deadline = std::chrono::steady_clock::now() +
+                            std::chrono::seconds(request.timeout);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "cocoon");
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -124,10 +163,17 @@ HttpResponse http_request(const HttpRequest& request, const BodySink& sink, size
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
 
     CURLcode rc = curl_easy_perform(c);
-    if (!transfer.sink_error.empty())
-        throw Error(transfer.sink_error);
+    if (transfer.sink_error)
+        std::rethrow_exception(transfer.sink_error);
     if (transfer.too_large)
-        fail("{} sent more than {} bytes for {}", host_of(request.url), max_body, request.url);
+        throw TransferRefused(fmt::format("{} sent more than {} bytes for {}: refusing it",
+                                          host_of(request.url), max_body, request.url));
+    if (transfer.out_of_time)
+        throw TransferRefused(fmt::format(
+            "{} did not complete {} within transfer_timeout ({} s); raise it in cocoon.yaml",
+            host_of(request.url), request.url, request.timeout));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        timed_out(c, request);
     if (rc != CURLE_OK)
         fail("cannot connect to {}: {}", host_of(request.url), curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &transfer.response.status);

@@ -18,6 +18,7 @@
 #include "digest.h"
 #include "registry_client.h"
 #include "squashfs_writer.h"
+#include "util/json_limits.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -79,32 +80,35 @@ std::string verified_blob(const std::string& layout, const std::string& digest)
 LocalImage read_oci_layout(const std::string& layout, const std::string& tag)
 {
     std::string what = "oci:" + layout + (tag.empty() ? "" : ":" + tag);
-    json index;
+    std::string index_text;
     try {
-        index = json::parse(read_text(layout + "/index.json", 4 << 20));
-    } catch (const json::exception& e) {
-        fail("{}: index.json is not valid JSON ({})", what, e.what());
+        index_text = read_text(layout + "/index.json", max_image_json_size);
     } catch (const Error& e) {
         throw e.wrap(fmt::format("{} is not an OCI image layout", what));
     }
-    const json manifests = index.value("manifests", json::array());
+    json index = parse_untrusted_json(index_text, fmt::format("{}: index.json", what));
     std::string digest;
-    for (const auto& entry : manifests) {
-        std::string name = entry.value("annotations", json::object())
-                               .value("org.opencontainers.image.ref.name", "");
-        if (tag.empty() ? manifests.size() == 1 : name == tag)
-            digest = entry.value("digest", "");
+    try {
+        const json manifests = index.value("manifests", json::array());
+        for (const auto& entry : manifests) {
+            std::string name = entry.value("annotations", json::object())
+                                   .value("org.opencontainers.image.ref.name", "");
+            if (tag.empty() ? manifests.size() == 1 : name == tag)
+                digest = entry.value("digest", "");
+        }
+    } catch (const json::exception& e) {
+        fail("{}: malformed index.json ({})", what, e.what());
     }
     if (digest.empty())
         fail("{}: no image {} in index.json", what,
              tag.empty() ? "(give a tag: the layout holds several)" : "tagged " + tag);
 
     std::optional<std::string> selected;
-    std::string body = read_text(verified_blob(layout, digest), 4 << 20);
+    std::string body = read_text(verified_blob(layout, digest), max_image_json_size);
     ImageManifest manifest = parse_manifest(body, digest, node_architecture(), what, &selected);
     if (selected) {
         digest = *selected;
-        body = read_text(verified_blob(layout, digest), 4 << 20);
+        body = read_text(verified_blob(layout, digest), max_image_json_size);
         std::optional<std::string> nested;
         manifest = parse_manifest(body, digest, node_architecture(), what, &nested);
         if (nested)
@@ -112,7 +116,7 @@ LocalImage read_oci_layout(const std::string& layout, const std::string& tag)
     }
     LocalImage image;
     image.digest = manifest.digest;
-    image.config = read_text(verified_blob(layout, manifest.config.digest), 4 << 20);
+    image.config = read_text(verified_blob(layout, manifest.config.digest), max_image_json_size);
     for (const auto& layer : manifest.layers)
         image.layers.push_back({verified_blob(layout, layer.digest), layer.digest});
     return image;
@@ -161,12 +165,13 @@ LocalImage read_docker_archive(const std::string& dir, const std::string& what)
 {
     json manifest;
     try {
-        manifest = json::parse(read_text(dir + "/manifest.json", 4 << 20));
+        manifest = parse_untrusted_json(read_text(dir + "/manifest.json", max_image_json_size),
+                                        fmt::format("{}: manifest.json", what));
         if (!manifest.is_array() || manifest.size() != 1)
             fail("{}: manifest.json must describe exactly one image", what);
         LocalImage image;
         std::string config_path = dir + "/" + manifest[0].at("Config").get<std::string>();
-        image.config = read_text(config_path, 4 << 20);
+        image.config = read_text(config_path, max_image_json_size);
         // A docker-archive has no manifest digest. The cache key covers the configuration
         // and every layer's content: two archives that share a configuration but not their
         // layers are two images.
@@ -183,6 +188,13 @@ LocalImage read_docker_archive(const std::string& dir, const std::string& what)
     } catch (const json::exception& e) {
         fail("{}: malformed manifest.json ({})", what, e.what());
     }
+}
+
+// Refuses a configuration beyond the JSON caps before any layer is read or downloaded
+// (the cache parses it again when it stores it).
+void check_image_config(const std::string& config)
+{
+    parse_untrusted_json(config, "the image configuration");
 }
 
 ImportedImage to_imported(const CachedImage& image)
@@ -240,6 +252,7 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
             result = to_imported(*cached);
         } else {
             auto imported = cache.import(image.digest, what, [&](const std::string& work) {
+                check_image_config(image.config);
                 report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
                 write_squashfs(image.layers, work + "/image.sqsh", config);
                 return image.config;
@@ -320,6 +333,7 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
         total += layer.size;
     auto image = cache.import(manifest.digest, name, [&](const std::string& work) {
         std::string config_json = client.get_small_blob(manifest.config);
+        check_image_config(config_json);
         std::vector<Layer> layers;
         uint64_t done = 0;
         for (size_t i = 0; i < manifest.layers.size(); ++i) {
@@ -342,7 +356,9 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
         return config_json;
     });
     cache.remember_ref(name + "|" + arch, image.digest, name);
-    if (current)
+    // The HEAD answer's digest becomes a key only when the manifest (or index) fetched
+    // has that digest: a registry cannot make one digest stand for another image.
+    if (current && (*current == manifest.digest || *current == manifest.index_digest))
         cache.remember_ref(*current + "|" + arch, image.digest);
     if (!reference.digest.empty())
         cache.remember_ref(reference.digest + "|" + arch, image.digest);

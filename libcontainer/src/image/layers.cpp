@@ -8,6 +8,17 @@
 // accepts both: it creates a missing parent as an implicit directory that a later
 // directory entry gives its attributes, and it resolves hardlinks once the whole stream is
 // read. It refuses a path given twice, so each path is written exactly once.
+//
+// Bounds, since layers are hostile: every tar entry read counts against image_max_entries
+// and every regular file's size against image_max_size, before its data is read; a path
+// longer than image_max_path_length is refused. Memory: the merge keeps a Node per path
+// of the result (and per implied parent), a path per whiteout and opaque directory, and
+// the names of each hardlink (check_link_loops copies those once more). Each path kept is
+// counted against image_max_entries and its bytes against image_max_entries x
+// kept_bytes_per_entry, so memory stays under about image_max_entries x (256 bytes + a
+// hash node) -- some 400 MB at the default cap -- whatever the layers hold: long paths
+// of many components, each of whose parents is kept, cannot make it quadratic. tar2sqfs
+// builds its tree of the same entries in memory, and so is bounded by the same cap.
 #include "layers.h"
 
 #include <archive.h>
@@ -18,6 +29,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -35,8 +47,10 @@ namespace cocoon {
 
 namespace {
 
-constexpr size_t max_path_length = 4096; // PATH_MAX
 constexpr size_t max_component_length = 255; // NAME_MAX
+// The average bytes of a kept path that image_max_entries allows: real images average
+// well under 100.
+constexpr uint64_t kept_bytes_per_entry = 256;
 constexpr size_t copy_chunk = 64 * 1024;
 constexpr size_t shown_name_length = 200;
 constexpr std::string_view whiteout_prefix = ".wh.";
@@ -142,6 +156,11 @@ std::string shown(std::string_view name)
     return std::string(name.substr(0, shown_name_length)) + "...";
 }
 
+[[noreturn]] void exceeded(std::string_view key, uint64_t limit, const std::string& detail)
+{
+    fail("image exceeds {} ({}): {}; raise it in cocoon.yaml", key, limit, detail);
+}
+
 // Calls `visit` with each proper ancestor of `path` but the root ("a", "a/b" for "a/b/c"),
 // until it returns true.
 template <typename Visit>
@@ -203,7 +222,8 @@ void pin_names(archive_entry* entry)
 
 // "./a//b/" -> "a/b", "./" -> "". Refuses what could leave the root, and names no
 // filesystem takes (which also bounds the work done per name).
-std::string normalize(std::string_view raw, const Layer& layer, std::string_view label)
+std::string normalize(std::string_view raw, const Layer& layer, std::string_view label,
+                      uint64_t max_path_length)
 {
     if (raw.empty())
         fail("layer {}: {} is empty", layer.digest, label);
@@ -227,8 +247,9 @@ std::string normalize(std::string_view raw, const Layer& layer, std::string_view
             path += '/';
         path += component;
         if (path.size() > max_path_length)
-            fail("layer {}: {} '{}' is longer than {} bytes", layer.digest, label, shown(raw),
-                 max_path_length);
+            exceeded("image_max_path_length", max_path_length,
+                     fmt::format("layer {}: {} '{}' is longer than {} bytes", layer.digest,
+                                 label, shown(raw), max_path_length));
     }
     return path;
 }
@@ -299,7 +320,7 @@ LayerStream open_layer(const Layer& layer)
 
 class Merger {
 public:
-    explicit Merger(int out_fd);
+    Merger(int out_fd, const LayerLimits& limits);
     ~Merger() { sink_.discard = true; } // unless finish() closed the stream, it stays cut
     Merger(const Merger&) = delete;
     Merger& operator=(const Merger&) = delete;
@@ -315,7 +336,10 @@ private:
         PathMap<time_t> opaque_dirs;
     };
 
+    void count_entry(const Pass& pass, archive_entry* entry);
+    void keep(size_t bytes, std::string_view path);
     void add_entry(Pass& pass, archive* in, archive_entry* entry);
+    void hide(Pass& pass, std::string path);
     void add_whiteout(Pass& pass, const std::string& path, std::string_view raw,
                       archive_entry* entry);
     bool survives(Pass& pass, const std::string& path, Kind kind, std::string_view raw);
@@ -331,6 +355,12 @@ private:
     void check_link(const Link& link) const;
     void check_link_loops() const;
 
+    LayerLimits limits_;
+    uint64_t max_kept_bytes_;
+    uint64_t entries_ = 0;     // tar entries read, all layers
+    uint64_t size_ = 0;        // bytes of regular files read, all layers
+    uint64_t kept_paths_ = 0;  // paths held in the sets and maps below
+    uint64_t kept_bytes_ = 0;  // and their bytes
     Sink sink_;
     WriteArchive out_; // after sink_: freed while the sink still exists
     PathMap<Node> nodes_;
@@ -339,7 +369,12 @@ private:
     std::vector<char> buffer_;
 };
 
-Merger::Merger(int out_fd) : sink_{out_fd}, out_(archive_write_new()), buffer_(copy_chunk)
+Merger::Merger(int out_fd, const LayerLimits& limits)
+    : limits_(limits),
+      max_kept_bytes_(limits.max_entries > UINT64_MAX / kept_bytes_per_entry
+                          ? UINT64_MAX
+                          : limits.max_entries * kept_bytes_per_entry),
+      sink_{out_fd}, out_(archive_write_new()), buffer_(copy_chunk)
 {
     if (!out_)
         throw std::bad_alloc();
@@ -361,9 +396,43 @@ void Merger::merge(const Layer& layer, size_t index)
             break;
         if (status != ARCHIVE_OK && status != ARCHIVE_WARN)
             fail("layer {}: {}", layer.digest, error_of(in));
+        count_entry(pass, entry);
         add_entry(pass, in, entry);
     }
     end_layer(pass);
+}
+
+// Before anything of the entry is kept or its data read.
+void Merger::count_entry(const Pass& pass, archive_entry* entry)
+{
+    const char* name = name_of(entry);
+    std::string_view raw = name ? name : "?";
+    if (++entries_ > limits_.max_entries)
+        exceeded("image_max_entries", limits_.max_entries,
+                 fmt::format("its layers hold more than {} entries (layer {}, entry '{}')",
+                             limits_.max_entries, pass.layer.digest, shown(raw)));
+    if (archive_entry_filetype(entry) != AE_IFREG || !archive_entry_size_is_set(entry) ||
+        archive_entry_size(entry) <= 0)
+        return;
+    auto size = static_cast<uint64_t>(archive_entry_size(entry));
+    if (size > limits_.max_size - size_)
+        exceeded("image_max_size", limits_.max_size,
+                 fmt::format("layer {}: entry '{}' ({} bytes) takes the files of the image's "
+                             "layers past {} bytes",
+                             pass.layer.digest, shown(raw), size, limits_.max_size));
+    size_ += size;
+}
+
+// Counts a path (or a hardlink's names) about to be kept in memory.
+void Merger::keep(size_t bytes, std::string_view path)
+{
+    ++kept_paths_;
+    kept_bytes_ += bytes;
+    if (kept_paths_ > limits_.max_entries || kept_bytes_ > max_kept_bytes_)
+        exceeded("image_max_entries", limits_.max_entries,
+                 fmt::format("merging its layers would keep more than {} paths or {} bytes "
+                             "of paths (at '{}')",
+                             limits_.max_entries, max_kept_bytes_, shown(path)));
 }
 
 void Merger::add_entry(Pass& pass, archive* in, archive_entry* entry)
@@ -372,7 +441,7 @@ void Merger::add_entry(Pass& pass, archive* in, archive_entry* entry)
     if (!raw_name)
         fail("layer {}: an entry has no readable name", pass.layer.digest);
     std::string_view raw = raw_name;
-    std::string path = normalize(raw, pass.layer, "entry");
+    std::string path = normalize(raw, pass.layer, "entry", limits_.max_path_length);
     if (base_of(path).starts_with(whiteout_prefix)) {
         add_whiteout(pass, path, raw, entry);
         return;
@@ -384,16 +453,29 @@ void Merger::add_entry(Pass& pass, archive* in, archive_entry* entry)
     std::string target;
     if (kind == Kind::hardlink) {
         target = normalize(hardlink_of(entry), pass.layer,
-                           fmt::format("entry '{}': hardlink target", shown(raw)));
+                           fmt::format("entry '{}': hardlink target", shown(raw)),
+                           limits_.max_path_length);
         if (target.empty() || target == path)
             fail("layer {}: hardlink '{}' -> '{}' does not point to a file", pass.layer.digest,
                  shown(raw), shown(hardlink_of(entry)));
     }
+    if (kind == Kind::symlink) {
+        const char* link = archive_entry_symlink(entry);
+        link = link ? link : archive_entry_symlink_utf8(entry);
+        size_t length = link ? std::strlen(link) : 0;
+        if (length > limits_.max_path_length)
+            exceeded("image_max_path_length", limits_.max_path_length,
+                     fmt::format("layer {}: symlink '{}' has a target longer than {} bytes",
+                                 pass.layer.digest, shown(raw), limits_.max_path_length));
+    }
     if (!survives(pass, path, kind, raw))
         return;
-    if (kind == Kind::skipped)
-        nodes_.emplace(path, Node{kind, pass.index});
-    else
+    if (kind == Kind::skipped) {
+        if (!nodes_.contains(path)) {
+            keep(path.size(), path);
+            nodes_.emplace(path, Node{kind, pass.index});
+        }
+    } else
         emit(pass, in, entry, path, kind, raw, std::move(target));
 }
 
@@ -406,7 +488,10 @@ void Merger::add_whiteout(Pass& pass, const std::string& path, std::string_view 
     std::string_view dir = parent_of(path);
     std::string_view base = base_of(path);
     if (base == opaque_marker) {
-        pass.opaque_dirs.emplace(std::string(dir), archive_entry_mtime(entry));
+        if (!pass.opaque_dirs.contains(dir)) {
+            keep(dir.size(), dir);
+            pass.opaque_dirs.emplace(std::string(dir), archive_entry_mtime(entry));
+        }
         return;
     }
     if (base.starts_with(aufs_prefix))
@@ -415,7 +500,15 @@ void Merger::add_whiteout(Pass& pass, const std::string& path, std::string_view 
     if (name.empty() || name == "." || name == "..")
         fail("layer {}: entry '{}' is a whiteout of '{}', which is not a file name",
              pass.layer.digest, shown(raw), name);
-    pass.hides.insert(join(dir, name));
+    hide(pass, join(dir, name));
+}
+
+void Merger::hide(Pass& pass, std::string path)
+{
+    if (pass.hides.contains(path))
+        return;
+    keep(path.size(), path);
+    pass.hides.insert(std::move(path));
 }
 
 // Whether this layer's entry at `path` belongs in the image, given what the layers above
@@ -434,7 +527,7 @@ bool Merger::survives(Pass& pass, const std::string& path, Kind kind, std::strin
     // A lower non-directory under an upper directory ends the merge of that directory, as
     // in overlayfs: the layers below this one can add nothing to it.
     if (is_dir(node.kind) && !is_dir(kind) && node.layer != pass.index)
-        pass.hides.insert(path);
+        hide(pass, path);
     // An upper layer wrote this path, or this layer did earlier. tar would let the later
     // copy within one layer win; we keep the first so that each path is written once and
     // no entry has to be held back. Well-formed layers never repeat a path.
@@ -488,9 +581,12 @@ void Merger::emit(const Pass& pass, archive* in, archive_entry* entry, const std
         archive_entry_set_size(out.get(), 0);
     write_header(out.get(), raw, pass.layer);
     record(path, kind, pass.index);
-    if (kind == Kind::hardlink)
+    if (kind == Kind::hardlink) {
+        std::string raw_target = hardlink_of(entry);
+        keep(path.size() + target.size() + raw.size() + raw_target.size(), path);
         links_.emplace(path, Link{pass.index, pass.layer.digest, std::move(target),
-                                  std::string(raw), hardlink_of(entry)});
+                                  std::string(raw), std::move(raw_target)});
+    }
     if (kind == Kind::file)
         copy_data(in, raw, pass.layer);
 }
@@ -515,7 +611,7 @@ void Merger::end_layer(Pass& pass)
     for (const auto& [dir, mtime] : pass.opaque_dirs) {
         if (!dir.empty() && !nodes_.contains(dir) && !hidden(dir) && !under_nondir(pass, dir, dir))
             emit_opaque_dir(pass, dir, mtime);
-        pass.hides.insert(dir);
+        hide(pass, dir);
     }
     hidden_.merge(pass.hides);
 }
@@ -547,10 +643,14 @@ void Merger::copy_data(archive* in, std::string_view raw, const Layer& layer)
 void Merger::record(const std::string& path, Kind kind, size_t layer)
 {
     any_ancestor(path, [&](std::string_view parent) {
-        if (!nodes_.contains(parent))
+        if (!nodes_.contains(parent)) {
+            keep(parent.size(), parent);
             nodes_.emplace(std::string(parent), Node{Kind::implied_dir, layer});
+        }
         return false;
     });
+    if (!nodes_.contains(path))
+        keep(path.size(), path);
     nodes_.insert_or_assign(path, Node{kind, layer});
 }
 
@@ -606,9 +706,14 @@ void Merger::check_link_loops() const
 
 } // namespace
 
-void merge_layers(const std::vector<Layer>& layers, int out_fd)
+LayerLimits layer_limits(const Config& config)
 {
-    Merger merger(out_fd);
+    return {config.image_max_size, config.image_max_entries, config.image_max_path_length};
+}
+
+void merge_layers(const std::vector<Layer>& layers, int out_fd, const LayerLimits& limits)
+{
+    Merger merger(out_fd, limits);
     for (size_t index = layers.size(); index-- > 0;)
         merger.merge(layers[index], index);
     merger.finish();

@@ -7,10 +7,12 @@
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <string_view>
 #include <thread>
 
 #include "cocoon/error.h"
 #include "digest.h"
+#include "util/json_limits.h"
 
 namespace cocoon {
 
@@ -138,6 +140,28 @@ std::string platform_list(const json& manifests)
     return text.empty() ? "none" : text;
 }
 
+// A blob's size as a manifest gives it: required, so that a download can be stopped as
+// soon as it runs past it.
+uint64_t declared_size(const json& descriptor, std::string_view role, const std::string& digest,
+                       const std::string& what)
+{
+    auto size = descriptor.find("size");
+    if (size == descriptor.end() || !size->is_number_unsigned())
+        fail("{}: {} {} has no size in the manifest (a non-negative integer is required): "
+             "refusing the image",
+             what, role, digest);
+    return size->get<uint64_t>();
+}
+
+// Thrown from inside a download, which it stops: the rest of the body is never read.
+TransferRefused larger_than_declared(const BlobRef& blob, const std::string& image,
+                                     uint64_t received)
+{
+    return TransferRefused(fmt::format("blob {} of {} is larger than the manifest declares: "
+                                       "{} bytes received, {} declared; refusing it",
+                                       blob.digest, image, received, blob.size));
+}
+
 } // namespace
 
 std::string node_architecture()
@@ -158,12 +182,8 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
                              const std::string& architecture, const std::string& what,
                              std::optional<std::string>* selected)
 {
-    json document;
-    try {
-        document = json::parse(body);
-    } catch (const json::exception& e) {
-        fail("{}: the manifest is not valid JSON ({})", what, e.what());
-    }
+    json document = parse_untrusted_json(body, fmt::format("{}: the manifest", what),
+                                         max_manifest_size);
     if (!document.is_object())
         fail("{}: the manifest is not a JSON object", what);
     std::string type = document.value("mediaType", "");
@@ -189,12 +209,13 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
             fail("{}: unsupported manifest schema version (only version 2 is supported)", what);
         const auto& config = document.at("config");
         manifest.config = {config.at("digest").get<std::string>(),
-                           config.value("mediaType", ""), config.value("size", uint64_t{0})};
+                           config.value("mediaType", ""), 0};
         digest_hex(manifest.config.digest);
+        manifest.config.size = declared_size(config, "the config", manifest.config.digest, what);
         for (const auto& layer : document.at("layers")) {
-            BlobRef blob{layer.at("digest").get<std::string>(), layer.value("mediaType", ""),
-                         layer.value("size", uint64_t{0})};
+            BlobRef blob{layer.at("digest").get<std::string>(), layer.value("mediaType", ""), 0};
             digest_hex(blob.digest);
+            blob.size = declared_size(layer, "layer", blob.digest, what);
             if (!contains(layer_types, blob.media_type))
                 fail("{}: layer {} has the unsupported media type '{}'", what, blob.digest,
                      blob.media_type);
@@ -208,9 +229,11 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
 
 RegistryClient::RegistryClient(const std::string& registry, const std::string& repository,
                                const Config& config, std::optional<Credentials> credentials)
-    : registry_(registry), repository_(repository), credentials_(std::move(credentials))
+    : registry_(registry), repository_(repository), credentials_(std::move(credentials)),
+      timeout_(config.transfer_timeout), stall_timeout_(config.transfer_stall_timeout)
 {
     auto settings = config.registries.find(registry);
+    insecure_ = settings != config.registries.end() && settings->second.insecure;
     if (settings != config.registries.end())
         for (const auto& mirror : settings->second.mirrors)
             bases_.push_back(base_url(mirror, config, mirror));
@@ -228,19 +251,26 @@ HttpResponse RegistryClient::send_once(const std::string& base, const std::strin
         request.headers.push_back(accept);
     if (!authorization_.empty())
         request.headers.push_back(authorization_);
+    request.timeout = timeout_;
+    request.stall_timeout = stall_timeout_;
     return http_request(request, sink, max_manifest_size);
 }
 
 HttpResponse RegistryClient::send(const std::string& method, const std::string& path,
-                                  const std::string& accept, const BodySink& sink)
+                                  const std::string& accept, const BodySink& sink,
+                                  const std::function<void()>& restart)
 {
     std::string last_error;
     for (const auto& base : bases_) {
         bool challenged = false;
         for (int attempt = 0; attempt < max_attempts; ++attempt) {
             HttpResponse response;
+            if (restart)
+                restart();
             try {
                 response = send_once(base, method, path, accept, sink);
+            } catch (const TransferRefused&) {
+                throw; // what the server sent is the problem: asking again would not help
             } catch (const Error& e) {
                 last_error = e.what();
                 if (attempt + 1 < max_attempts)
@@ -267,6 +297,11 @@ HttpResponse RegistryClient::send(const std::string& method, const std::string& 
         }
     }
     throw Error(last_error);
+}
+
+bool may_send_credentials(const std::string& realm, bool registry_insecure)
+{
+    return realm.starts_with("https://") || registry_insecure;
 }
 
 // Answers a 401 challenge. Returns true when new credentials were set up and the request
@@ -296,18 +331,22 @@ bool RegistryClient::authenticate(const HttpResponse& challenge)
     url += "&scope=" + url_escape(scope);
     HttpRequest request;
     request.url = url;
-    if (credentials_)
+    request.timeout = timeout_;
+    request.stall_timeout = stall_timeout_;
+    if (credentials_ && may_send_credentials(realm, insecure_))
         request.headers.push_back("Authorization: " + basic);
     HttpResponse response = http_request(request);
     if (response.status != 200)
         return false;
     try {
-        auto document = json::parse(response.body);
+        auto document = parse_untrusted_json(response.body, "the token answer", max_manifest_size);
         std::string token = document.value("token", document.value("access_token", ""));
         if (token.empty())
             return false;
         authorization_ = "Authorization: Bearer " + token;
     } catch (const json::exception&) {
+        return false;
+    } catch (const Error&) {
         return false;
     }
     return true;
@@ -360,23 +399,31 @@ ImageManifest RegistryClient::get_manifest(const std::string& reference)
     ImageManifest manifest = parse_manifest(body, digest, node_architecture(), what, &selected);
     if (!selected)
         return manifest;
+    std::string index_digest = digest;
     body = fetch_manifest(*selected, &digest);
     std::optional<std::string> nested;
     manifest = parse_manifest(body, digest, node_architecture(), what, &nested);
     if (nested)
         fail("{}: an image index points to another index", what);
+    manifest.index_digest = index_digest;
     return manifest;
 }
 
 void RegistryClient::get_blob(const BlobRef& blob, int fd, const BlobProgress& progress)
 {
     for (int attempt = 0;; ++attempt) {
-        if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
-            throw_errno("cannot rewind a download file");
-        Sha256 hash;
+        std::optional<Sha256> hash;
         uint64_t received = 0;
+        auto restart = [&] {
+            if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+                throw_errno("cannot rewind a download file");
+            hash.emplace();
+            received = 0;
+        };
         BodySink sink = [&](const char* data, size_t size) {
-            hash.update(data, size);
+            if (size > blob.size - received)
+                throw larger_than_declared(blob, registry_ + "/" + repository_, received + size);
+            hash->update(data, size);
             received += size;
             const char* p = data;
             while (size > 0) {
@@ -391,12 +438,12 @@ void RegistryClient::get_blob(const BlobRef& blob, int fd, const BlobProgress& p
             if (progress)
                 progress(received);
         };
-        HttpResponse response = send("GET", "/blobs/" + blob.digest, "", sink);
+        HttpResponse response = send("GET", "/blobs/" + blob.digest, "", sink, restart);
         if (response.status != 200)
             fail("registry {} answered {} for blob {} of {}", registry_, response.status,
                  blob.digest, repository_);
-        std::string actual = hash.digest();
-        if (actual == blob.digest && (blob.size == 0 || received == blob.size))
+        std::string actual = hash->digest();
+        if (actual == blob.digest && received == blob.size)
             return;
         if (attempt + 1 >= 2)
             fail("blob {} of {}/{} arrived with digest {} ({} bytes): refusing it", blob.digest,
@@ -406,14 +453,24 @@ void RegistryClient::get_blob(const BlobRef& blob, int fd, const BlobProgress& p
 
 std::string RegistryClient::get_small_blob(const BlobRef& blob)
 {
-    HttpResponse response = send("GET", "/blobs/" + blob.digest, "");
+    if (blob.size > max_image_json_size)
+        fail("blob {} of {}/{} declares {} bytes, more than the {} cocoon reads for an image "
+             "configuration: refusing it",
+             blob.digest, registry_, repository_, blob.size, max_image_json_size);
+    std::string body;
+    BodySink sink = [&](const char* data, size_t size) {
+        if (size > blob.size - body.size())
+            throw larger_than_declared(blob, registry_ + "/" + repository_, body.size() + size);
+        body.append(data, size);
+    };
+    HttpResponse response = send("GET", "/blobs/" + blob.digest, "", sink, [&] { body.clear(); });
     if (response.status != 200)
         fail("registry {} answered {} for blob {} of {}", registry_, response.status,
              blob.digest, repository_);
-    if (sha256_digest(response.body) != blob.digest)
+    if (body.size() != blob.size || sha256_digest(body) != blob.digest)
         fail("blob {} of {}/{} does not match its digest: refusing it", blob.digest, registry_,
              repository_);
-    return response.body;
+    return body;
 }
 
 } // namespace cocoon

@@ -25,6 +25,8 @@ struct BlobRef {
 // An image manifest for this node's platform.
 struct ImageManifest {
     std::string digest; // of the manifest itself
+    // Of the image index it was chosen from; empty when the reference named the manifest.
+    std::string index_digest;
     BlobRef config;
     std::vector<BlobRef> layers;
 };
@@ -32,12 +34,18 @@ struct ImageManifest {
 // Called as bytes arrive: (bytes of this blob so far).
 using BlobProgress = std::function<void(uint64_t)>;
 
+// Whether the user's credentials may go to a token service at `realm`: only over HTTPS,
+// unless the admin marked the registry insecure (a realm on plain HTTP would show them to
+// anyone on the path).
+bool may_send_credentials(const std::string& realm, bool registry_insecure);
+
 // "amd64", "arm64", ... for the machine this runs on.
 std::string node_architecture();
 
 // Parses a manifest or image index body (OCI or Docker v2 schema 2). For an index, returns
 // the digest of the entry for linux/`architecture` in `selected` and no layers. Throws
-// Error naming `what` for malformed JSON, unknown media types or a missing platform.
+// Error naming `what` for malformed JSON (or JSON beyond the caps of json_limits.h),
+// unknown media types, a config or layer without its size, or a missing platform.
 ImageManifest parse_manifest(const std::string& body, const std::string& digest,
                              const std::string& architecture, const std::string& what,
                              std::optional<std::string>* selected);
@@ -58,14 +66,20 @@ public:
     // The manifest for this node's platform, following an image index.
     ImageManifest get_manifest(const std::string& reference);
 
-    // Streams a blob into `fd`, verifying size and digest. Throws on mismatch.
+    // Streams a blob into `fd`, verifying size and digest. Throws on mismatch, and stops
+    // the transfer as soon as more bytes arrive than the manifest declared.
     void get_blob(const BlobRef& blob, int fd, const BlobProgress& progress);
 
+    // A blob read into memory (the image configuration), checked the same way; refuses
+    // one that declares more than max_image_json_size bytes.
     std::string get_small_blob(const BlobRef& blob);
 
 private:
+    // Tries each endpoint, retrying network errors, 429 and 5xx; `restart` runs before
+    // every try, so that a sink can drop what a cut-off earlier try gave it.
     HttpResponse send(const std::string& method, const std::string& path,
-                      const std::string& accept, const BodySink& sink = {});
+                      const std::string& accept, const BodySink& sink = {},
+                      const std::function<void()>& restart = {});
     HttpResponse send_once(const std::string& base, const std::string& method,
                            const std::string& path, const std::string& accept,
                            const BodySink& sink);
@@ -76,7 +90,10 @@ private:
     std::string repository_;
     std::vector<std::string> bases_; // mirrors first, then the registry itself
     std::optional<Credentials> credentials_;
+    bool insecure_ = false;     // cocoon.yaml marks the registry insecure (plain HTTP)
     std::string authorization_; // "Authorization: ..." once challenged
+    uint64_t timeout_;          // cocoon.yaml transfer_timeout
+    uint64_t stall_timeout_;    // cocoon.yaml transfer_stall_timeout
 };
 
 } // namespace cocoon

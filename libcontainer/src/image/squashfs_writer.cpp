@@ -74,7 +74,7 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     // tar2sqfs may stop reading early (disk full): its message matters more than EPIPE.
     std::string merge_error;
     try {
-        merge_layers(layers, data_write.get());
+        merge_layers(layers, data_write.get(), layer_limits(config));
     } catch (const std::exception& e) {
         merge_error = e.what();
     }

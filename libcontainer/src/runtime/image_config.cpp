@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cocoon/error.h"
+#include "util/json_limits.h"
 
 namespace cocoon {
 
@@ -38,12 +39,7 @@ ImageConfig parse_image_config(const std::string& json_text)
     ImageConfig result;
     if (json_text.empty())
         return result;
-    json document;
-    try {
-        document = json::parse(json_text);
-    } catch (const json::exception& e) {
-        fail("the image configuration is not valid JSON ({})", e.what());
-    }
+    json document = parse_untrusted_json(json_text, "the image configuration");
     const json config = document.is_object() && document.contains("config") &&
                                 document["config"].is_object()
                             ? document["config"]

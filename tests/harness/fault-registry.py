@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""A registry that misbehaves on purpose, for the tests of cocoon's limits on registries.
+
+    fault-registry.py LAYOUT PORT LOG
+
+Serves the image that LAYOUT's index.json tags "latest" (an OCI layout with one image
+manifest) read-only over plain HTTP on 127.0.0.1:PORT, under any repository name. The last
+component of the repository chooses what goes wrong:
+
+    good          nothing: the image as it is
+    oversize      each layer is its real bytes followed by endless junk, without a length
+    stall         each layer starts, then trickles one byte a second
+    slow          each layer comes at 8 KiB/s: never stalled, but slow
+    nosize        the manifest gives no size for its layers
+    deepconfig    the image configuration is nested 100,000 levels deep
+    deepmanifest  the manifest is nested 100,000 levels deep
+
+Each repository's manifest carries an annotation with the repository and this server's
+start time, so its digest is new for every repository and every run: no cache can hold it
+already. Responses to blobs have no Content-Length and end when the connection closes, so
+that a client reads whatever is sent. A response that the client cuts off ends the handler.
+LOG gets one line per request ("GET /v2/test/stall/blobs/sha256:... fault=stall") and one
+per blob response that ends ("sent N bytes of sha256:... (fault, declared M): how"), so a
+test can check how much the client read before it gave up.
+
+Python 3 standard library only. Runs until killed.
+"""
+
+import hashlib
+import http.server
+import json
+import os
+import sys
+import threading
+import time
+
+MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+FAULTS = ("good", "oversize", "stall", "slow", "nosize", "deepconfig", "deepmanifest")
+DEPTH_BOMB = b"[" * 100000 + b"]" * 100000
+# However a fault streams, it gives up after this long: nothing outlives a test by much.
+MAX_RESPONSE_SECONDS = 300
+
+
+def digest_of(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Image:
+    def __init__(self, layout):
+        self.layout = layout
+        self.extra = {}  # digest -> bytes of blobs made up here (the deep config)
+        with open(os.path.join(layout, "index.json")) as f:
+            index = json.load(f)
+        descriptor = next(m for m in index["manifests"]
+                          if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
+        self.manifest = json.loads(self.blob(descriptor["digest"]))
+        self.started = str(time.time_ns())
+
+    def blob(self, digest):
+        if digest in self.extra:
+            return self.extra[digest]
+        algorithm, hex_digest = digest.split(":", 1)
+        if algorithm != "sha256" or not all(c in "0123456789abcdef" for c in hex_digest):
+            raise KeyError(digest)
+        with open(os.path.join(self.layout, "blobs", algorithm, hex_digest), "rb") as f:
+            return f.read()
+
+    def manifest_for(self, fault, repository):
+        if fault == "deepmanifest":
+            return DEPTH_BOMB
+        manifest = json.loads(json.dumps(self.manifest))
+        manifest.setdefault("annotations", {})["org.cocoon.test.fault"] = f"{repository} {self.started}"
+        if fault == "nosize":
+            for layer in manifest["layers"]:
+                del layer["size"]
+        if fault == "deepconfig":
+            self.extra[digest_of(DEPTH_BOMB)] = DEPTH_BOMB
+            manifest["config"]["digest"] = digest_of(DEPTH_BOMB)
+            manifest["config"]["size"] = len(DEPTH_BOMB)
+        return json.dumps(manifest, sort_keys=True).encode()
+
+    def is_layer(self, digest):
+        return any(layer["digest"] == digest for layer in self.manifest["layers"])
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "cocoon-fault-registry"
+    protocol_version = "HTTP/1.0"  # a body without a length ends when the connection closes
+
+    def log_message(self, format, *args):  # the log file below instead of stderr
+        pass
+
+    def log(self, line):
+        with self.server.log_lock, open(self.server.log_path, "a") as f:
+            f.write(line + "\n")
+
+    def parse(self):
+        parts = self.path.split("/")
+        # /v2/REPO.../manifests/REF or /v2/REPO.../blobs/DIGEST
+        if len(parts) < 5 or parts[1] != "v2" or parts[-2] not in ("manifests", "blobs"):
+            return None
+        repository = "/".join(parts[2:-2])
+        fault = parts[-3]
+        return repository, fault if fault in FAULTS else "good", parts[-2], parts[-1]
+
+    def do_HEAD(self):
+        self.handle_request(head=True)
+
+    def do_GET(self):
+        self.handle_request(head=False)
+
+    def handle_request(self, head):
+        image = self.server.image
+        if self.path in ("/v2/", "/v2"):
+            return self.answer(200, b"{}", "application/json", head)
+        parsed = self.parse()
+        if parsed is None:
+            return self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', "application/json", head)
+        repository, fault, kind, reference = parsed
+        self.log(f"{self.command} {self.path} fault={fault}")
+        if kind == "manifests":
+            body = image.manifest_for(fault, repository)
+            return self.answer(200, body, MT_MANIFEST, head, {"Docker-Content-Digest": digest_of(body)})
+        try:
+            data = image.blob(reference)
+        except (KeyError, OSError):
+            return self.answer(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}', "application/json", head)
+        if head or fault not in ("oversize", "stall", "slow") or not image.is_layer(reference):
+            return self.answer(200, data, "application/octet-stream", head)
+        self.stream(fault, reference, data)
+
+    def answer(self, status, body, content_type, head, headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    @staticmethod
+    def chunks(fault, data):
+        if fault == "oversize":
+            yield data
+            while True:
+                yield b"\0" * 65536
+        elif fault == "stall":
+            yield data[:512]
+            for i in range(512, len(data)):
+                time.sleep(1)
+                yield data[i:i + 1]
+        else:
+            for i in range(0, len(data), 1024):
+                yield data[i:i + 1024]
+                time.sleep(1 / 8)
+
+    def stream(self, fault, digest, data):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        sent = 0
+        how = "gave up after the time limit"
+        deadline = time.monotonic() + MAX_RESPONSE_SECONDS
+        try:
+            for chunk in self.chunks(fault, data):
+                if time.monotonic() > deadline:
+                    break
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                sent += len(chunk)
+            else:
+                how = "sent all"
+        except (BrokenPipeError, ConnectionResetError):
+            how = "the client closed the connection"
+        self.log(f"sent {sent} bytes of {digest} ({fault}, declared {len(data)}): {how}")
+        self.close_connection = True
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    layout, port, log_path = argv[0], int(argv[1]), argv[2]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.image = Image(layout)
+    server.log_path = log_path
+    server.log_lock = threading.Lock()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -463,7 +463,9 @@ std::string ImageReference::canonical() const
     case Kind::Registry:
         break;
     }
-    std::string name = registry + "/" + repository;
+    // A registry that Docker's rule would not take for a host ("registry#app") keeps its
+    // '#': "registry/app" would name docker.io/registry/app.
+    std::string name = registry + (looks_like_registry(registry) ? "/" : "#") + repository;
     if (!tag.empty())
         name += ":" + tag;
     if (!digest.empty())

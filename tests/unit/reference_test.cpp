@@ -201,6 +201,26 @@ TEST(ImageReference, CanonicalNameOfAPlainHostParsesToTheSameImage)
     EXPECT_EQ(parse_image_reference("localhost#app", "/").canonical(), "localhost/app:latest");
 }
 
+// Found by tests/fuzz/reference_fuzz.cpp: the registry host "oCi" with a port printed as
+// "oci:99/t:latest", which reads as an OCI layout directory; a tag ending in ".sqsh" made
+// the name read as a squashfs file. Such names keep "docker://".
+TEST(ImageReference, CanonicalNameThatReadsAsALocalImageKeepsDockerPrefix)
+{
+    for (const std::string& text : {std::string("oCi:99/t"), std::string("docker://oci:5000/app"),
+                                    std::string("docker://OCI-ARCHIVE:1/a"),
+                                    std::string("docker://reg.io/app:v1.sqsh")}) {
+        SCOPED_TRACE(text);
+        ImageReference reference = parse_image_reference(text, "/");
+        ASSERT_EQ(reference.kind, ImageReference::Kind::Registry);
+        EXPECT_TRUE(reference.canonical().starts_with("docker://")) << reference.canonical();
+        ImageReference again = parse_image_reference(reference.canonical(), "/");
+        EXPECT_EQ(again.kind, ImageReference::Kind::Registry);
+        EXPECT_EQ(again.canonical(), reference.canonical());
+    }
+    EXPECT_EQ(parse_image_reference("oCi:99/t", "/").canonical(), "docker://oci:99/t:latest");
+    EXPECT_EQ(parse_image_reference("ubuntu", "/").canonical(), "docker.io/library/ubuntu:latest");
+}
+
 TEST(ImageReference, DefaultRegistryCanBeChanged)
 {
     expect_registry({"ubuntu", "registry.example.com", "ubuntu", "latest", ""},

@@ -470,6 +470,11 @@ std::string ImageReference::canonical() const
         name += ":" + tag;
     if (!digest.empty())
         name += "@" + digest;
+    // A name that would read as a local image (the registry host "oci" with a port reads
+    // as the oci: transport, a tag ending in ".sqsh" as a squashfs file) keeps the prefix
+    // that says it is a registry image.
+    if (find_transport(name) || looks_like_path(name))
+        name.insert(0, docker_prefix);
     return name;
 }
 

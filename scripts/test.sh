@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite, on a fresh Debian 12 machine as root:
-#   install packages -> build -> start a private single-node Slurm cluster -> run the
-#   unit and integration suites -> stop the cluster.
+#   install packages -> build -> the unit suite under ASan/UBSan (build-asan) -> start a
+#   private single-node Slurm cluster -> run the unit and integration suites -> stop the
+#   cluster. COCOON_SANITIZERS=0 leaves out the sanitizer run.
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,16 @@ fi
 
 scripts/install-deps.sh
 scripts/build.sh
+
+# The unit suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer (only
+# its own targets). Its results count in the closing line; a failure does not stop the
+# integration suites from running.
+sanitizer_log=build-asan/meson-logs/testlog-sanitizers.json
+rm -f "$sanitizer_log"
+sanitizer_status=0
+if [[ "${COCOON_SANITIZERS:-1}" != 0 ]]; then
+    scripts/test-sanitizers.sh || sanitizer_status=$?
+fi
 
 state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 export COCOON_TEST_DIR=$state
@@ -54,11 +65,14 @@ status=$?
 set -e
 
 # meson's summary counts test programs; turn it into the one closing line CI reads.
-log=build/meson-logs/testlog.json
-read -r passed failed skipped < <(python3 - "$log" <<'PY'
+# The sanitizer run counts too; when it failed before running anything (a build error) that
+# is one failure, not silence.
+logs=(build/meson-logs/testlog.json)
+[[ -f "$sanitizer_log" ]] && logs+=("$sanitizer_log")
+read -r passed failed skipped < <(python3 - "${logs[@]}" <<'PY'
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
-for line in open(sys.argv[1]):
+for line in (line for log in sys.argv[1:] for line in open(log)):
     result = json.loads(line)["result"]
     if result in ("OK", "EXPECTEDFAIL"):
         counts["passed"] += 1
@@ -69,7 +83,10 @@ for line in open(sys.argv[1]):
 print(counts["passed"], counts["failed"], counts["skipped"])
 PY
 )
+if (( sanitizer_status != 0 )) && [[ ! -f "$sanitizer_log" ]]; then
+    failed=$((failed + 1))
+fi
 summary="$passed passed, $failed failed"
 (( skipped > 0 )) && summary+=", $skipped skipped"
 echo "$summary"
-(( status == 0 && failed == 0 ))
+(( status == 0 && sanitizer_status == 0 && failed == 0 ))

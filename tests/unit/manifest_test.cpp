@@ -63,6 +63,25 @@ TEST(Manifest, IndexWithoutThisPlatformNamesTheOthers)
     }
 }
 
+// Found by tests/fuzz/manifest_fuzz.cpp: a mediaType that is not a string escaped as a
+// nlohmann::json exception instead of cocoon::Error.
+TEST(Manifest, MediaTypeOfTheWrongTypeIsAMalformedManifest)
+{
+    std::optional<std::string> selected;
+    for (const char* body : {R"({"schemaVersion":2,"mediaType":[{"a":1}]})",
+                             R"({"schemaVersion":2,"mediaType":7,"manifests":[]})",
+                             R"({"mediaType":null})"}) {
+        SCOPED_TRACE(body);
+        try {
+            parse_manifest(body, "d", "amd64", "img", &selected);
+            ADD_FAILURE() << "accepted";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("img: malformed manifest"), std::string::npos)
+                << e.what();
+        }
+    }
+}
+
 TEST(Manifest, BadInputs)
 {
     std::optional<std::string> selected;

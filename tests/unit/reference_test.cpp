@@ -182,6 +182,45 @@ TEST(ImageReference, CanonicalNames)
               "nvcr.io/nvidia/app:1");
 }
 
+// Found by tests/fuzz/reference_fuzz.cpp: "registry#app" with a registry that has no '.' or
+// ':' (a host on the site's network) printed as "registry/app", which names Docker Hub's
+// docker.io/registry/app. The canonical name keeps the '#' then, and names the same image.
+TEST(ImageReference, CanonicalNameOfAPlainHostParsesToTheSameImage)
+{
+    for (const std::string& text : {std::string("registry#app:1"),
+                                   std::string("nv#cr.io/nvidia/pytorch:24.01-py3"),
+                                   "docker://mirror#team/app@sha256:" + hex64}) {
+        SCOPED_TRACE(text);
+        ImageReference reference = parse_image_reference(text, "/");
+        ImageReference again = parse_image_reference(reference.canonical(), "/");
+        EXPECT_EQ(again.registry, reference.registry);
+        EXPECT_EQ(again.repository, reference.repository);
+        EXPECT_EQ(again.canonical(), reference.canonical());
+    }
+    EXPECT_EQ(parse_image_reference("registry#app:1", "/").canonical(), "registry#app:1");
+    EXPECT_EQ(parse_image_reference("localhost#app", "/").canonical(), "localhost/app:latest");
+}
+
+// Found by tests/fuzz/reference_fuzz.cpp: the registry host "oCi" with a port printed as
+// "oci:99/t:latest", which reads as an OCI layout directory; a tag ending in ".sqsh" made
+// the name read as a squashfs file. Such names keep "docker://".
+TEST(ImageReference, CanonicalNameThatReadsAsALocalImageKeepsDockerPrefix)
+{
+    for (const std::string& text : {std::string("oCi:99/t"), std::string("docker://oci:5000/app"),
+                                    std::string("docker://OCI-ARCHIVE:1/a"),
+                                    std::string("docker://reg.io/app:v1.sqsh")}) {
+        SCOPED_TRACE(text);
+        ImageReference reference = parse_image_reference(text, "/");
+        ASSERT_EQ(reference.kind, ImageReference::Kind::Registry);
+        EXPECT_TRUE(reference.canonical().starts_with("docker://")) << reference.canonical();
+        ImageReference again = parse_image_reference(reference.canonical(), "/");
+        EXPECT_EQ(again.kind, ImageReference::Kind::Registry);
+        EXPECT_EQ(again.canonical(), reference.canonical());
+    }
+    EXPECT_EQ(parse_image_reference("oCi:99/t", "/").canonical(), "docker://oci:99/t:latest");
+    EXPECT_EQ(parse_image_reference("ubuntu", "/").canonical(), "docker.io/library/ubuntu:latest");
+}
+
 TEST(ImageReference, DefaultRegistryCanBeChanged)
 {
     expect_registry({"ubuntu", "registry.example.com", "ubuntu", "latest", ""},

@@ -463,11 +463,18 @@ std::string ImageReference::canonical() const
     case Kind::Registry:
         break;
     }
-    std::string name = registry + "/" + repository;
+    // A registry that Docker's rule would not take for a host ("registry#app") keeps its
+    // '#': "registry/app" would name docker.io/registry/app.
+    std::string name = registry + (looks_like_registry(registry) ? "/" : "#") + repository;
     if (!tag.empty())
         name += ":" + tag;
     if (!digest.empty())
         name += "@" + digest;
+    // A name that would read as a local image (the registry host "oci" with a port reads
+    // as the oci: transport, a tag ending in ".sqsh" as a squashfs file) keeps the prefix
+    // that says it is a registry image.
+    if (find_transport(name) || looks_like_path(name))
+        name.insert(0, docker_prefix);
     return name;
 }
 

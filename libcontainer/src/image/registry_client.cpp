@@ -186,12 +186,14 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
                                          max_manifest_size);
     if (!document.is_object())
         fail("{}: the manifest is not a JSON object", what);
-    std::string type = document.value("mediaType", "");
-    bool is_index = contains(index_types, type) ||
-                    (type.empty() && document.contains("manifests") && !document.contains("layers"));
     ImageManifest manifest;
     manifest.digest = digest;
     try {
+        // Inside the try: a mediaType that is not a string is a malformed manifest too.
+        std::string type = document.value("mediaType", "");
+        bool is_index = contains(index_types, type) ||
+                        (type.empty() && document.contains("manifests") &&
+                         !document.contains("layers"));
         if (is_index) {
             const auto& manifests = document.at("manifests");
             for (const auto& entry : manifests) {

@@ -412,6 +412,13 @@ TEST(CacheSharedTrust, OnlyRootOwnedAndNotWritableByOthers)
     message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly); });
     EXPECT_NE(message.find("owned by uid 54321, not uid 0"), std::string::npos) << message;
 
+    // ... unless that user is the configured owner of shared caches.
+    EXPECT_NO_THROW(ImageCache(root, ImageCache::Access::ReadOnly, other_uid));
+    ASSERT_EQ(chown(root.c_str(), 12345, 12345), 0);
+    message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly, other_uid); });
+    EXPECT_NE(message.find("owned by uid 12345, not root or uid 54321"), std::string::npos)
+        << message;
+
     ASSERT_EQ(chown(root.c_str(), 0, 0), 0);
     { ImageCache fill(root); }
     ASSERT_EQ(chown((root + "/images").c_str(), other_uid, other_uid), 0);

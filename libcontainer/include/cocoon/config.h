@@ -30,6 +30,9 @@ struct Config {
     uint64_t cache_max_size = 0;
     // Read-only caches filled by the admin, consulted before the user's own cache.
     std::vector<std::string> shared_caches;
+    // Who fills the shared caches: a user name or uid. A shared cache (and its images/ and
+    // refs/) must belong to root or to this user, and be writable by nobody else.
+    std::string shared_cache_owner = "root";
     // The squashfs writer that turns an image's merged layers into one file.
     std::string tar2sqfs;
 

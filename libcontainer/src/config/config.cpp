@@ -24,7 +24,7 @@ namespace {
 const std::set<std::string> known_keys = {
     "squashfuse",       "mount_home",        "mount_workdir",         "host_files",
     "tar2sqfs",         "default_registry",  "cache_dir",             "registries",
-    "cache_max_size",   "shared_caches",     "image_max_size",        "image_max_entries",
+    "cache_max_size",   "shared_caches",     "shared_cache_owner",     "image_max_size",        "image_max_entries",
     "image_max_path_length", "transfer_timeout", "transfer_stall_timeout",
 };
 
@@ -180,6 +180,11 @@ Config parse_config(const std::string& text, const std::string& origin)
                 fail("cache_dir: must be an absolute path or start with {{home}}, got '{}'",
                      config.cache_dir);
         }
+        if (root["shared_cache_owner"]) {
+            config.shared_cache_owner = root["shared_cache_owner"].as<std::string>();
+            if (config.shared_cache_owner.empty())
+                fail("shared_cache_owner: give a user name or uid");
+        }
         if (root["shared_caches"]) {
             if (!root["shared_caches"].IsSequence())
                 fail("shared_caches: must be a list of absolute paths");
@@ -237,6 +242,7 @@ std::string format_config(const Config& config)
     out << YAML::Key << "cache_dir" << YAML::Value << config.cache_dir;
     out << YAML::Key << "cache_max_size" << YAML::Value << std::to_string(config.cache_max_size);
     out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
+    out << YAML::Key << "shared_cache_owner" << YAML::Value << config.shared_cache_owner;
     out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
     out << YAML::Key << "image_max_entries" << YAML::Value
         << std::to_string(config.image_max_entries);

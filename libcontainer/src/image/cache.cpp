@@ -102,13 +102,15 @@ std::string resolve_cache_dir(const Config& config, const Identity& identity,
     return std::filesystem::path(dir).lexically_normal().string();
 }
 
-ImageCache::ImageCache(std::string root, Access access) : root_(std::move(root))
+ImageCache::ImageCache(std::string root, Access access, uid_t shared_owner)
+    : root_(std::move(root))
 {
     if (root_.size() > 1 && root_.ends_with('/'))
         root_.pop_back();
     bool writable = access == Access::ReadWrite;
     sys::DirRule rule;
-    rule.owner = writable ? geteuid() : 0;
+    rule.owner = writable ? geteuid() : shared_owner;
+    rule.root_may_own = !writable;
     rule.create = writable;
     rule.mode = 0700;
     rule.what = writable ? "the image cache" : "the shared image cache";
@@ -126,8 +128,16 @@ ImageCache::ImageCache(std::string root, Access access) : root_(std::move(root))
     struct stat st {};
     if (fstat(root_fd_.get(), &st) == 0)
         rule.mode = (st.st_mode & 0755) | 0700;
-    images_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "images", rule);
-    refs_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "refs", rule);
+    try {
+        images_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "images", rule);
+        refs_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "refs", rule);
+    } catch (const Error& e) {
+        if (!writable && e.error_number() == ENOENT) {
+            absent_ = true; // created, not filled yet
+            return;
+        }
+        throw;
+    }
     if (writable) {
         locks_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "locks", rule);
         tmp_fd_ = sys::open_trusted_subdir(root_fd_.get(), root_, "tmp", rule);

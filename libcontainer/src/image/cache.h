@@ -60,7 +60,9 @@ public:
     // owned by the caller (ReadWrite) or root (ReadOnly), not writable by group or others,
     // every directory above it changeable only by root or the owner. Throws Error naming
     // the path and the rule otherwise.
-    explicit ImageCache(std::string root, Access access = Access::ReadWrite);
+    // A ReadOnly cache may also belong to `shared_owner` (cocoon.yaml shared_cache_owner).
+    explicit ImageCache(std::string root, Access access = Access::ReadWrite,
+                        uid_t shared_owner = 0);
 
     const std::string& root() const { return root_; }
 

@@ -1,6 +1,7 @@
 #include "cocoon/importer.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -197,6 +198,19 @@ void check_image_config(const std::string& config)
     parse_untrusted_json(config, "the image configuration");
 }
 
+// A user name or uid (cocoon.yaml shared_cache_owner) as a uid.
+uid_t user_id(const std::string& user)
+{
+    if (!user.empty() && user.find_first_not_of("0123456789") == std::string::npos)
+        return static_cast<uid_t>(std::stoul(user));
+    struct passwd entry {};
+    struct passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found)
+        fail("cocoon.yaml shared_cache_owner: no user '{}' on this node", user);
+    return found->pw_uid;
+}
+
 ImportedImage to_imported(const CachedImage& image)
 {
     return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
@@ -374,9 +388,10 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
 {
     ImageCache cache(cache_dir);
     Caches caches{{}, cache};
+    uid_t shared_owner = config.shared_caches.empty() ? 0 : user_id(config.shared_cache_owner);
     for (const auto& shared : config.shared_caches)
         if (shared != cache_dir)
-            caches.shared.emplace_back(shared, ImageCache::Access::ReadOnly);
+            caches.shared.emplace_back(shared, ImageCache::Access::ReadOnly, shared_owner);
     if (reference.kind == ImageReference::Kind::Path)
         fail("{} is a file or directory, not an image to import", reference.text);
     ImportedImage image = reference.kind == ImageReference::Kind::Registry

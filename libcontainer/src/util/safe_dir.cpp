@@ -67,9 +67,10 @@ void check_final(const struct stat& st, const DirRule& rule, const std::string& 
     if (!S_ISDIR(st.st_mode))
         fail("refusing {} {}: it is not a directory", rule.what, path);
     if (st.st_uid != rule.owner && !(rule.root_may_own && st.st_uid == 0))
-        fail("refusing {} {}: it is owned by uid {}, not uid {} (another user may have "
+        fail("refusing {} {}: it is owned by uid {}, not {}uid {} (another user may have "
              "created it: remove it, or choose another directory)",
-             rule.what, path, st.st_uid, rule.owner);
+             rule.what, path, st.st_uid, rule.root_may_own && rule.owner != 0 ? "root or " : "",
+             rule.owner);
     if (writable_by_others(st))
         fail("refusing {} {}: it is writable by its group or others (mode {:04o}): "
              "run chmod go-w on it",

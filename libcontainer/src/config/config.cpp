@@ -22,10 +22,12 @@ namespace {
 
 // The one table of keys: adding a key means adding a row here and in etc/cocoon.yaml.
 const std::set<std::string> known_keys = {
-    "squashfuse",       "mount_home",        "mount_workdir",         "host_files",
-    "tar2sqfs",         "default_registry",  "cache_dir",             "registries",
-    "cache_max_size",   "shared_caches",     "shared_cache_owner",     "image_max_size",        "image_max_entries",
-    "image_max_path_length", "transfer_timeout", "transfer_stall_timeout",
+    "squashfuse",         "mount_home",            "mount_workdir",
+    "host_files",         "tar2sqfs",              "default_registry",
+    "cache_dir",          "registries",            "cache_max_size",
+    "shared_caches",      "shared_cache_owner",    "image_max_size",
+    "image_max_entries",  "image_max_path_length", "transfer_timeout",
+    "transfer_stall_timeout",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};

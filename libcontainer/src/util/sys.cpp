@@ -126,20 +126,6 @@ std::string host_name()
     return name;
 }
 
-std::string read_line(int fd)
-{
-    std::string line;
-    char c;
-    for (;;) {
-        ssize_t n = read(fd, &c, 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || c == '\n')
-            return line;
-        line.push_back(c);
-    }
-}
-
 void write_all(int fd, const std::string& data)
 {
     size_t done = 0;

@@ -41,8 +41,6 @@ void close_fds_except(const std::vector<int>& keep);
 // This node's name, for names of work files that other nodes may see.
 std::string host_name();
 
-// Reads one '\n'-terminated message; empty on EOF.
-std::string read_line(int fd);
 void write_all(int fd, const std::string& data);
 
 } // namespace cocoon::sys

@@ -2,15 +2,18 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "cocoon/error.h"
 #include "cocoon_build_config.h"
+#include "runtime/seccomp.h"
 
 namespace cocoon {
 
@@ -20,10 +23,11 @@ namespace {
 const std::set<std::string> known_keys = {
     "squashfuse", "mount_home",       "mount_workdir", "host_files",
     "tar2sqfs",   "default_registry", "cache_dir",     "registries", "cache_max_size",
-    "shared_caches",
+    "shared_caches", "seccomp",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
+const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
 
 std::string known_keys_text(const std::set<std::string>& keys)
 {
@@ -78,6 +82,44 @@ Config::Registry parse_registry(const YAML::Node& node, const std::string& name)
             registry.mirrors.push_back(mirror.as<std::string>());
     }
     return registry;
+}
+
+std::vector<std::string> syscall_names(const YAML::Node& node, const std::string& key)
+{
+    if (!node.IsSequence())
+        fail("{}: must be a list of system call names", key);
+    std::vector<std::string> names;
+    for (const auto& item : node) {
+        auto name = item.as<std::string>();
+        if (!is_syscall_name(name))
+            fail("{}: unknown system call '{}'", key, name);
+        names.push_back(name);
+    }
+    return names;
+}
+
+Config::Seccomp parse_seccomp(const YAML::Node& node)
+{
+    if (!node.IsMap())
+        fail("seccomp: must be a mapping (enabled, deny, allow)");
+    check_keys(node, known_seccomp_keys, "seccomp: ");
+    Config::Seccomp seccomp;
+    if (node["enabled"])
+        seccomp.enabled = node["enabled"].as<bool>();
+    if (node["deny"])
+        seccomp.deny = syscall_names(node["deny"], "seccomp: deny");
+    if (node["allow"]) {
+        seccomp.allow = syscall_names(node["allow"], "seccomp: allow");
+        auto defaults = default_denied_syscalls();
+        for (const auto& name : seccomp.allow)
+            if (std::find(defaults.begin(), defaults.end(), name) == defaults.end())
+                fail("seccomp: allow: '{}' is not in the default deny list ({})", name,
+                     fmt::join(defaults, ", "));
+    }
+    for (const auto& name : seccomp.deny)
+        if (std::find(seccomp.allow.begin(), seccomp.allow.end(), name) != seccomp.allow.end())
+            fail("seccomp: '{}' is in both deny and allow", name);
+    return seccomp;
 }
 
 std::string absolute_path_value(const YAML::Node& node, const std::string& key)
@@ -147,6 +189,8 @@ Config parse_config(const std::string& text, const std::string& origin)
                 config.registries[name] = parse_registry(entry.second, name);
             }
         }
+        if (root["seccomp"])
+            config.seccomp = parse_seccomp(root["seccomp"]);
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
     } catch (const Error& e) {

@@ -5,7 +5,8 @@
 //                         user, creates the user + mount namespaces and mounts the image
 //   task_init_privileged  open the holder's namespaces (root: the holder is not dumpable)
 //   task_init             as the user: join them, enter the working directory, set
-//                         no_new_privs; slurmstepd then executes the task's command
+//                         no_new_privs, install the seccomp filter; slurmstepd then
+//                         executes the task's command
 //   exit                  stop the holder; its mounts go with the namespaces
 //
 // Errors found in user_init do not reach srun, so they are kept and reported by every task
@@ -69,6 +70,7 @@ struct StepState {
     std::string workdir;
     std::string image_workdir; // the image's WorkingDir, when the workdir is not there
     std::optional<NamespaceFds> namespaces; // per task
+    Config::Seccomp seccomp;                // cocoon.yaml's, for task_init
 };
 
 StepState state;
@@ -225,6 +227,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     spank::ImportReporter reporter;
     hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };
     state.workdir = spec.workdir;
+    state.seccomp = config.seccomp;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
     apply_image_config(sp, parse_image_config(state.holder->image_config()));
     for (const auto& [name, value] : state.holder->entrypoint_environment())
@@ -333,6 +336,9 @@ int slurm_spank_task_init(spank_t sp, int, char**)
         state.namespaces.reset();
         enter_workdir(state.workdir, state.image_workdir);
         forbid_new_privileges();
+        Config config;
+        config.seccomp = state.seccomp;
+        apply_seccomp(config);
     } catch (const std::exception& e) {
         report(e.what());
         return -1;

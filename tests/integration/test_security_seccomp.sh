@@ -4,13 +4,16 @@
 # open_by_handle_at, kexec_load, the TIOCSTI/TIOCLINUX ioctls) and a few allowed ones,
 # on the host as the user (the kernel's own answers) and in containers of srun and
 # `cocoon run`: inside, each denied call fails with EPERM where the host gave something
-# else, and the allowed ones give the host's answer. The x86-64 probe also makes an x32
+# else, and the allowed ones give the host's answer. The image's entrypoint runs filtered
+# too. The x86-64 probe also makes an x32
 # system call; i386 and x32 probes run where the kernel executes such binaries, and where
 # it does not, the test says so and checks the filter's architectures in --dry-run.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
 require_cli
+require_oci_fixtures
+command -v umoci >/dev/null || skip "umoci missing (run scripts/install-deps.sh)"
 command -v gcc >/dev/null || skip "gcc missing (run scripts/install-deps.sh)"
 
 arch=$(uname -m)
@@ -193,6 +196,26 @@ wait_idle
 run_user srun --container="$BUSYBOX_SQSH" sh -c "$IN_IMAGE; ls / >/dev/null && cat /etc/os-release | head -n1 && echo fine"
 assert_succeeded "srun --container ls and cat"
 assert_contains "$OUT" fine "ordinary commands under the filter"
+
+# --container-entrypoint: the image's entrypoint runs in the container before the tasks,
+# under the same filter.
+cp -r "$IMAGES/oci/busybox" "$configs/ep"
+umoci unpack --rootless --image "$configs/ep:latest" "$configs/ep.bundle" >/dev/null 2>&1 ||
+    fail "umoci unpack of the entrypoint image failed"
+printf '%s\n' '#!/bin/sh' \
+    'export COCOON_EP_SECCOMP=$(sed -n "s/^Seccomp:[[:space:]]*//p" /proc/self/status)' \
+    'exec "$@"' > "$configs/ep.bundle/rootfs/bin/entrypoint.sh"
+chmod 0755 "$configs/ep.bundle/rootfs/bin/entrypoint.sh"
+umoci repack --image "$configs/ep:latest" "$configs/ep.bundle" >/dev/null 2>&1 ||
+    fail "umoci repack of the entrypoint image failed"
+umoci config --image "$configs/ep:latest" --config.entrypoint /bin/entrypoint.sh >/dev/null 2>&1 ||
+    fail "umoci could not set the entrypoint"
+rm -rf "$configs/ep.bundle"
+chmod -R a+rX "$configs"
+wait_idle
+run_user srun --container-entrypoint --container-image="oci:$configs/ep:latest" sh -c 'echo "ep=$COCOON_EP_SECCOMP"'
+assert_succeeded "srun --container-entrypoint"
+assert_eq "ep=2" "$OUT" "Seccomp mode of the image's entrypoint"
 
 # cocoon.yaml: allow takes a call out of the default list, deny adds one, disabled has no
 # filter; an unknown name is an error naming the key and the name.

@@ -55,14 +55,15 @@ ImportEvent parse_progress(const std::string& line)
 
 // Runs the image's entrypoint and sends what it changed in the environment as one line
 // "env {JSON object}".
-void report_entrypoint_environment(const ContainerSpec& spec, const ImageConfig& image,
-                                   int status_fd)
+void report_entrypoint_environment(const ContainerSpec& spec, const Config& config,
+                                   const ImageConfig& image, int status_fd)
 {
     if (image.entrypoint.empty())
         return;
     auto input = entrypoint_input(image, spec);
     nlohmann::json changes = nlohmann::json::object();
-    for (const auto& [name, value] : environment_changes(input, run_entrypoint(image, spec, input)))
+    auto output = run_entrypoint(image, spec, input, config.seccomp);
+    for (const auto& [name, value] : environment_changes(input, output))
         changes[name] = value;
     sys::write_all(status_fd, "env " + changes.dump() + "\n");
 }
@@ -110,7 +111,8 @@ void prepare_holder_process(pid_t parent, int status_fd, int control_fd)
             throw_errno("cannot create a mount namespace");
         assemble_rootfs(plan_container(spec, config), *image, spec);
         if (spec.run_entrypoint)
-            report_entrypoint_environment(spec, parse_image_config(image_config), status_fd);
+            report_entrypoint_environment(spec, config, parse_image_config(image_config),
+                                          status_fd);
         sys::write_all(status_fd, "ready\n");
         // Wait for the end of the step: EOF on the control pipe.
         while (!sys::read_line(control_fd).empty()) {

@@ -20,8 +20,11 @@ trap cleanup EXIT
 rm -rf "$override"
 install -d -o "$TEST_USER" -m 0755 "$override"
 
-# Start from an image that is not cached, so the first srun imports it.
+# Start from an image that is not cached, so the first srun imports it: also not under
+# another name with the same digest (test_registry_local_sources imports the same image
+# from an OCI layout, and the cache lists an image by the name it was first imported as).
 run_cocoon rmi "$IMAGE"
+run_cocoon rmi "$DIGEST"
 cocoon_images_line "$IMAGE"; line=$CACHED_LINE
 [[ -z "$line" ]] || fail "cocoon rmi $IMAGE did not remove it; cocoon images: $line"
 

@@ -33,7 +33,7 @@ constexpr const char* usage_text =
     "      --container-env NAMES keep your value of these variables over the image's\n"
     "      --container-entrypoint  run the image's entrypoint first; the command gets\n"
     "                            the environment it sets up\n"
-    "      --dry-run             print the container's mount plan and exit\n"
+    "      --dry-run             print the mount plan and the seccomp filter, then exit\n"
     "\n"
     "Exit status: the command's, 125 when the container could not be created,\n"
     "126/127 when the command could not be executed.\n";

@@ -79,8 +79,9 @@ RunOptions parse_run_options(int argc, char** argv)
     return options;
 }
 
-[[noreturn]] void exec_in_container(const Holder& holder, const std::string& workdir,
-                                    const ImageConfig& image, const RunOptions& options)
+[[noreturn]] void exec_in_container(const Holder& holder, const Config& config,
+                                    const std::string& workdir, const ImageConfig& image,
+                                    const RunOptions& options)
 {
     try {
         for (const auto& [name, value] : image_environment(
@@ -96,6 +97,7 @@ RunOptions parse_run_options(int argc, char** argv)
         join_container(holder.pid());
         enter_workdir(workdir, image.working_dir);
         forbid_new_privileges();
+        apply_seccomp(config);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "cocoon: error: %s\n", e.what());
         _exit(exit_setup_failed);
@@ -150,6 +152,7 @@ int run_command(int argc, char** argv)
 
     if (options.dry_run) {
         std::fputs(format_plan(plan_container(spec, config)).c_str(), stdout);
+        std::fputs(describe_seccomp(config).c_str(), stdout);
         return 0;
     }
 
@@ -177,7 +180,7 @@ int run_command(int argc, char** argv)
     if (child == 0) {
         signal(SIGINT, SIG_DFL);
         signal(SIGQUIT, SIG_DFL);
-        exec_in_container(holder, spec.workdir, image, options);
+        exec_in_container(holder, config, spec.workdir, image, options);
     }
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {

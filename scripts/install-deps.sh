@@ -15,6 +15,10 @@ PACKAGES=(
     libcurl4-openssl-dev libarchive-dev libssl-dev squashfs-tools-ng
     docker-registry skopeo umoci apache2-utils python3 curl
 )
+# test_security_seccomp.sh builds static i386 and x32 probes (gcc -m32, -mx32).
+if [[ "$(dpkg --print-architecture)" == amd64 ]]; then
+    PACKAGES+=(gcc-multilib libc6-dev-i386 libc6-dev-x32)
+fi
 
 missing_packages() {
     local pkg status

@@ -5,7 +5,8 @@
 //                         user, creates the user + mount namespaces and mounts the image
 //   task_init_privileged  open the holder's namespaces (root: the holder is not dumpable)
 //   task_init             as the user: join them, enter the working directory, set
-//                         no_new_privs; slurmstepd then executes the task's command
+//                         no_new_privs, install the seccomp filter; slurmstepd then
+//                         executes the task's command
 //   exit                  stop the holder; its mounts go with the namespaces
 //
 // Errors found in user_init do not reach srun, so they are kept and reported by every task
@@ -72,6 +73,7 @@ struct StepState {
     std::string workdir;
     std::string image_workdir; // the image's WorkingDir, when the workdir is not there
     std::optional<NamespaceFds> namespaces; // per task
+    Config::Seccomp seccomp;                // cocoon.yaml's, for task_init
 };
 
 StepState state;
@@ -228,6 +230,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };
     hooks.undumpable = true;
     state.workdir = spec.workdir;
+    state.seccomp = config.seccomp;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
     // Flat values the holder parsed out of the image and this process checked: no image
     // data is parsed here, in slurmstepd.
@@ -342,6 +345,9 @@ int slurm_spank_task_init(spank_t sp, int, char**)
         state.namespaces.reset();
         enter_workdir(state.workdir, state.image_workdir);
         forbid_new_privileges();
+        Config config;
+        config.seccomp = state.seccomp;
+        apply_seccomp(config);
     } catch (const std::exception& e) {
         report(e.what());
         return -1;

@@ -241,6 +241,7 @@ default_registry: registry.example.org:5000
 cache_dir: "{home}/images"
 cache_max_size: 20G
 shared_caches: [/shared/a, /shared/b]
+seccomp: {enabled: true, deny: [ptrace], allow: [bpf]}
 registries:
   "registry.example.org:5000": {insecure: true, mirrors: [m1.example.org, "m2:443"]}
   docker.io: {mirrors: []}
@@ -256,6 +257,8 @@ registries:
     EXPECT_EQ(back.cache_dir, "{home}/images");
     EXPECT_EQ(back.cache_max_size, 20ULL << 30);
     EXPECT_EQ(back.shared_caches, (std::vector<std::string>{"/shared/a", "/shared/b"}));
+    EXPECT_EQ(back.seccomp.deny, std::vector<std::string>{"ptrace"});
+    EXPECT_EQ(back.seccomp.allow, std::vector<std::string>{"bpf"});
     ASSERT_EQ(back.registries.size(), 2u);
     EXPECT_TRUE(back.registries["registry.example.org:5000"].insecure);
     EXPECT_EQ(back.registries["registry.example.org:5000"].mirrors,

@@ -54,6 +54,14 @@ struct Config {
     };
     // Per-registry settings, keyed by host[:port] as written in image names.
     std::map<std::string, Registry> registries;
+
+    // The seccomp filter of every task (runtime/seccomp.cpp has the default deny list).
+    struct Seccomp {
+        bool enabled = true;
+        std::vector<std::string> deny;  // system calls denied (EPERM) on top of the default
+        std::vector<std::string> allow; // names taken out of the default deny list
+    };
+    Seccomp seccomp;
 };
 
 // The built-in defaults, used when no file is given.

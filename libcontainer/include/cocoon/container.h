@@ -115,4 +115,13 @@ void enter_workdir(const std::string& workdir, const std::string& image_workdir 
 // Sets no_new_privs: nothing executed in the container can gain privileges.
 void forbid_new_privileges();
 
+// Installs the seccomp filter of config.seccomp (nothing when it is disabled) on the
+// calling process, which must be single-threaded and have no_new_privs set: the last step
+// before a task's command is executed. Throws Error naming what failed.
+void apply_seccomp(const Config& config);
+
+// What that filter covers, as lines for `cocoon run --dry-run`: the architectures, and the
+// denied system calls grouped by the errno they return.
+std::string describe_seccomp(const Config& config);
+
 } // namespace cocoon

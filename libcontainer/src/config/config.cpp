@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "cocoon/error.h"
@@ -15,6 +17,7 @@
 #include "util/safe_dir.h"
 #include "util/sys.h"
 #include "cocoon_build_config.h"
+#include "runtime/seccomp.h"
 
 namespace cocoon {
 
@@ -27,10 +30,11 @@ const std::set<std::string> known_keys = {
     "cache_dir",          "registries",            "cache_max_size",
     "shared_caches",      "shared_cache_owner",    "image_max_size",
     "image_max_entries",  "image_max_path_length", "transfer_timeout",
-    "transfer_stall_timeout",
+    "transfer_stall_timeout", "seccomp",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
+const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
 
 std::string known_keys_text(const std::set<std::string>& keys)
 {
@@ -131,6 +135,44 @@ Config::Registry parse_registry(const YAML::Node& node, const std::string& name)
     return registry;
 }
 
+std::vector<std::string> syscall_names(const YAML::Node& node, const std::string& key)
+{
+    if (!node.IsSequence())
+        fail("{}: must be a list of system call names", key);
+    std::vector<std::string> names;
+    for (const auto& item : node) {
+        auto name = item.as<std::string>();
+        if (!is_syscall_name(name))
+            fail("{}: unknown system call '{}'", key, name);
+        names.push_back(name);
+    }
+    return names;
+}
+
+Config::Seccomp parse_seccomp(const YAML::Node& node)
+{
+    if (!node.IsMap())
+        fail("seccomp: must be a mapping (enabled, deny, allow)");
+    check_keys(node, known_seccomp_keys, "seccomp: ");
+    Config::Seccomp seccomp;
+    if (node["enabled"])
+        seccomp.enabled = node["enabled"].as<bool>();
+    if (node["deny"])
+        seccomp.deny = syscall_names(node["deny"], "seccomp: deny");
+    if (node["allow"]) {
+        seccomp.allow = syscall_names(node["allow"], "seccomp: allow");
+        auto defaults = default_denied_syscalls();
+        for (const auto& name : seccomp.allow)
+            if (std::find(defaults.begin(), defaults.end(), name) == defaults.end())
+                fail("seccomp: allow: '{}' is not in the default deny list ({})", name,
+                     fmt::join(defaults, ", "));
+    }
+    for (const auto& name : seccomp.deny)
+        if (std::find(seccomp.allow.begin(), seccomp.allow.end(), name) != seccomp.allow.end())
+            fail("seccomp: '{}' is in both deny and allow", name);
+    return seccomp;
+}
+
 std::string absolute_path_value(const YAML::Node& node, const std::string& key)
 {
     auto value = node.as<std::string>();
@@ -218,6 +260,8 @@ Config parse_config(const std::string& text, const std::string& origin)
                 config.registries[name] = parse_registry(entry.second, name);
             }
         }
+        if (root["seccomp"])
+            config.seccomp = parse_seccomp(root["seccomp"]);
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
     } catch (const Error& e) {
@@ -253,6 +297,11 @@ std::string format_config(const Config& config)
     out << YAML::Key << "transfer_timeout" << YAML::Value << std::to_string(config.transfer_timeout);
     out << YAML::Key << "transfer_stall_timeout" << YAML::Value
         << std::to_string(config.transfer_stall_timeout);
+    out << YAML::Key << "seccomp" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "enabled" << YAML::Value << config.seccomp.enabled;
+    out << YAML::Key << "deny" << YAML::Value << YAML::Flow << config.seccomp.deny;
+    out << YAML::Key << "allow" << YAML::Value << YAML::Flow << config.seccomp.allow;
+    out << YAML::EndMap;
     out << YAML::Key << "registries" << YAML::Value << YAML::BeginMap;
     for (const auto& [name, registry] : config.registries) {
         out << YAML::Key << name << YAML::Value << YAML::BeginMap;

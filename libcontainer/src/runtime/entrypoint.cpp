@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <map>
+#include <optional>
 
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
+#include "runtime/seccomp.h"
 #include "util/sys.h"
 
 extern char** environ;
@@ -29,12 +31,20 @@ std::map<std::string, std::string> as_map(const std::vector<std::string>& enviro
 }
 
 [[noreturn]] void exec_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
-                                  std::vector<std::string> input, int out_fd)
+                                  std::vector<std::string> input, int out_fd,
+                                  const SeccompFilter* filter)
 {
     int null_fd = open("/dev/null", O_RDWR);
     if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(null_fd, 2) < 0)
         _exit(126);
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        _exit(126);
+    try {
+        if (filter)
+            filter->load();
+    } catch (const Error&) {
+        _exit(126);
+    }
     if (spec.workdir.empty() || chdir(spec.workdir.c_str()) != 0)
         if (image.working_dir.empty() || chdir(image.working_dir.c_str()) != 0)
             (void)!chdir("/");
@@ -72,8 +82,14 @@ std::vector<std::string> entrypoint_input(const ImageConfig& image, const Contai
 }
 
 std::vector<std::string> run_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
-                                        const std::vector<std::string>& input)
+                                        const std::vector<std::string>& input,
+                                        const Config::Seccomp& seccomp)
 {
+    // The entrypoint is image code like a task's command: the same filter, built here and
+    // installed in the child just before it is executed.
+    std::optional<SeccompFilter> filter;
+    if (seccomp.enabled)
+        filter.emplace(seccomp);
     int output[2];
     if (pipe2(output, O_CLOEXEC) != 0)
         throw_errno("pipe");
@@ -82,7 +98,7 @@ std::vector<std::string> run_entrypoint(const ImageConfig& image, const Containe
     if (child < 0)
         throw_errno("cannot start the image entrypoint");
     if (child == 0)
-        exec_entrypoint(image, spec, input, write_end.get());
+        exec_entrypoint(image, spec, input, write_end.get(), filter ? &*filter : nullptr);
     write_end.reset();
     std::string text;
     try {

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "cocoon/config.h"
 #include "cocoon/image_config.h"
 #include "cocoon/spec.h"
 
@@ -16,10 +17,12 @@ namespace cocoon {
 // The environment the entrypoint starts with: the job's, with the image's Env applied.
 std::vector<std::string> entrypoint_input(const ImageConfig& image, const ContainerSpec& spec);
 
-// Runs the entrypoint in the calling process's (container) root and returns the
-// environment it ended with. Throws Error with its exit status when it fails.
+// Runs the entrypoint in the calling process's (container) root, under the seccomp filter
+// of `seccomp` like every task, and returns the environment it ended with. Throws Error
+// with its exit status when it fails.
 std::vector<std::string> run_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
-                                        const std::vector<std::string>& input);
+                                        const std::vector<std::string>& input,
+                                        const Config::Seccomp& seccomp);
 
 // The variables of `after` that are new or different from `before` (NAME=VALUE lists).
 std::vector<std::pair<std::string, std::string>>

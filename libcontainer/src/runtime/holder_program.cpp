@@ -44,13 +44,14 @@ std::string format_progress(const ImportEvent& event)
                        event.image);
 }
 
-void send_entrypoint_environment(const ContainerSpec& spec, const ImageConfig& image,
-                                 int status_fd)
+void send_entrypoint_environment(const ContainerSpec& spec, const Config& config,
+                                 const ImageConfig& image, int status_fd)
 {
     if (image.entrypoint.empty())
         return;
     auto input = entrypoint_input(image, spec);
-    for (const auto& [name, value] : environment_changes(input, run_entrypoint(image, spec, input)))
+    auto output = run_entrypoint(image, spec, input, config.seccomp);
+    for (const auto& [name, value] : environment_changes(input, output))
         sys::write_frame(status_fd, "entrypoint-env", name + "=" + value);
 }
 
@@ -82,7 +83,7 @@ void serve(int status_fd, int control_fd)
         throw_errno("cannot create a mount namespace");
     assemble_rootfs(plan_container(spec, config), *image, spec);
     if (spec.run_entrypoint)
-        send_entrypoint_environment(spec, image_config, status_fd);
+        send_entrypoint_environment(spec, config, image_config, status_fd);
     sys::write_frame(status_fd, "ready");
     // Wait for the end of the step: end of stream on the control pipe.
     while (!sys::read_frame(control_fd, 0).type.empty()) {

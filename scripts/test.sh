@@ -47,7 +47,10 @@ chmod 0755 "$state" "$state/etc"
 rm -rf "$state/install"
 meson install -C build --quiet --destdir "$state/install" >/dev/null
 chmod -R a+rX "$state/install"
-install -m 0644 tests/integration/cocoon.yaml "$state/etc/cocoon.yaml"
+# The test configuration names its caches under the default state directory: follow
+# COCOON_TEST_DIR, so that a run in another directory shares nothing with this one.
+sed "s|/var/tmp/cocoon-test|$state|g" tests/integration/cocoon.yaml > "$state/etc/cocoon.yaml"
+chmod 0644 "$state/etc/cocoon.yaml"
 COCOON_PLUGIN=$(find "$state/install" -name spank_cocoon.so -print -quit)
 export COCOON_PLUGIN
 export COCOON_CONFIG=$state/etc/cocoon.yaml

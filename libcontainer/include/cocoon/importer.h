@@ -31,8 +31,9 @@ struct ImportedImage {
     std::string squashfs; // path of the cached squashfs file
     std::string config;   // image configuration JSON, may be empty
     std::string reference;
-    // A shared lock on the squashfs file: cache eviction leaves the image alone while this
-    // (or a mount of it, which takes its own) lives.
+    // The squashfs file, opened relative to the checked cache directory, with a shared lock:
+    // the image is mounted from this descriptor, and cache eviction leaves it alone while
+    // this (or a mount of it, which takes its own) lives.
     UniqueFd in_use;
 };
 

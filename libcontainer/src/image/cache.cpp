@@ -172,6 +172,16 @@ std::optional<CachedImage> ImageCache::find(const std::string& digest) const
     }
 }
 
+UniqueFd ImageCache::open_squashfs(const std::string& digest) const
+{
+    std::string name = digest_hex(digest) + ".sqsh";
+    UniqueFd fd = absent_ ? UniqueFd() : open_at(images_fd_.get(), name, O_RDONLY | O_NONBLOCK);
+    struct stat st {};
+    if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        fail("the image {}/images/{} is gone or not a regular file", root_, name);
+    return fd;
+}
+
 std::vector<CachedImage> ImageCache::list() const
 {
     std::vector<CachedImage> images;

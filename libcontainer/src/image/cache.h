@@ -67,6 +67,9 @@ public:
     const std::string& root() const { return root_; }
 
     std::optional<CachedImage> find(const std::string& digest) const;
+    // Opens images/<hex>.sqsh of `digest` relative to the checked images/ directory, without
+    // following a link; throws Error naming it when it is not a regular file there.
+    UniqueFd open_squashfs(const std::string& digest) const;
     std::vector<CachedImage> list() const;
 
     // Key -> digest, for cheap re-resolution and offline use. With a `name`, the record is

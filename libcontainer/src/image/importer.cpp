@@ -242,6 +242,15 @@ struct Caches {
                     return image;
         return std::nullopt;
     }
+    // The squashfs file of `image`, opened relative to the checked images/ directory of the
+    // cache that holds it (never by its path: the path was only checked when opened).
+    UniqueFd open_file(const CachedImage& image) const
+    {
+        for (const ImageCache* cache : all())
+            if (image.squashfs.starts_with(cache->root() + "/images/"))
+                return cache->open_squashfs(image.digest);
+        fail("image {} is in none of the caches", image.squashfs);
+    }
     std::vector<const ImageCache*> all() const
     {
         std::vector<const ImageCache*> caches;
@@ -397,10 +406,10 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
     ImportedImage image = reference.kind == ImageReference::Kind::Registry
                               ? import_registry(reference, config, caches, home, progress)
                               : import_local(reference, config, caches, progress);
-    // The image is about to be mounted: keep it out of any eviction, ours or another's.
-    image.in_use = UniqueFd(open(image.squashfs.c_str(), O_RDONLY | O_CLOEXEC));
-    if (image.in_use.valid())
-        flock(image.in_use.get(), LOCK_SH);
+    // The image is about to be mounted from this descriptor: keep it out of any eviction,
+    // ours or another's.
+    image.in_use = caches.open_file(CachedImage{image.digest, image.squashfs, {}, {}, 0, 0});
+    flock(image.in_use.get(), LOCK_SH);
     if (config.cache_max_size > 0)
         cache.evict(config.cache_max_size);
     return image;

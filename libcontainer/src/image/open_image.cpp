@@ -41,10 +41,12 @@ std::unique_ptr<ImageSource> open_image(const ContainerSpec& spec, const Config&
     const auto& identity = spec.identity;
     if (reference.kind == ImageReference::Kind::Path)
         return open_path(reference.path, config, identity.uid, identity.gid);
-    // `imported` holds the image's in-use lock until the squashfs source has its own.
+    // Mounted from the descriptor the cache opened (and locked): never reopened by path.
     auto imported = ensure_image(reference, config, spec.cache_dir, identity.home, progress);
     return std::make_unique<ImportedSquashfsImage>(
-        open_path(imported.squashfs, config, identity.uid, identity.gid), imported.config);
+        std::make_unique<SquashfsImage>(imported.squashfs, std::move(imported.in_use), config,
+                                        identity.uid, identity.gid),
+        imported.config);
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
@@ -36,10 +37,20 @@ void join_container(pid_t pid)
 
 void enter_workdir(const std::string& workdir, const std::string& image_workdir)
 {
-    for (const auto& dir : {workdir, image_workdir, std::string("/")})
-        if (!dir.empty() && chdir(dir.c_str()) == 0)
+    // Resolved inside the container's root, refusing magic links: an image's WorkingDir of
+    // /proc/PID/cwd must not take the task to a directory outside the container.
+    UniqueFd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid())
+        throw_errno("cannot open / in the container");
+    for (const auto& dir : {workdir, image_workdir}) {
+        if (dir.empty())
+            continue;
+        UniqueFd fd = sys::open_in_root(root.get(), dir, O_PATH | O_DIRECTORY);
+        if (fd.valid() && fchdir(fd.get()) == 0)
             return;
-    throw_errno("cannot enter / in the container");
+    }
+    if (fchdir(root.get()) != 0)
+        throw_errno("cannot enter / in the container");
 }
 
 void forbid_new_privileges()

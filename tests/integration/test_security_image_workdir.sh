@@ -1,0 +1,74 @@
+#!/bin/bash
+# An image's WorkingDir is resolved inside the container and magic links are refused
+# (catalogue BI-21): a WorkingDir of /proc/PID/cwd, naming a directory of the user's on
+# the host, does not take the task there; it starts in / instead.
+source "$(dirname "$0")/lib.sh"
+require_plugin
+require_images
+require_oci_fixtures
+
+work=$TEST_WORK/image-workdir
+cache=$TEST_WORK/cache-image-workdir
+cleanup() {
+    [[ -n "${host_pid:-}" ]] && kill "$host_pid" 2>/dev/null
+    rm -rf "$work" "$cache"
+}
+trap cleanup EXIT
+rm -rf "$work" "$cache"
+install -d -o "$TEST_USER" -m 0755 "$work" "$work/outside"
+touch "$work/outside/host-marker"
+
+# A process of the user on the host, sitting in a directory outside any container.
+(cd "$work/outside" && exec runuser -u "$TEST_USER" -- sleep 120) &
+host_pid=""
+for ((i = 0; i < 50; i++)); do
+    host_pid=$(pgrep -u "$TEST_USER" -x sleep | head -n1)
+    [[ -n "$host_pid" ]] && break
+    sleep 0.1
+done
+[[ -n "$host_pid" ]] || fail "the host sleep did not start"
+
+python3 - "$IMAGES/oci/busybox" "$work/layout" "/proc/$host_pid/cwd" <<'PY' || fail "cannot build the layout"
+import hashlib, json, os, sys
+source, target, workdir = sys.argv[1:4]
+os.makedirs(os.path.join(target, "blobs", "sha256"))
+def blob(digest):
+    with open(os.path.join(source, "blobs", *digest.split(":")), "rb") as f:
+        return f.read()
+def put(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(target, "blobs", "sha256", digest), "wb") as f:
+        f.write(data)
+    return "sha256:" + digest
+index = json.load(open(os.path.join(source, "index.json")))
+entry = next(m for m in index["manifests"]
+             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
+manifest = json.loads(blob(entry["digest"]))
+config = json.loads(blob(manifest["config"]["digest"]))
+config.setdefault("config", {})["WorkingDir"] = workdir
+data = json.dumps(config).encode()
+manifest["config"] = dict(manifest["config"], digest=put(data), size=len(data))
+for layer in manifest["layers"]:
+    put(blob(layer["digest"]))
+data = json.dumps(manifest).encode()
+entry = dict(entry, digest=put(data), size=len(data))
+json.dump({"schemaVersion": 2, "manifests": [entry]}, open(os.path.join(target, "index.json"), "w"))
+open(os.path.join(target, "oci-layout"), "w").write('{"imageLayoutVersion": "1.0.0"}')
+PY
+chown -R "$TEST_USER" "$work/layout"
+
+# The step's directory (/usr/share/doc on the host) does not exist in the image, so the
+# image's WorkingDir is where the task would start.
+[[ -d /usr/share/doc ]] || fail "/usr/share/doc missing on the host"
+wait_idle
+run_user env COCOON_CACHE_DIR="$cache" timeout 60 \
+    srun --chdir=/usr/share/doc "--container=oci:$work/layout:latest" sh -c "$IN_IMAGE; pwd -P; ls"
+assert_succeeded "srun with WorkingDir /proc/$host_pid/cwd"
+assert_not_contains "$OUT" host-marker "what the task sees in its working directory"
+assert_eq / "$(head -n1 <<<"$OUT")" "the task's working directory"
+
+cleanup
+host_pid=""
+assert_no_leftovers
+assert_node_healthy
+pass

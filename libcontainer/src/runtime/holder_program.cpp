@@ -17,9 +17,15 @@
 //   -> entrypoint-env NAME=VALUE... with --container-entrypoint
 //   -> ready                        (or: -> error MESSAGE, at any point)
 //   <- end of stream                the step is over: unmount and exit
+#include <dirent.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "cocoon/container.h"
 #include "cocoon/error.h"
@@ -55,6 +61,33 @@ void send_entrypoint_environment(const ContainerSpec& spec, const Config& config
         sys::write_frame(status_fd, "entrypoint-env", name + "=" + value);
 }
 
+// A task's background child outlives its task when Slurm's process tracking does not
+// follow it (proctrack/linuxproc reparents it to init), and it would keep the container,
+// its mounts and the image alive after the step. At the end of the step, end every process
+// still in this container's mount namespace (they are the user's, as this process is).
+void end_leftover_processes() noexcept
+{
+    struct stat own {};
+    if (stat("/proc/self/ns/mnt", &own) != 0)
+        return;
+    pid_t self = getpid();
+    DIR* proc = opendir("/proc");
+    if (!proc)
+        return;
+    while (dirent* entry = readdir(proc)) {
+        char* end = nullptr;
+        long pid = std::strtol(entry->d_name, &end, 10);
+        if (!end || *end != '\0' || pid <= 0 || pid == self)
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", pid);
+        struct stat ns {};
+        if (stat(path, &ns) == 0 && ns.st_dev == own.st_dev && ns.st_ino == own.st_ino)
+            kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+    closedir(proc);
+}
+
 void serve(int status_fd, int control_fd)
 {
     sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
@@ -88,6 +121,7 @@ void serve(int status_fd, int control_fd)
     // Wait for the end of the step: end of stream on the control pipe.
     while (!sys::read_frame(control_fd, 0).type.empty()) {
     }
+    end_leftover_processes();
     image->stop();
 }
 

@@ -14,6 +14,8 @@ component of the repository chooses what goes wrong:
     nosize        the manifest gives no size for its layers
     deepconfig    the image configuration is nested 100,000 levels deep
     deepmanifest  the manifest is nested 100,000 levels deep
+    liedigest     a HEAD of the manifest names a digest that is not the manifest's (GET
+                  tells the truth)
 
 Each repository's manifest carries an annotation with the repository and this server's
 start time, so its digest is new for every repository and every run: no cache can hold it
@@ -35,7 +37,8 @@ import threading
 import time
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-FAULTS = ("good", "oversize", "stall", "slow", "nosize", "deepconfig", "deepmanifest")
+FAULTS = ("good", "oversize", "stall", "slow", "nosize", "deepconfig", "deepmanifest",
+          "liedigest")
 DEPTH_BOMB = b"[" * 100000 + b"]" * 100000
 # However a fault streams, it gives up after this long: nothing outlives a test by much.
 MAX_RESPONSE_SECONDS = 300
@@ -120,7 +123,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.log(f"{self.command} {self.path} fault={fault}")
         if kind == "manifests":
             body = image.manifest_for(fault, repository)
-            return self.answer(200, body, MT_MANIFEST, head, {"Docker-Content-Digest": digest_of(body)})
+            digest = digest_of(body)
+            if fault == "liedigest" and head:
+                digest = digest_of(body + b"a lie")
+            return self.answer(200, body, MT_MANIFEST, head, {"Docker-Content-Digest": digest})
         try:
             data = image.blob(reference)
         except (KeyError, OSError):

@@ -117,7 +117,7 @@ std::string holder_program_path()
     return path.lexically_normal().string();
 }
 
-void prepare_holder_process(pid_t parent, std::array<int, 3> keep)
+void prepare_holder_process(pid_t parent, std::array<int, 3> keep, int program_fd)
 {
     // After the switch to the job user (which clears a parent-death signal).
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
@@ -138,7 +138,8 @@ void prepare_holder_process(pid_t parent, std::array<int, 3> keep)
         if (static_cast<unsigned>(fd) > first)
             close_range(first, static_cast<unsigned>(fd) - 1, 0);
         first = static_cast<unsigned>(fd) + 1;
-        fcntl(fd, F_SETFD, 0); // inherited by the program (the program fd itself too)
+        if (fd != program_fd)
+            fcntl(fd, F_SETFD, 0); // inherited by the program; its own descriptor is not
     }
     close_range(first, ~0U, 0);
 }
@@ -206,7 +207,8 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
             sys::write_frame_raw(status_write.get(), "error", e.what());
             _exit(1);
         }
-        prepare_holder_process(parent, {status_write.get(), control_child.get(), program.get()});
+        prepare_holder_process(parent, {status_write.get(), control_child.get(), program.get()},
+                               program.get());
         syscall(SYS_execveat, program.get(), "", argv_pointers, envp_pointers, AT_EMPTY_PATH);
         char message[256];
         snprintf(message, sizeof(message), "cannot execute the holder program: %s",

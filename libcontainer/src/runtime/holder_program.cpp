@@ -118,6 +118,10 @@ void serve(int status_fd, int control_fd)
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);
     sys::write_frame(status_fd, "ready");
+    // From now on the end of the step is the end of the control stream, also when the
+    // parent dies (its descriptors close): the parent-death SIGKILL would kill this
+    // process before it could end what the tasks left behind and unmount.
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     // Wait for the end of the step: end of stream on the control pipe.
     while (!sys::read_frame(control_fd, 0).type.empty()) {
     }

@@ -13,6 +13,7 @@
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/image_config.h"
+#include "cocoon/modules.h"
 #include "cocoon/plan.h"
 #include "common.h"
 #include "progress.h"
@@ -30,13 +31,35 @@ struct RunOptions {
     bool dry_run = false;
     bool entrypoint = false;
     std::vector<std::string> keep_env;
+    ModuleRequest modules;
     std::string image;
     std::vector<std::string> command;
 };
 
+void parse_module_option(bool enable, const char* value, ModuleRequest& request)
+{
+    try {
+        if (enable)
+            request.enable = parse_module_names(value, "--container-modules");
+        else if (!value || !*value)
+            request.disable_all = true;
+        else
+            request.disable = parse_module_names(value, "--no-container-modules");
+    } catch (const Error& e) {
+        usage_error(e.what());
+    }
+}
+
 RunOptions parse_run_options(int argc, char** argv)
 {
-    enum { opt_no_home = 1000, opt_dry_run, opt_container_env, opt_entrypoint };
+    enum {
+        opt_no_home = 1000,
+        opt_dry_run,
+        opt_container_env,
+        opt_entrypoint,
+        opt_modules,
+        opt_no_modules
+    };
     static const option long_options[] = {
         {"config", required_argument, nullptr, 'c'},
         {"workdir", required_argument, nullptr, 'w'},
@@ -44,6 +67,8 @@ RunOptions parse_run_options(int argc, char** argv)
         {"dry-run", no_argument, nullptr, opt_dry_run},
         {"container-env", required_argument, nullptr, opt_container_env},
         {"container-entrypoint", no_argument, nullptr, opt_entrypoint},
+        {"container-modules", required_argument, nullptr, opt_modules},
+        {"no-container-modules", optional_argument, nullptr, opt_no_modules},
         {nullptr, 0, nullptr, 0},
     };
     RunOptions options;
@@ -63,6 +88,10 @@ RunOptions parse_run_options(int argc, char** argv)
             } catch (const Error& e) {
                 usage_error(std::string("--container-env: ") + e.what());
             }
+            break;
+        case opt_modules:
+        case opt_no_modules:
+            parse_module_option(c == opt_modules, optarg, options.modules);
             break;
         default: usage_error("invalid option for 'run'");
         }
@@ -91,6 +120,8 @@ RunOptions parse_run_options(int argc, char** argv)
                      return value ? std::optional<std::string>(value) : std::nullopt;
                  },
                  options.keep_env))
+            setenv(name.c_str(), value.c_str(), 1);
+        for (const auto& [name, value] : holder.module_environment())
             setenv(name.c_str(), value.c_str(), 1);
         for (const auto& [name, value] : holder.entrypoint_environment())
             setenv(name.c_str(), value.c_str(), 1);
@@ -146,12 +177,19 @@ int run_command(int argc, char** argv)
     spec.cache_dir = cache_dir(config, spec.identity);
     spec.keep_environment = options.keep_env;
     spec.run_entrypoint = options.entrypoint;
-    if (options.entrypoint)
-        for (char** env = environ; *env; ++env)
-            spec.environment.emplace_back(*env);
+    spec.modules = options.modules;
+    for (char** env = environ; *env; ++env)
+        spec.environment.emplace_back(*env);
 
     if (options.dry_run) {
-        std::fputs(format_plan(plan_container(spec, config)).c_str(), stdout);
+        Plan plan = [&] {
+            try {
+                return plan_with_modules(spec, config);
+            } catch (const Error& e) {
+                throw e.wrap(options.image);
+            }
+        }();
+        std::fputs(format_plan(plan).c_str(), stdout);
         std::fputs(describe_seccomp(config).c_str(), stdout);
         return 0;
     }

@@ -23,6 +23,7 @@
 //   3. open_namespaces() of our own child holder in task_init_privileged.
 // Nothing else runs as root: no user-supplied path is touched, nothing is executed, and the
 // job's environment is never read by code that runs as root except to get the image name.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -190,6 +191,28 @@ void apply_image_config(spank_t sp, const ImageConfig& image)
     state.image_workdir = image.working_dir;
 }
 
+// Where this plugin is installed ({cocoon_plugin} of modules: a step inside a container
+// that runs srun needs it).
+std::string plugin_path()
+{
+    Dl_info info {};
+    if (dladdr(reinterpret_cast<void*>(&plugin_path), &info) == 0 || !info.dli_fname)
+        return {};
+    char real[PATH_MAX];
+    return realpath(info.dli_fname, real) ? real : "";
+}
+
+// For the admin (SlurmdDebug=debug): what the container receives, and from which module.
+void log_plan(const std::string& text)
+{
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = std::min(text.find('\n', start), text.size());
+        slurm_debug("cocoon: plan: %s", text.substr(start, end - start).c_str());
+        start = end + 1;
+    }
+}
+
 void start_container(spank_t sp, const spank::ImageRequest& request)
 {
     Config config = load_site_config();
@@ -206,10 +229,13 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
                                        spank::job_env(sp, "COCOON_CACHE_DIR").value_or(""));
     spec.keep_environment = spank::kept_environment();
     spec.run_entrypoint = spank::entrypoint_requested();
-    if (char** env = nullptr; spec.run_entrypoint &&
-                              spank_get_item(sp, S_JOB_ENV, &env) == ESPANK_SUCCESS && env)
+    // The job's environment goes to the holder (as the user): the entrypoint starts from
+    // it, and modules read it (COCOON_MODULES, the job's GPUs, SLURM_CONF).
+    if (char** env = nullptr; spank_get_item(sp, S_JOB_ENV, &env) == ESPANK_SUCCESS && env)
         for (; *env; ++env)
             spec.environment.emplace_back(*env);
+    spec.modules = spank::requested_modules();
+    spec.cocoon_plugin = plugin_path();
 
     if (item<uint32_t>(sp, S_JOB_STEPID) == SLURM_BATCH_SCRIPT) {
         // The batch script lives in slurmd's spool directory: make it visible at the same
@@ -238,8 +264,11 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     image.env = state.holder->image_environment();
     image.working_dir = state.holder->image_workdir();
     apply_image_config(sp, image);
+    for (const auto& [name, value] : state.holder->module_environment())
+        spank_setenv(sp, name.c_str(), value.c_str(), 1);
     for (const auto& [name, value] : state.holder->entrypoint_environment())
         spank_setenv(sp, name.c_str(), value.c_str(), 1);
+    log_plan(state.holder->plan_text());
 }
 
 bool is_remote(spank_t sp)

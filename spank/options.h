@@ -10,6 +10,8 @@ extern "C" {
 #include <slurm/spank.h>
 }
 
+#include "cocoon/spec.h"
+
 namespace cocoon::spank {
 
 // What the user asked for: the option's spelling (for messages) and the value.
@@ -34,5 +36,8 @@ std::vector<std::string> kept_environment();
 
 // --container-entrypoint: run the image's entrypoint when the container starts.
 bool entrypoint_requested();
+
+// --container-modules and --no-container-modules (COCOON_MODULES is read on the node).
+ModuleRequest requested_modules();
 
 } // namespace cocoon::spank

@@ -67,6 +67,16 @@ public:
         return entrypoint_environment_;
     }
 
+    // The variables the active modules give the tasks (applied after the image's Env).
+    const std::vector<std::pair<std::string, std::string>>& module_environment() const noexcept
+    {
+        return module_environment_;
+    }
+
+    // The container's plan, as format_plan() prints it (one operation a line, each
+    // naming its module): for the admin's log.
+    const std::string& plan_text() const noexcept { return plan_text_; }
+
     // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
     void stop() noexcept;
 
@@ -79,6 +89,8 @@ private:
     std::vector<std::pair<std::string, std::string>> image_environment_;
     std::string image_workdir_;
     std::vector<std::pair<std::string, std::string>> entrypoint_environment_;
+    std::vector<std::pair<std::string, std::string>> module_environment_;
+    std::string plan_text_;
 };
 
 // The body of the holder program (helper/cocoon_holder.cpp): serves one container over

@@ -28,6 +28,14 @@ struct Identity {
 // NSS is not safe in a child of a multi-threaded process.
 Identity lookup_identity(uid_t uid, gid_t gid, std::vector<gid_t> groups);
 
+// What the user asked for: --container-modules=a,b (or COCOON_MODULES=a,b) enables,
+// --no-container-modules=a,b disables, --no-container-modules alone disables every module.
+struct ModuleRequest {
+    std::vector<std::string> enable;
+    std::vector<std::string> disable;
+    bool disable_all = false;
+};
+
 struct ContainerSpec {
     ImageReference image;
     Identity identity;
@@ -43,8 +51,13 @@ struct ContainerSpec {
     // `keep_environment` keep their job value); the environment it ends with goes to the
     // tasks.
     bool run_entrypoint = false;
-    std::vector<std::string> environment; // NAME=VALUE
+    // The job's environment (NAME=VALUE): the entrypoint's start, and what modules read
+    // (their selection through COCOON_MODULES, the job's GPUs, SLURM_CONF, pass-through).
+    std::vector<std::string> environment;
     std::vector<std::string> keep_environment;
+    // Modules asked for or refused by the user; the SPANK plugin's own path ({cocoon_plugin}).
+    ModuleRequest modules;
+    std::string cocoon_plugin;
 };
 
 // The cache directory for `identity`: `override` (the user's COCOON_CACHE_DIR) when set,

@@ -12,6 +12,8 @@
 //   -> progress ...                 while an image is imported
 //   -> image-env NAME=VALUE ...     the image's Env, in order
 //   -> image-workdir PATH           the image's WorkingDir, when set
+//   -> plan TEXT                    the container's plan with its modules (for the log)
+//   -> module-env NAME=VALUE ...    the variables the modules set for the tasks
 //   -> maps                         the user namespace exists: write its id maps
 //   <- go
 //   -> entrypoint-env NAME=VALUE... with --container-entrypoint
@@ -31,6 +33,7 @@
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
+#include "cocoon/modules.h"
 #include "cocoon/plan.h"
 #include "entrypoint.h"
 #include "rootfs.h"
@@ -42,6 +45,7 @@ namespace cocoon {
 namespace {
 
 constexpr size_t max_request_bytes = 16 << 20;
+constexpr size_t max_plan_text = 64 << 10;
 
 std::string format_progress(const ImportEvent& event)
 {
@@ -59,6 +63,25 @@ void send_entrypoint_environment(const ContainerSpec& spec, const Config& config
     auto output = run_entrypoint(image, spec, input, config.seccomp);
     for (const auto& [name, value] : environment_changes(input, output))
         sys::write_frame(status_fd, "entrypoint-env", name + "=" + value);
+}
+
+// The modules' variables, computed from what each would be without them: the job's value
+// with the image's Env applied.
+void send_module_environment(const ContainerSpec& spec, const ImageConfig& image,
+                             const Plan& plan, int status_fd)
+{
+    if (plan.environment.empty())
+        return;
+    auto job = environment_map(spec.environment);
+    auto current = job;
+    auto lookup = [&job](const std::string& name) -> std::optional<std::string> {
+        auto found = job.find(name);
+        return found == job.end() ? std::nullopt : std::optional<std::string>(found->second);
+    };
+    for (const auto& [name, value] : image_environment(image, lookup, spec.keep_environment))
+        current[name] = value;
+    for (const auto& [name, value] : module_environment(plan.environment, current, job))
+        sys::write_frame(status_fd, "module-env", name + "=" + value);
 }
 
 // A task's background child outlives its task when Slurm's process tracking does not
@@ -105,6 +128,11 @@ void serve(int status_fd, int control_fd)
         sys::write_frame(status_fd, "image-env", name + "=" + value);
     if (!image_config.working_dir.empty())
         sys::write_frame(status_fd, "image-workdir", image_config.working_dir);
+    // Modules are resolved here, before any namespace exists: the host is still in view,
+    // and a module that cannot be applied fails the step with nothing mounted yet.
+    Plan plan = plan_with_modules(spec, config);
+    sys::write_frame(status_fd, "plan", format_plan(plan).substr(0, max_plan_text));
+    send_module_environment(spec, image_config, plan, status_fd);
 
     if (unshare(CLONE_NEWUSER) != 0)
         throw_errno("cannot create a user namespace (node prerequisite: unprivileged "
@@ -114,7 +142,7 @@ void serve(int status_fd, int control_fd)
         _exit(1); // the parent gave up
     if (unshare(CLONE_NEWNS) != 0)
         throw_errno("cannot create a mount namespace");
-    assemble_rootfs(plan_container(spec, config), *image, spec);
+    assemble_rootfs(plan, *image, spec);
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);
     sys::write_frame(status_fd, "ready");

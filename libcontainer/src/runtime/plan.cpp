@@ -155,9 +155,31 @@ std::string format_plan(const Plan& plan)
         case OpKind::GeneratedFile:
             text += fmt::format("generate  {} ({})", op.target, op.source);
             break;
+        case OpKind::WriteFile:
+            text += fmt::format("file      {} ({} bytes{})", op.target, op.content.size(),
+                                op.executable ? ", executable" : "");
+            break;
         }
-        text += flags.empty() ? "\n" : fmt::format(" [{}]\n", flags);
+        if (!flags.empty())
+            text += fmt::format(" [{}]", flags);
+        text += op.module.empty() ? "\n" : fmt::format(" (module {})\n", op.module);
     }
+    for (const auto& change : plan.environment) {
+        switch (change.kind) {
+        case EnvironmentChange::Kind::Set:
+            text += fmt::format("env       {}={}", change.name, change.value);
+            break;
+        case EnvironmentChange::Kind::Prepend:
+            text += fmt::format("env       {} prepend {}", change.name, change.value);
+            break;
+        case EnvironmentChange::Kind::Pass:
+            text += fmt::format("env       {} from the job", change.name);
+            break;
+        }
+        text += fmt::format(" (module {})\n", change.module);
+    }
+    for (const auto& skipped : plan.skipped)
+        text += fmt::format("skipped   {}\n", skipped);
     return text;
 }
 

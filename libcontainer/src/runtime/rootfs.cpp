@@ -259,10 +259,18 @@ private:
         const auto& identity = spec_.identity;
         std::string content = op.source == "passwd" ? passwd_with_user(image_content, identity)
                                                     : group_with_user(image_content, identity);
-        std::string file = fmt::format("{}/{}", staging_files, op.source);
-        UniqueFd out(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+        place_file(op, content, 0644);
+    }
+
+    // Writes `content` into the staging area and binds it at the operation's target.
+    void place_file(const MountOp& op, const std::string& content, mode_t mode)
+    {
+        std::string file = fmt::format("{}/{}", staging_files, files_written_++);
+        UniqueFd out(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode));
         if (!out.valid())
             throw_errno(fmt::format("cannot write {}", file));
+        if (fchmod(out.get(), mode) != 0)
+            throw_errno(fmt::format("cannot set the mode of {}", file));
         sys::write_all(out.get(), content);
         UniqueFd target = ensure(op.target, S_IFREG);
         sys::mount(file, sys::fd_path(target.get()), nullptr, MS_BIND, "",
@@ -293,6 +301,9 @@ private:
         case OpKind::GeneratedFile:
             generate(op);
             return;
+        case OpKind::WriteFile:
+            place_file(op, op.content, op.executable ? 0755 : 0644);
+            return;
         }
     }
 
@@ -317,6 +328,7 @@ private:
     UniqueFd root_;
     std::map<std::string, UniqueFd> sources_;
     std::vector<UniqueFd> shadows_;
+    unsigned files_written_ = 0;
 };
 
 } // namespace

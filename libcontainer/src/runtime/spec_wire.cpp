@@ -73,6 +73,10 @@ std::string encode_holder_request(const ContainerSpec& spec, const Config& confi
                     {"run_entrypoint", spec.run_entrypoint},
                     {"environment", spec.environment},
                     {"keep_environment", spec.keep_environment},
+                    {"modules_enable", spec.modules.enable},
+                    {"modules_disable", spec.modules.disable},
+                    {"modules_disable_all", spec.modules.disable_all},
+                    {"cocoon_plugin", spec.cocoon_plugin},
                     {"config", format_config(config)}};
     return request.dump();
 }
@@ -89,6 +93,10 @@ void decode_holder_request(const std::string& text, ContainerSpec& spec, Config&
         spec.run_entrypoint = request.at("run_entrypoint");
         spec.environment = request.at("environment").get<std::vector<std::string>>();
         spec.keep_environment = request.at("keep_environment").get<std::vector<std::string>>();
+        spec.modules.enable = request.at("modules_enable").get<std::vector<std::string>>();
+        spec.modules.disable = request.at("modules_disable").get<std::vector<std::string>>();
+        spec.modules.disable_all = request.at("modules_disable_all");
+        spec.cocoon_plugin = request.at("cocoon_plugin");
         config = parse_config(request.at("config").get<std::string>(), "the site configuration");
     } catch (const json::exception& e) {
         fail("the holder program received a malformed request ({})", e.what());

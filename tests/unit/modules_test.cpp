@@ -327,3 +327,12 @@ TEST(ModulesHost, ExecutablesGetTheHostsLoaderAndLibraries)
     for (const auto& item : module.libraries)
         EXPECT_NE(item.target, "/.cocoon/lib/libc.so.6");
 }
+
+TEST(ModulesConfig, TheExampleFileDefinesTheShippedModules)
+{
+    Config config = load_config(COCOON_SOURCE_ROOT "/etc/cocoon.yaml");
+    for (const char* name : {"slurm", "munge", "libfabric", "mpich", "nvidia", "amd"})
+        EXPECT_TRUE(config.modules.contains(name)) << name;
+    EXPECT_EQ(config.modules.at("nvidia").when, Module::When::Gpus);
+    EXPECT_TRUE(config.modules.at("libfabric").optional);
+}

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cocoon/error.h"
@@ -17,6 +18,7 @@ namespace {
 constexpr size_t max_program_headers = 256;
 constexpr size_t max_dynamic_entries = 4096;
 constexpr size_t max_string = 4096;
+constexpr size_t max_string_table = 16 << 20;
 
 class ElfReader {
 public:
@@ -50,7 +52,12 @@ public:
         return std::string(buffer, length);
     }
 
-    const std::string& path() const { return path_; }
+    void read_exact(uint64_t offset, void* buffer, size_t size) const
+    {
+        ssize_t n = pread(fd_.get(), buffer, size, static_cast<off_t>(offset));
+        if (n != static_cast<ssize_t>(size))
+            fail("{} is not a valid ELF file (truncated)", path_);
+    }
 
 private:
     std::string path_;
@@ -108,30 +115,40 @@ ElfInfo read_elf(const std::string& path)
     }
     if (!dynamic)
         return info;
-    std::vector<Elf64_Dyn> entries;
-    uint64_t string_table = 0;
-    for (size_t i = 0; i < max_dynamic_entries; ++i) {
-        Elf64_Dyn entry {};
-        reader.read_at(dynamic->p_offset + i * sizeof(Elf64_Dyn), entry);
+    // The dynamic section and its string table, one read each.
+    size_t count = std::min<size_t>(dynamic->p_filesz / sizeof(Elf64_Dyn), max_dynamic_entries);
+    std::vector<Elf64_Dyn> entries(count);
+    reader.read_exact(dynamic->p_offset, entries.data(), count * sizeof(Elf64_Dyn));
+    uint64_t string_address = 0;
+    uint64_t string_size = 0;
+    for (const auto& entry : entries) {
         if (entry.d_tag == DT_NULL)
             break;
         if (entry.d_tag == DT_STRTAB)
-            string_table = file_offset(headers, entry.d_un.d_ptr, path);
-        entries.push_back(entry);
+            string_address = entry.d_un.d_ptr;
+        else if (entry.d_tag == DT_STRSZ)
+            string_size = entry.d_un.d_val;
     }
+    if (string_address == 0 || string_size == 0 || string_size > max_string_table)
+        fail("{} is not a valid ELF file (dynamic string table)", path);
+    std::string strings(string_size, '\0');
+    reader.read_exact(file_offset(headers, string_address, path), strings.data(), string_size);
+    auto string_at = [&](uint64_t offset) {
+        if (offset >= strings.size())
+            fail("{} is not a valid ELF file (bad string offset)", path);
+        return std::string(strings.c_str() + offset, strnlen(strings.c_str() + offset,
+                                                             strings.size() - offset));
+    };
     std::string runpath, rpath;
     for (const auto& entry : entries) {
-        if (entry.d_tag != DT_NEEDED && entry.d_tag != DT_RUNPATH && entry.d_tag != DT_RPATH)
-            continue;
-        if (string_table == 0)
-            fail("{} is not a valid ELF file (no string table)", path);
-        std::string value = reader.read_string(string_table + entry.d_un.d_val);
+        if (entry.d_tag == DT_NULL)
+            break;
         if (entry.d_tag == DT_NEEDED)
-            info.needed.push_back(value);
+            info.needed.push_back(string_at(entry.d_un.d_val));
         else if (entry.d_tag == DT_RUNPATH)
-            runpath = value;
-        else
-            rpath = value;
+            runpath = string_at(entry.d_un.d_val);
+        else if (entry.d_tag == DT_RPATH)
+            rpath = string_at(entry.d_un.d_val);
     }
     split_path_list(runpath.empty() ? rpath : runpath, info.search_path);
     return info;

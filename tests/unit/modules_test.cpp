@@ -210,6 +210,9 @@ TEST(ModulesPlan, EnvironmentIsAppliedOnTopOfTheCurrentValues)
                           {"LD_LIBRARY_PATH", "/.cocoon/lib"},
                           {"A", "1"},
                           {"SLURM_CONF", "/etc/slurm.conf"}}));
+    // A step started from inside a container already has the prefix: not added twice.
+    auto again = module_environment({changes[0]}, {{"PATH", "/.cocoon/bin:/usr/bin"}}, {});
+    EXPECT_EQ(again[0].second, "/.cocoon/bin:/usr/bin");
 }
 
 TEST(ModulesHost, LdCacheFindsTheCLibrary)

@@ -202,9 +202,13 @@ module_environment(const std::vector<EnvironmentChange>& changes,
             values[change.name] = change.value;
             break;
         case EnvironmentChange::Kind::Prepend: {
+            // A step started from inside a container inherits the value already prepended.
             auto existing = values.find(change.name);
-            bool empty = existing == values.end() || existing->second.empty();
-            values[change.name] = empty ? change.value : change.value + ":" + existing->second;
+            if (existing == values.end() || existing->second.empty())
+                values[change.name] = change.value;
+            else if (existing->second != change.value &&
+                     !existing->second.starts_with(change.value + ":"))
+                existing->second = change.value + ":" + existing->second;
             break;
         }
         case EnvironmentChange::Kind::Pass: {

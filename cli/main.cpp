@@ -33,7 +33,11 @@ constexpr const char* usage_text =
     "      --container-env NAMES keep your value of these variables over the image's\n"
     "      --container-entrypoint  run the image's entrypoint first; the command gets\n"
     "                            the environment it sets up\n"
-    "      --dry-run             print the mount plan and the seccomp filter, then exit\n"
+    "      --container-modules NAMES  apply these modules of cocoon.yaml (also\n"
+    "                            COCOON_MODULES); --no-container-modules[=NAMES]\n"
+    "                            leaves them (or all) out\n"
+    "      --dry-run             print the plan (with each module's part) and the\n"
+    "                            seccomp filter, then exit\n"
     "\n"
     "Exit status: the command's, 125 when the container could not be created,\n"
     "126/127 when the command could not be executed.\n";

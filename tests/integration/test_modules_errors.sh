@@ -58,6 +58,15 @@ run_user env COCOON_MODULES=greeting srun --container="$BUSYBOX_SQSH" --no-conta
 assert_succeeded "srun --no-container-modules"
 assert_eq "g=" "$OUT" "environment with --no-container-modules"
 
+# cocoon run: the same errors, exit status 125; a bad name is a usage error (2).
+COCOON_YAML=$(_plugin_config)
+run_user "$COCOON" run -c "$COCOON_YAML" --container-modules=missingdevice "$BUSYBOX_SQSH" true
+assert_eq 125 "$RC" "cocoon run with a module that cannot be applied"
+assert_contains "$ERR" "module 'missingdevice' cannot be applied on this node: device /dev/cocoon-no-such-device is missing" "cocoon run stderr"
+run_user "$COCOON" run -c "$COCOON_YAML" --container-modules=Bad "$BUSYBOX_SQSH" true
+assert_eq 2 "$RC" "cocoon run --container-modules=Bad"
+assert_contains "$ERR" "--container-modules=Bad: 'Bad' is not a module name" "cocoon run stderr"
+
 assert_no_leftovers
 assert_node_healthy
 pass

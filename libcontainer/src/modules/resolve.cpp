@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <deque>
 #include <fstream>
 #include <set>
@@ -81,6 +82,13 @@ std::string replace_all(std::string text, const std::string& from, const std::st
     return text;
 }
 
+void remove_spaces(std::string& text)
+{
+    text.erase(std::remove_if(text.begin(), text.end(),
+                              [](unsigned char c) { return std::isspace(c) != 0; }),
+               text.end());
+}
+
 // The munge socket Slurm uses: AuthInfo's socket= in slurm.conf, else munge's default.
 std::string munge_socket(const std::string& slurm_conf)
 {
@@ -94,12 +102,13 @@ std::string munge_socket(const std::string& slurm_conf)
         if (eq == std::string::npos)
             continue;
         std::string key = line.substr(0, eq);
-        key.erase(std::remove_if(key.begin(), key.end(), ::isspace), key.end());
-        std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+        remove_spaces(key);
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         if (key != "authinfo")
             continue;
         std::string value = line.substr(eq + 1);
-        value.erase(std::remove_if(value.begin(), value.end(), ::isspace), value.end());
+        remove_spaces(value);
         auto at = value.find("socket=");
         if (at != std::string::npos && (at == 0 || value[at - 1] == ','))
             return value.substr(at + 7, value.find(',', at) - at - 7);

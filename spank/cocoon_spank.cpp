@@ -202,13 +202,18 @@ std::string plugin_path()
     return realpath(info.dli_fname, real) ? real : "";
 }
 
-// For the admin (SlurmdDebug=debug): what the container receives, and from which module.
+// For the admin: which modules a step got and which optional ones were skipped (info),
+// and at SlurmdDebug=debug everything the container receives, and from which module.
 void log_plan(const std::string& text)
 {
     size_t start = 0;
     while (start < text.size()) {
         size_t end = std::min(text.find('\n', start), text.size());
-        slurm_debug("cocoon: plan: %s", text.substr(start, end - start).c_str());
+        std::string line = text.substr(start, end - start);
+        if (line.starts_with("modules ") || line.starts_with("skipped "))
+            slurm_info("cocoon: plan: %s", line.c_str());
+        else
+            slurm_debug("cocoon: plan: %s", line.c_str());
         start = end + 1;
     }
 }

@@ -23,12 +23,17 @@ check_error missingdevice "device /dev/cocoon-no-such-device is missing"
 check_error missinglibrary "library libcocoon-no-such-library.so.1 is not in the ld.so cache"
 check_error missingsocket "$COCOON_TEST_DIR/no-such.socket is missing"
 
-# Optional: skipped, the step runs without it.
+# Optional: skipped, the step runs without it; slurmd's log says why.
+slurmd_log=$COCOON_TEST_DIR/log/slurmd.log
+mark=$(log_mark "$slurmd_log")
 wait_idle
 run_user srun --container="$BUSYBOX_SQSH" --container-modules=optionalmissing \
     sh -c "$IN_IMAGE; echo \"applied=\${COCOON_OPTIONAL_APPLIED:-no}\""
 assert_succeeded "srun with an optional module that cannot be applied"
 assert_eq "applied=no" "$OUT" "optional module"
+assert_contains "$(log_since "$slurmd_log" "$mark")" \
+    "cocoon: plan: skipped   optionalmissing: device /dev/cocoon-no-such-device is missing" \
+    "slurmd log"
 
 # Unknown names: on the node (the submit side has no cocoon.yaml to check against).
 wait_idle

@@ -176,6 +176,7 @@ TEST(ModulesPlan, GoldenOperationsAndEnvironment)
     plan_modules(resolution, plan);
     EXPECT_EQ(format_plan(plan),
               "root      /img.sqsh (read-only, nosuid, nodev)\n"
+              "modules   gpu\n"
               "bind      /dev/nvidia1 <- /dev/nvidia1 [dev] (module gpu)\n"
               "bind      /.cocoon/lib/libcuda.so.1 <- /usr/lib/libcuda.so.1.2 [ro] (module gpu)\n"
               "bind      /.cocoon/host/bin/nvidia-smi <- /usr/bin/nvidia-smi [ro] (module gpu)\n"

@@ -46,6 +46,7 @@ struct Plan {
     std::string image; // what the root filesystem comes from, for display
     std::vector<MountOp> ops;
     std::vector<EnvironmentChange> environment; // from modules, in order
+    std::vector<std::string> modules;           // the modules applied
     std::vector<std::string> skipped;           // optional modules left out, and why
 };
 

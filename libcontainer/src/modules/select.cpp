@@ -162,6 +162,7 @@ void plan_modules(const ModuleResolution& resolution, Plan& plan)
     };
     for (const auto& module : resolution.modules) {
         const std::string& name = module.name;
+        plan.modules.push_back(name);
         for (const auto& item : module.mounts)
             add(module_bind(item, name));
         for (const auto& item : module.libraries)

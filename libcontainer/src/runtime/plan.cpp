@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include <fmt/ranges.h>
+
 #include "cocoon/error.h"
 
 namespace cocoon {
@@ -132,6 +134,8 @@ Plan plan_container(const ContainerSpec& spec, const Config& config)
 std::string format_plan(const Plan& plan)
 {
     std::string text = fmt::format("root      {} (read-only, nosuid, nodev)\n", plan.image);
+    if (!plan.modules.empty())
+        text += fmt::format("modules   {}\n", fmt::join(plan.modules, ", "));
     for (const auto& op : plan.ops) {
         std::string flags;
         auto add = [&](bool on, const char* name) {

@@ -50,6 +50,14 @@ assert_failed "srun --container-modules='slurm,../x'"
 assert_contains "$ERR" "'../x' is not a module name" "stderr"
 assert_eq "$before" "$(last_job_id)" "last job id (no job may be queued)"
 
+# A job variable that is not UTF-8 (it travels to the holder for modules) does not fail
+# the step.
+wait_idle
+run_user env $'COCOON_LATIN1=caf\xe9' srun --container="$BUSYBOX_SQSH" --container-modules=greeting \
+    sh -c "$IN_IMAGE; echo \$COCOON_GREETING"
+assert_succeeded "srun with a Latin-1 variable in the job's environment"
+assert_eq hello "$OUT" "output with a Latin-1 variable"
+
 # Files and environment of a module; --no-container-modules takes it away again.
 wait_idle
 run_user srun --container="$BUSYBOX_SQSH" --container-modules=greeting \

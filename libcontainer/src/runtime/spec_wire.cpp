@@ -61,6 +61,37 @@ Identity decode_identity(const json& in)
     return identity;
 }
 
+bool valid_utf8(const std::string& text)
+{
+    size_t i = 0;
+    while (i < text.size()) {
+        auto c = static_cast<unsigned char>(text[i]);
+        size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (length == 0 || i + length > text.size())
+            return false;
+        for (size_t k = 1; k < length; ++k)
+            if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2)
+                return false;
+        i += length;
+    }
+    return true;
+}
+
+// The job's environment travels as JSON strings, which must be UTF-8. Without
+// --container-entrypoint only modules read it (names and values they know are UTF-8):
+// a variable that is not, say a Latin-1 value of the user's, is left out rather than
+// failing the step. The entrypoint needs every variable, so there it stays an error.
+std::vector<std::string> environment_to_send(const ContainerSpec& spec)
+{
+    if (spec.run_entrypoint)
+        return spec.environment;
+    std::vector<std::string> environment;
+    for (const auto& entry : spec.environment)
+        if (valid_utf8(entry))
+            environment.push_back(entry);
+    return environment;
+}
+
 } // namespace
 
 std::string encode_holder_request(const ContainerSpec& spec, const Config& config)
@@ -71,7 +102,7 @@ std::string encode_holder_request(const ContainerSpec& spec, const Config& confi
                     {"extra_files", spec.extra_files},
                     {"cache_dir", spec.cache_dir},
                     {"run_entrypoint", spec.run_entrypoint},
-                    {"environment", spec.environment},
+                    {"environment", environment_to_send(spec)},
                     {"keep_environment", spec.keep_environment},
                     {"modules_enable", spec.modules.enable},
                     {"modules_disable", spec.modules.disable},

@@ -177,7 +177,8 @@ public:
             if (exists(dir + "/" + soname))
                 return dir + "/" + soname;
         for (const auto& dir : object_path) {
-            std::string expanded = replace_all(replace_all(dir, "${ORIGIN}", origin), "$ORIGIN", origin);
+            std::string expanded =
+                replace_all(replace_all(dir, "${ORIGIN}", origin), "$ORIGIN", origin);
             if (exists(expanded + "/" + soname))
                 return expanded + "/" + soname;
         }
@@ -352,7 +353,8 @@ private:
             for (const auto& plugin : expand_glob(variables_.expand(pattern)))
                 libraries_.add_dependencies(plugin, true, true, runtime);
         for (const auto& [soname, path] : runtime)
-            resolved_.host_files.push_back({path, fmt::format("{}/lib/{}", module_host_dir, soname)});
+            resolved_.host_files.push_back(
+                {path, fmt::format("{}/lib/{}", module_host_dir, soname)});
     }
 
     const Module& module_;

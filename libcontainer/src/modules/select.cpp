@@ -134,7 +134,8 @@ std::vector<std::string> select_modules(const Config& config, const ModuleReques
         for (const auto& name : *list)
             if (!config.modules.contains(name))
                 fail("unknown module '{}' (cocoon.yaml defines: {})", printable(name),
-                     known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", ")));
+                     known.empty() ? std::string("none")
+                                   : fmt::format("{}", fmt::join(known, ", ")));
     bool has_gpus = !job_gpus(job_environment).empty();
     std::vector<std::string> selected;
     for (const auto& [name, module] : config.modules) {

@@ -66,7 +66,11 @@ bool valid_utf8(const std::string& text)
     size_t i = 0;
     while (i < text.size()) {
         auto c = static_cast<unsigned char>(text[i]);
-        size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        size_t length = c < 0x80            ? 1
+                        : (c >> 5) == 0x06  ? 2
+                        : (c >> 4) == 0x0e  ? 3
+                        : (c >> 3) == 0x1e ? 4
+                                           : 0;
         if (length == 0 || i + length > text.size())
             return false;
         for (size_t k = 1; k < length; ++k)

@@ -156,3 +156,21 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     EXPECT_EQ(config_back.shared_caches, std::vector<std::string>{"/s"});
     EXPECT_EQ(format_config(config_back), format_config(config));
 }
+
+TEST(SpecWire, ModulesAndNonUtf8Variables)
+{
+    ContainerSpec spec;
+    spec.modules = {{"slurm", "munge"}, {"nvidia"}, true};
+    spec.cocoon_plugin = "/usr/lib/slurm/spank_cocoon.so";
+    spec.environment = {"A=1", "LATIN=caf\xe9", "B=\xc3\xa9"};
+    ContainerSpec back;
+    Config config;
+    decode_holder_request(encode_holder_request(spec, default_config()), back, config);
+    EXPECT_EQ(back.modules.enable, (std::vector<std::string>{"slurm", "munge"}));
+    EXPECT_EQ(back.modules.disable, std::vector<std::string>{"nvidia"});
+    EXPECT_TRUE(back.modules.disable_all);
+    EXPECT_EQ(back.cocoon_plugin, spec.cocoon_plugin);
+    // Only modules read the environment without an entrypoint: a variable that JSON cannot
+    // carry is left out instead of failing the step.
+    EXPECT_EQ(back.environment, (std::vector<std::string>{"A=1", "B=\xc3\xa9"}));
+}

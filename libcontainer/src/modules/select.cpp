@@ -66,13 +66,14 @@ MountOp module_file(std::string target, std::string content, bool executable,
 }
 
 // /.cocoon/bin/NAME: runs the host program with the host's loader and libraries, whatever
-// C library the image has (or none).
+// C library the image has (or none). No --argv0: loaders before glibc 2.33 lack it, and
+// the program's name (its basename) stays the same.
 std::string launcher_script(const ResolvedModule::Launcher& launcher, const std::string& module)
 {
     std::string command =
         launcher.loader.empty()
             ? fmt::format("exec {} \"$@\"", launcher.program)
-            : fmt::format("exec {} --library-path {}/lib --argv0 \"$0\" {} \"$@\"",
+            : fmt::format("exec {} --library-path {}/lib {} \"$@\"",
                           launcher.loader, module_host_dir, launcher.program);
     return fmt::format("#!/bin/sh\n# {} from the host (cocoon module {})\n{}\n", launcher.name,
                        module, command);

@@ -182,7 +182,7 @@ TEST(ModulesPlan, GoldenOperationsAndEnvironment)
               "bind      /.cocoon/host/bin/nvidia-smi <- /usr/bin/nvidia-smi [ro] (module gpu)\n"
               "bind      /.cocoon/host/lib/ld-linux-x86-64.so.2 <- /lib64/ld-linux-x86-64.so.2 "
               "[ro] (module gpu)\n"
-              "file      /.cocoon/bin/nvidia-smi (169 bytes, executable) [ro] (module gpu)\n"
+              "file      /.cocoon/bin/nvidia-smi (168 bytes, executable) [ro] (module gpu)\n"
               "env       LD_LIBRARY_PATH prepend /.cocoon/lib (module gpu)\n"
               "env       PATH prepend /.cocoon/bin (module gpu)\n"
               "env       NVIDIA_VISIBLE=1 (module gpu)\n"

@@ -59,18 +59,22 @@ assert_eq "$(hostname)" "$(cat "$wrap_out")" "output of the job submitted from i
 
 # A containerized batch script's srun step runs in the batch script's image (SLURM_CONTAINER
 # is inherited), and the inner srun loads the cocoon plugin inside the container.
-wait_idle
 printf '#!/bin/sh\nsrun -n1 hostname\nsrun -n1 sh -c '\''grep ^ID= /etc/os-release; echo step=$SLURM_STEP_ID'\''\n' \
     > "$batch_script"
 chown "$TEST_USER" "$batch_script"
 chmod 0755 "$batch_script"
-run_user env COCOON_MODULES=slurm,munge sbatch --wait --container="$image" -o "$batch_out" \
-    "$batch_script"
-assert_succeeded "sbatch --wait with srun inside"
-batch=$(cat "$batch_out" 2>/dev/null)
-assert_contains "$batch" "ID=cocoon-busybox" "output of the inner srun step"
-assert_contains "$batch" "$(hostname)" "output of the inner srun -n1 hostname"
-assert_contains "$batch" "step=1" "output of the inner srun step"
+# The modules through the job's environment, then through sbatch's option.
+for how in "env COCOON_MODULES=slurm,munge sbatch" "sbatch --container-modules=slurm,munge"; do
+    wait_idle
+    rm -f "$batch_out"
+    # shellcheck disable=SC2086
+    run_user $how --wait --container="$image" -o "$batch_out" "$batch_script"
+    assert_succeeded "$how --wait with srun inside"
+    batch=$(cat "$batch_out" 2>/dev/null)
+    assert_contains "$batch" "ID=cocoon-busybox" "output of the inner srun step ($how)"
+    assert_contains "$batch" "$(hostname)" "output of the inner srun -n1 hostname ($how)"
+    assert_contains "$batch" "step=1" "output of the inner srun step ($how)"
+done
 
 assert_no_leftovers
 assert_node_healthy

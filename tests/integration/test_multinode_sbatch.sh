@@ -27,9 +27,9 @@ JOB
 chown "$TEST_USER" "$work/job.sh"
 chmod 0755 "$work/job.sh"
 
-run_user timeout 180 sbatch --wait -p "$MULTI_PARTITION" -N2 -o "$work/job.out" "$work/job.sh"
+run_user timeout 180 sbatch --wait -p "$MULTI_PARTITION" -N2 --ntasks-per-node=2 -o "$work/job.out" "$work/job.sh"
 job_out=$(cat "$work/job.out" 2>/dev/null)
-assert_succeeded "sbatch --wait -p $MULTI_PARTITION -N2 (output: $job_out)"
+assert_succeeded "sbatch --wait -p $MULTI_PARTITION -N2 --ntasks-per-node=2 (output: $job_out)"
 job=$(grep -oE '[0-9]+' <<<"$OUT" | tail -n1)
 [[ -n "$job" ]] || fail "no job id in sbatch's answer: $OUT"
 

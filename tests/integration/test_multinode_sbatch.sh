@@ -19,7 +19,7 @@ install -d -o "$TEST_USER" -m 0755 "$work"
 cat > "$work/job.sh" <<JOB
 #!/bin/sh
 echo "batch on \$SLURMD_NODENAME nodes \$SLURM_JOB_NODELIST"
-srun --ntasks-per-node=1 --container="$BUSYBOX_SQSH" \\
+srun -N2 -n2 --container="$BUSYBOX_SQSH" \\
     sh -c '$IN_IMAGE; echo "step1 \$SLURMD_NODENAME \$(head -n1 /etc/os-release)"' || exit 11
 srun -n4 --container="$BUSYBOX_SQSH" \\
     sh -c '$IN_IMAGE; echo "step2 \$SLURMD_NODENAME \$SLURM_PROCID \$(id -u)"' || exit 12

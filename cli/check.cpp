@@ -374,8 +374,12 @@ std::string plugin_slurm_release(const std::string& plugin)
 std::string check_plugstack(Report& report)
 {
     const std::string item = "plugstack";
+    // A configless node (slurmd --conf-server) keeps the controller's copy in /run/slurm/conf.
     const char* env = getenv("SLURM_CONF");
     std::string slurm_conf = env && *env ? env : "/etc/slurm/slurm.conf";
+    if (!(env && *env) && access(slurm_conf.c_str(), F_OK) != 0 &&
+        access("/run/slurm/conf/slurm.conf", F_OK) == 0)
+        slurm_conf = "/run/slurm/conf/slurm.conf";
     if (access(slurm_conf.c_str(), R_OK) != 0) {
         report.problem(item, "cannot read the Slurm configuration " + slurm_conf,
                        "run on a Slurm node, or set SLURM_CONF to its slurm.conf");

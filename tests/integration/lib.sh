@@ -500,6 +500,22 @@ log_since() {
     tail -n +"$(($2 + 1))" "$1"
 }
 
+# slurmd_logs_mark: the marks of every node's slurmd log (slurmd.log, slurmd-NODE.log; a
+# step may run on any node); pass them to slurmd_logs_since for the lines logged since.
+slurmd_logs_mark() {
+    local f
+    for f in "$COCOON_TEST_DIR"/log/slurmd*.log; do
+        echo "$f $(log_mark "$f")"
+    done
+}
+slurmd_logs_since() {
+    local f n
+    sleep 0.3
+    while read -r f n; do
+        tail -n +"$((n + 1))" "$f"
+    done <<<"$1"
+}
+
 # blob_gets_since LOG MARK [DIGEST_OR_REPO]: number of GET requests for blobs after MARK,
 # all of them or those whose line contains DIGEST_OR_REPO ("sha256:…" or "/test/busybox/").
 blob_gets_since() {

@@ -24,14 +24,13 @@ check_error missinglibrary "library libcocoon-no-such-library.so.1 is not in the
 check_error missingsocket "$COCOON_TEST_DIR/no-such.socket is missing"
 
 # Optional: skipped, the step runs without it; slurmd's log says why.
-slurmd_log=$COCOON_TEST_DIR/log/slurmd.log
-mark=$(log_mark "$slurmd_log")
+marks=$(slurmd_logs_mark)
 wait_idle
 run_user srun --container="$BUSYBOX_SQSH" --container-modules=optionalmissing \
     sh -c "$IN_IMAGE; echo \"applied=\${COCOON_OPTIONAL_APPLIED:-no}\""
 assert_succeeded "srun with an optional module that cannot be applied"
 assert_eq "applied=no" "$OUT" "optional module"
-assert_contains "$(log_since "$slurmd_log" "$mark")" \
+assert_contains "$(slurmd_logs_since "$marks")" \
     "cocoon: plan: skipped   optionalmissing: device /dev/cocoon-no-such-device is missing" \
     "slurmd log"
 

@@ -23,15 +23,14 @@ assert_eq none "$OUT" "commands found without modules"
 # munge -n | unmunge through the host's munged (its socket is not the default one here:
 # the module reads it from slurm.conf's AuthInfo and binds it at munge's default path).
 # slurmd's log names the modules of the step for the admin.
-slurmd_log=$COCOON_TEST_DIR/log/slurmd.log
-mark=$(log_mark "$slurmd_log")
+marks=$(slurmd_logs_mark)
 wait_idle
 run_user srun --container="$image" --container-modules=munge \
     sh -c "$IN_IMAGE; munge -n | unmunge"
 assert_succeeded "munge -n | unmunge"
 assert_contains "$OUT" "Success (0)" "unmunge output"
 assert_contains "$OUT" "($TEST_UID)" "unmunge output"
-assert_contains "$(log_since "$slurmd_log" "$mark")" "cocoon: plan: modules   munge" "slurmd log"
+assert_contains "$(slurmd_logs_since "$marks")" "cocoon: plan: modules   munge" "slurmd log"
 
 # squeue --me and scontrol show job, modules chosen through COCOON_MODULES.
 wait_idle

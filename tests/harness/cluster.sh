@@ -236,6 +236,23 @@ ensure_user() {
     install -d -o "$TEST_USER" -g "$(id -gn "$TEST_USER")" -m 0755 "$home" "$home/work"
 }
 
+# Runs CMD with only descriptors 0, 1 and 2. munged keeps every descriptor it inherits,
+# among them the one of `flock /tmp/cocoon-cluster.lock ...`: a munged that an
+# interrupted run left behind then holds the cluster lock for good, and every later run
+# waits forever (slurmctld and slurmd close theirs).
+without_inherited_fds() {
+    (
+        local fd
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd=${fd##*/}
+            if (( fd > 2 )); then
+                eval "exec $fd>&-" 2>/dev/null || true
+            fi
+        done
+        exec "$@"
+    )
+}
+
 start_munge() {
     # munged insists that its directories are not writable by others and that the key
     # is private to the munge user; 0755 lets unprivileged clients reach the socket.
@@ -254,7 +271,7 @@ start_munge() {
     chown munge:munge "$MUNGE_DIR/munged.log"
     chmod 0640 "$MUNGE_DIR/munged.log"
 
-    if ! runuser -u munge -- munged \
+    if ! without_inherited_fds runuser -u munge -- munged \
         --key-file="$MUNGE_DIR/munge.key" \
         --socket="$MUNGE_SOCKET" \
         --pid-file="$MUNGE_PID" \

@@ -41,6 +41,8 @@
 set -euo pipefail
 
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck source=tests/harness/daemon.sh
+source "$HARNESS_DIR/daemon.sh"
 DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 TEST_USER=cocoontest
 EXTRA_GROUP=cocoonextra
@@ -234,23 +236,6 @@ ensure_user() {
     local home
     home=$(getent passwd "$TEST_USER" | cut -d: -f6)
     install -d -o "$TEST_USER" -g "$(id -gn "$TEST_USER")" -m 0755 "$home" "$home/work"
-}
-
-# Runs CMD with only descriptors 0, 1 and 2. munged keeps every descriptor it inherits,
-# among them the one of `flock /tmp/cocoon-cluster.lock ...`: a munged that an
-# interrupted run left behind then holds the cluster lock for good, and every later run
-# waits forever (slurmctld and slurmd close theirs).
-without_inherited_fds() {
-    (
-        local fd
-        for fd in /proc/"$BASHPID"/fd/*; do
-            fd=${fd##*/}
-            if (( fd > 2 )); then
-                eval "exec $fd>&-" 2>/dev/null || true
-            fi
-        done
-        exec "$@"
-    )
 }
 
 start_munge() {

@@ -56,3 +56,14 @@ TEST(Identity, GidMapWithSupplementaryGroupsIsSortedAndUnique)
     EXPECT_EQ(cocoon::gid_map_text(alice(), true), "27 27 1\n1001 1001 1\n1002 1002 1\n");
     EXPECT_EQ(cocoon::gid_map_text(alice(), false), "1002 1002 1\n");
 }
+
+TEST(Identity, RemappedMapsMakeTheUserRoot)
+{
+    Identity identity;
+    identity.uid = 1001;
+    identity.gid = 1002;
+    identity.groups = {1002, 27, 0};
+    EXPECT_EQ(remapped_uid_map_text(identity), "0 1001 1\n");
+    EXPECT_EQ(remapped_gid_map_text(identity, false), "0 1002 1\n");
+    EXPECT_EQ(remapped_gid_map_text(identity, true), "0 1002 1\n27 27 1\n");
+}

@@ -87,13 +87,19 @@ int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept;
 
 // Writes the id maps of the user namespace of `pid`: the user and each of their groups
 // map to themselves. With `with_supplementary_groups` the caller must be privileged (root
-// in slurmstepd); without, an unprivileged parent maps just its uid and gid.
-void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups);
+// in slurmstepd); without, an unprivileged parent maps just its uid and gid. With
+// `remap_root` (--container-remap-root) the user and their group are 0 inside instead.
+void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups,
+                   bool remap_root = false);
 
 // The namespaces of a running container, opened before the first setns.
 struct NamespaceFds {
     UniqueFd user;
     UniqueFd mnt;
+    // Only those --container-unshare made private; invalid otherwise.
+    UniqueFd net;
+    UniqueFd ipc;
+    UniqueFd uts;
 };
 
 // Opens the user and mount namespaces of holder `pid`. In slurmstepd this runs as root
@@ -111,6 +117,10 @@ void join_container(pid_t pid);
 // Enters `workdir` inside the container; when the container has no such directory, the
 // image's working directory (`image_workdir`), else /.
 void enter_workdir(const std::string& workdir, const std::string& image_workdir = {});
+
+// Enters --container-workdir `path` (relative: from the container's root); throws Error
+// naming it when the container has no such directory.
+void enter_requested_workdir(const std::string& path);
 
 // Sets no_new_privs: nothing executed in the container can gain privileges.
 void forbid_new_privileges();

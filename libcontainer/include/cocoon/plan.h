@@ -16,6 +16,7 @@ enum class OpKind {
     Tmpfs,         // a fresh tmpfs at target
     Symlink,       // a symlink at target pointing to source
     GeneratedFile, // a file cocoon writes (source names the generator: passwd, group)
+    Mqueue,        // a new mqueue filesystem (with a private IPC namespace)
 };
 
 struct MountOp {
@@ -27,11 +28,18 @@ struct MountOp {
     bool optional = false;  // skip when the host source is missing
     bool device = false;    // a device node: keep it usable (no nodev)
     std::string options;    // tmpfs mount data
+    bool noexec = false;
+    // Propagation asked for with --container-mounts: "", private, rprivate, slave, rslave.
+    std::string propagation;
 };
 
 struct Plan {
     std::string image; // what the root filesystem comes from, for display
     std::vector<MountOp> ops;
+    // A writable root: an overlay over the image whose upper layer is a tmpfs of
+    // `writable_size` bytes in the container's mount namespace; else the image read-only.
+    bool writable = false;
+    uint64_t writable_size = 0;
 };
 
 Plan plan_container(const ContainerSpec& spec, const Config& config);

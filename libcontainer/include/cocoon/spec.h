@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cocoon/config.h"
+#include "cocoon/container_options.h"
 #include "cocoon/reference.h"
 
 namespace cocoon {
@@ -45,6 +46,9 @@ struct ContainerSpec {
     bool run_entrypoint = false;
     std::vector<std::string> environment; // NAME=VALUE
     std::vector<std::string> keep_environment;
+    // The pyxis-style options (--container-mounts, --container-workdir, remap-root,
+    // writable/readonly, unshare, mount-home).
+    ContainerOptions options;
 };
 
 // The cache directory for `identity`: `override` (the user's COCOON_CACHE_DIR) when set,
@@ -63,5 +67,10 @@ std::string group_with_user(const std::string& image_group, const Identity& iden
 // Id maps of the user namespace: the user and their groups map to themselves.
 std::string uid_map_text(const Identity& identity);
 std::string gid_map_text(const Identity& identity, bool with_supplementary_groups);
+
+// With --container-remap-root: the user is uid 0 and their primary group gid 0 inside;
+// supplementary groups still map to themselves (gid 0 among them is left out).
+std::string remapped_uid_map_text(const Identity& identity);
+std::string remapped_gid_map_text(const Identity& identity, bool with_supplementary_groups);
 
 } // namespace cocoon

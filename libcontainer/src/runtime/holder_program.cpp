@@ -18,14 +18,19 @@
 //   -> ready                        (or: -> error MESSAGE, at any point)
 //   <- end of stream                the step is over: unmount and exit
 #include <dirent.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 
 #include "cocoon/container.h"
 #include "cocoon/error.h"
@@ -59,6 +64,32 @@ void send_entrypoint_environment(const ContainerSpec& spec, const Config& config
     auto output = run_entrypoint(image, spec, input, config.seccomp);
     for (const auto& [name, value] : environment_changes(input, output))
         sys::write_frame(status_fd, "entrypoint-env", name + "=" + value);
+}
+
+// --container-unshare: private network (loopback only, brought up), IPC and UTS
+// namespaces, owned by the container's user namespace; tasks join them like the others.
+void unshare_requested(const UnshareRequest& request)
+{
+    const std::array<std::tuple<bool, int, const char*, const char*>, 3> table = {{
+        {request.net, CLONE_NEWNET, "net", "network"},
+        {request.ipc, CLONE_NEWIPC, "ipc", "IPC"},
+        {request.uts, CLONE_NEWUTS, "uts", "UTS (hostname)"},
+    }};
+    for (const auto& [wanted, flag, name, what] : table)
+        if (wanted && unshare(flag) != 0)
+            throw_errno(fmt::format("--container-unshare={}: this node cannot give the container "
+                                    "a private {} namespace; leave {} out or ask your admin",
+                                    name, what, name));
+    if (!request.net)
+        return;
+    UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    struct ifreq lo {};
+    std::snprintf(lo.ifr_name, sizeof(lo.ifr_name), "lo");
+    if (!sock.valid() || ioctl(sock.get(), SIOCGIFFLAGS, &lo) != 0)
+        throw_errno("--container-unshare=net: cannot find the loopback interface");
+    lo.ifr_flags = static_cast<short>(lo.ifr_flags | IFF_UP);
+    if (ioctl(sock.get(), SIOCSIFFLAGS, &lo) != 0)
+        throw_errno("--container-unshare=net: cannot bring the loopback interface up");
 }
 
 // A task's background child outlives its task when Slurm's process tracking does not
@@ -114,6 +145,7 @@ void serve(int status_fd, int control_fd)
         _exit(1); // the parent gave up
     if (unshare(CLONE_NEWNS) != 0)
         throw_errno("cannot create a mount namespace");
+    unshare_requested(spec.options.unshare);
     assemble_rootfs(plan_container(spec, config), *image, spec);
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);

@@ -119,4 +119,22 @@ std::string gid_map_text(const Identity& identity, bool with_supplementary_group
     return text;
 }
 
+std::string remapped_uid_map_text(const Identity& identity)
+{
+    return fmt::format("0 {} 1\n", identity.uid);
+}
+
+std::string remapped_gid_map_text(const Identity& identity, bool with_supplementary_groups)
+{
+    std::string text = fmt::format("0 {} 1\n", identity.gid);
+    if (!with_supplementary_groups)
+        return text;
+    auto gids = all_gids(identity);
+    std::sort(gids.begin(), gids.end());
+    for (gid_t g : gids)
+        if (g != identity.gid && g != 0) // 0 is the user's own group inside
+            text += fmt::format("{} {} 1\n", g, g);
+    return text;
+}
+
 } // namespace cocoon

@@ -185,7 +185,7 @@ int run_command(int argc, char** argv)
     ProgressDisplay display(stderr, false);
     Holder::Hooks hooks;
     hooks.write_id_maps = [&spec](pid_t pid) {
-        write_id_maps(pid, spec.identity, false, spec.options.remap_root);
+        write_id_maps(pid, spec.identity, false, spec.options.user_is_outer_root());
     };
     hooks.progress = [&](const ImportEvent& event) { display(event); };
     Holder holder = [&] {

@@ -232,7 +232,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     hooks.in_child = [uid, gid, groups] { drop_to_job_user(uid, gid, groups); };
     hooks.write_id_maps = [&spec](pid_t pid) {
         RootEuid root;
-        write_id_maps(pid, spec.identity, true, spec.options.remap_root);
+        write_id_maps(pid, spec.identity, true, spec.options.user_is_outer_root());
     };
     spank::ImportReporter reporter;
     hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };

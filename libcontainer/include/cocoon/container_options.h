@@ -46,6 +46,13 @@ struct ContainerOptions {
     // upper layer over the image, or the image read-only.
     bool writable = true;
     UnshareRequest unshare;
+
+    // Whether the user is uid 0 of the container's outer user namespace, so that the
+    // image's root-owned files are theirs (a writable root, as with enroot, or remap-root);
+    // without remap-root the tasks then run in an inner user namespace where the user is
+    // themselves. A read-only container keeps the image's owners (root's files belong to
+    // nobody) with one user namespace where the user is themselves.
+    bool user_is_outer_root() const { return remap_root || writable; }
 };
 
 // Parses a --container-mounts value: comma-separated SRC[:DST[:FLAGS]] entries, FLAGS

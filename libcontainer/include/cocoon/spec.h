@@ -68,9 +68,15 @@ std::string group_with_user(const std::string& image_group, const Identity& iden
 std::string uid_map_text(const Identity& identity);
 std::string gid_map_text(const Identity& identity, bool with_supplementary_groups);
 
-// With --container-remap-root: the user is uid 0 and their primary group gid 0 inside;
-// supplementary groups still map to themselves (gid 0 among them is left out).
+// The container's outer user namespace (runtime/holder.cpp write_id_maps): the user is
+// uid 0 and their primary group gid 0 there, supplementary groups map to themselves (gid 0
+// among them is left out). It is what tasks see with --container-remap-root.
 std::string remapped_uid_map_text(const Identity& identity);
 std::string remapped_gid_map_text(const Identity& identity, bool with_supplementary_groups);
+
+// The inner user namespace, a child of the outer one, where the user is themselves again:
+// `outer_map` (the outer namespace's uid_map or gid_map as the kernel shows it from
+// inside) with 0 turned back into `id` and every other id mapped to itself.
+std::string inner_id_map_text(const std::string& outer_map, unsigned id);
 
 } // namespace cocoon

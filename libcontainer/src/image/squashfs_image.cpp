@@ -112,9 +112,11 @@ void SquashfsImage::mount(const std::string& target)
                     "/dev/fuse mode 0666; ask your admin)");
     // default_permissions: the kernel checks each access against the image's owners and
     // modes (squashfuse itself checks nothing), so a 0600 root file stays unreadable.
+    // user_id and group_id are read in the mounting user namespace, where the user may be
+    // uid 0 (the container's outer namespace maps the user to root).
     auto options = fmt::format("fd={},rootmode=40000,user_id={},group_id={},allow_other,"
                                "default_permissions",
-                               fuse.get(), uid_, gid_);
+                               fuse.get(), getuid(), getgid());
     sys::mount("cocoon", target, "fuse.squashfuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options,
                fmt::format("cannot mount image {}", path_));
 

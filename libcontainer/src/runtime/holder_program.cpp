@@ -18,6 +18,8 @@
 //   -> ready                        (or: -> error MESSAGE, at any point)
 //   <- end of stream                the step is over: unmount and exit
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -41,6 +43,7 @@
 #include "rootfs.h"
 #include "runtime/spec_wire.h"
 #include "util/frames.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
@@ -90,6 +93,61 @@ void unshare_requested(const UnshareRequest& request)
     lo.ifr_flags = static_cast<short>(lo.ifr_flags | IFF_UP);
     if (ioctl(sock.get(), SIOCSIFFLAGS, &lo) != 0)
         throw_errno("--container-unshare=net: cannot bring the loopback interface up");
+}
+
+std::string own_map(const char* name)
+{
+    UniqueFd fd(open(fmt::format("/proc/self/{}", name).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid())
+        throw_errno(fmt::format("cannot read /proc/self/{}", name));
+    return sys::read_file(fd.get(), 64 << 10);
+}
+
+// Without --container-remap-root: the holder built the container as uid 0 of the outer
+// user namespace (where the image's root-owned files are the user's); the tasks must be
+// the user themselves. A child creates the inner user namespace, this process (still
+// privileged in the outer one) writes its maps -- the user's uid and gid back where they
+// belong, every other mapped id to itself -- and moves into it. The tasks join it last.
+void enter_inner_user_namespace(const Identity& identity)
+{
+    int ready[2], done[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(done, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd ready_read(ready[0]), ready_write(ready[1]), done_read(done[0]), done_write(done[1]);
+    pid_t child = fork();
+    if (child < 0)
+        throw_errno("cannot create the inner user namespace");
+    if (child == 0) {
+        done_write.reset(); // so that the parent's close is the end of the stream
+        ready_read.reset();
+        char byte = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+        (void)!write(ready_write.get(), &byte, 1);
+        (void)!read(done_read.get(), &byte, 1); // until the parent has joined
+        _exit(0);
+    }
+    ready_write.reset();
+    done_read.reset();
+    auto finish = [&] {
+        done_write.reset();
+        while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    };
+    try {
+        char byte = 'n';
+        if (read(ready_read.get(), &byte, 1) != 1 || byte != 'y')
+            fail("cannot create the inner user namespace");
+        auto proc = fmt::format("/proc/{}/", child);
+        sys::write_file(proc + "uid_map", inner_id_map_text(own_map("uid_map"), identity.uid));
+        sys::write_file(proc + "setgroups", "deny");
+        sys::write_file(proc + "gid_map", inner_id_map_text(own_map("gid_map"), identity.gid));
+        UniqueFd ns(open((proc + "ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!ns.valid() || setns(ns.get(), CLONE_NEWUSER) != 0)
+            throw_errno("cannot enter the inner user namespace");
+    } catch (...) {
+        finish();
+        throw;
+    }
+    finish();
 }
 
 // A task's background child outlives its task when Slurm's process tracking does not
@@ -147,6 +205,8 @@ void serve(int status_fd, int control_fd)
         throw_errno("cannot create a mount namespace");
     unshare_requested(spec.options.unshare);
     assemble_rootfs(plan_container(spec, config), *image, spec);
+    if (spec.options.user_is_outer_root() && !spec.options.remap_root)
+        enter_inner_user_namespace(spec.identity);
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);
     sys::write_frame(status_fd, "ready");

@@ -137,4 +137,18 @@ std::string remapped_gid_map_text(const Identity& identity, bool with_supplement
     return text;
 }
 
+std::string inner_id_map_text(const std::string& outer_map, unsigned id)
+{
+    std::istringstream in(outer_map);
+    std::string text;
+    unsigned long first = 0, lower = 0, count = 0;
+    while (in >> first >> lower >> count) {
+        if (first == 0 && count == 1)
+            text += fmt::format("{} 0 1\n", id);
+        else if (first != id)
+            text += fmt::format("{} {} {}\n", first, first, count);
+    }
+    return text;
+}
+
 } // namespace cocoon

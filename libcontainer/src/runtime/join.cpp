@@ -1,5 +1,7 @@
 #include <fcntl.h>
 #include <sched.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +39,18 @@ NamespaceFds open_namespaces(pid_t pid)
     NamespaceFds namespaces;
     namespaces.user =
         UniqueFd(open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    // The holder sits in the inner user namespace unless --container-remap-root: then the
+    // outer one (which owns the mounts) is its parent, and is joined first.
+    if (namespaces.user.valid()) {
+        UniqueFd parent(ioctl(namespaces.user.get(), NS_GET_PARENT));
+        struct stat theirs {}, own {};
+        if (parent.valid() && fstat(parent.get(), &theirs) == 0 &&
+            stat("/proc/self/ns/user", &own) == 0 &&
+            (theirs.st_dev != own.st_dev || theirs.st_ino != own.st_ino)) {
+            namespaces.inner_user = std::move(namespaces.user);
+            namespaces.user = std::move(parent);
+        }
+    }
     namespaces.mnt =
         UniqueFd(open(fmt::format("/proc/{}/ns/mnt", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!namespaces.user.valid() || !namespaces.mnt.valid())
@@ -61,6 +75,8 @@ void join_namespaces(const NamespaceFds& namespaces)
     for (const auto& [fd, type, what] : private_namespaces)
         if (fd->valid() && setns(fd->get(), type) != 0)
             throw_errno(fmt::format("cannot join the container's {} namespace", what));
+    if (namespaces.inner_user.valid() && setns(namespaces.inner_user.get(), CLONE_NEWUSER) != 0)
+        throw_errno("cannot join the container's inner user namespace");
 }
 
 void join_container(pid_t pid)

@@ -56,7 +56,7 @@ env_refused() {
     submit_refused srun "$expected" "$img"
     SUBMIT_ENV=()
 }
-env_refused "PYXIS_CONTAINER_MOUNTS=/etc:/e:fast: '/etc:/e:fast': unknown mount flag 'fast'" \
+env_refused "PYXIS_CONTAINER_MOUNTS=/etc:/e:fast: unknown mount flag 'fast'" \
     PYXIS_CONTAINER_MOUNTS=/etc:/e:fast
 env_refused "PYXIS_CONTAINER_REMAP_ROOT='maybe' is not a boolean" PYXIS_CONTAINER_REMAP_ROOT=maybe
 env_refused "COCOON_CONTAINER_UNSHARE=pid: unknown namespace 'pid'" COCOON_CONTAINER_UNSHARE=pid

@@ -78,54 +78,53 @@ std::string normal(const std::string& path)
     return text;
 }
 
-// The container path of `target`, checked: absolute, and no way out of the root.
-std::string container_path(const std::string& entry, const std::string& target)
+// The container path of `target`, checked: absolute, and no way out of the root. `label`
+// names the entry in messages ("" when the value has only this one).
+std::string container_path(const std::string& label, const std::string& target)
 {
     if (target.empty() || target.front() != '/')
-        fail("'{}': the container path '{}' must be absolute", printable(entry),
-             printable(target));
+        fail("{}the container path '{}' must be absolute", label, printable(target));
     if (has_dot_dot(target))
-        fail("'{}': the container path '{}' has a '..' component that could lead out of the "
+        fail("{}the container path '{}' has a '..' component that could lead out of the "
              "container; write the path without it",
-             printable(entry), printable(target));
+             label, printable(target));
     std::string path = normal(target);
     if (path == "/")
-        fail("'{}': cannot mount over the container's root; give a directory in it",
-             printable(entry));
+        fail("{}cannot mount over the container's root; give a directory in it", label);
     return path;
 }
 
-MountRequest parse_mount_entry(const std::string& entry, const std::string& base_dir)
+MountRequest parse_mount_entry(const std::string& entry, const std::string& label,
+                               const std::string& base_dir)
 {
     auto fields = split(entry, ':');
     if (fields.size() > 3)
-        fail("'{}': too many ':' (expected SRC[:DST[:FLAGS]])", printable(entry));
+        fail("{}too many ':' (expected SRC[:DST[:FLAGS]])", label);
     MountRequest mount;
     const std::string& source = fields[0];
     if (source.empty())
-        fail("'{}': the source path is empty (expected SRC[:DST[:FLAGS]])", printable(entry));
+        fail("{}the source path is empty (expected SRC[:DST[:FLAGS]])", label);
     mount.source = normal(source.front() == '/' ? source : base_dir + "/" + source);
     std::string target = fields.size() > 1 && !fields[1].empty() ? fields[1] : source;
     if (fields.size() > 1 && fields[1].empty())
-        fail("'{}': the container path is empty (expected SRC[:DST[:FLAGS]])", printable(entry));
+        fail("{}the container path is empty (expected SRC[:DST[:FLAGS]])", label);
     if (fields.size() == 1 && source.front() != '/')
-        fail("'{}': a relative source needs a container path (SRC:DST)", printable(entry));
-    mount.target = container_path(entry, target);
+        fail("{}a relative source needs a container path (SRC:DST)", label);
+    mount.target = container_path(label, target);
     if (fields.size() == 3) {
         bool ro = false, rw = false;
         for (const auto& name : split(fields[2], '+')) {
             auto flag = std::find_if(mount_flags.begin(), mount_flags.end(),
                                      [&](const MountFlag& f) { return name == f.name; });
             if (flag == mount_flags.end())
-                fail("'{}': unknown mount flag '{}' (known: {}; join several with '+')",
-                     printable(entry), printable(name), flag_names());
+                fail("{}unknown mount flag '{}' (known: {}; join several with '+')", label,
+                     printable(name), flag_names());
             ro = ro || name == "ro";
             rw = rw || name == "rw";
             flag->apply(mount);
         }
         if (ro && rw)
-            fail("'{}': the flags 'ro' and 'rw' contradict each other; give one",
-                 printable(entry));
+            fail("{}the flags 'ro' and 'rw' contradict each other; give one", label);
     }
     return mount;
 }
@@ -136,20 +135,21 @@ std::vector<MountRequest> parse_mount_requests(const std::string& text, const st
                                                std::vector<std::string>& unmounts)
 {
     if (has_control_character(text))
-        fail("'{}': a control character in a mount list", printable(text));
+        fail("a control character in a mount list");
     std::vector<MountRequest> mounts;
-    for (const auto& entry : split(text, ',')) {
+    auto entries = split(text, ',');
+    for (const auto& entry : entries) {
         if (entry.empty())
-            fail("'{}': an empty entry (expected SRC[:DST[:FLAGS]][,...])", printable(text));
+            fail("an empty entry (expected SRC[:DST[:FLAGS]][,...])");
+        std::string label = entries.size() > 1 ? fmt::format("'{}': ", printable(entry)) : "";
         if (entry.starts_with("umount:")) {
-            unmounts.push_back(container_path(entry, entry.substr(7)));
+            unmounts.push_back(container_path(label, entry.substr(7)));
             continue;
         }
-        MountRequest mount = parse_mount_entry(entry, base_dir);
+        MountRequest mount = parse_mount_entry(entry, label, base_dir);
         for (const auto& other : mounts)
             if (other.target == mount.target)
-                fail("'{}': {} is the target of two mounts; give each its own",
-                     printable(text), mount.target);
+                fail("{} is the target of two mounts; give each its own", mount.target);
         mounts.push_back(std::move(mount));
     }
     return mounts;
@@ -194,7 +194,7 @@ void check_container_workdir(const std::string& path)
     if (path.empty())
         fail("the working directory is empty; give a path in the container");
     if (has_control_character(path))
-        fail("'{}': a control character in a path", printable(path));
+        fail("a control character in a path");
 }
 
 void check_mount_sources(const std::vector<MountRequest>& mounts)

@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -118,9 +119,17 @@ void enter_inner_user_namespace(const Identity& identity)
     if (child < 0)
         throw_errno("cannot create the inner user namespace");
     if (child == 0) {
-        done_write.reset(); // so that the parent's close is the end of the stream
-        ready_read.reset();
-        char byte = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+        // Nothing but its two pipes: the holder (this process's parent) may only open the
+        // /proc files of a dumpable process (an undumpable one's are global root's), and
+        // this child is dumpable for the few moments until the holder has joined.
+        int keep[] = {ready_write.get(), done_read.get()};
+        std::sort(std::begin(keep), std::end(keep));
+        close_range(3, static_cast<unsigned>(keep[0]) - 1, 0);
+        close_range(static_cast<unsigned>(keep[0]) + 1, static_cast<unsigned>(keep[1]) - 1, 0);
+        close_range(static_cast<unsigned>(keep[1]) + 1, ~0U, 0);
+        char byte = prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 && unshare(CLONE_NEWUSER) == 0
+                        ? 'y'
+                        : 'n';
         (void)!write(ready_write.get(), &byte, 1);
         (void)!read(done_read.get(), &byte, 1); // until the parent has joined
         _exit(0);

@@ -295,7 +295,7 @@ int check_container_options()
                 try {
                     parse_image_reference(value, current_directory());
                 } catch (const Error& e) {
-                    throw e.wrap(fmt::format("{}={}", name, printable(value)));
+                    throw e.wrap(fmt::format("{}={}", name, value));
                 }
             }
         resolve_container_options(spank::typed_container_options(), environment,

@@ -41,7 +41,7 @@ assert_contains "$OUT" "mqueue mounted" "/dev/mqueue"
 # Each one alone; the rest stays the host's. From the variable too.
 for ns in net ipc uts; do
     wait_idle
-    run_user env PYXIS_CONTAINER_UNSHARE=$ns srun "$img" sh -c "$IN_IMAGE; readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts"
+    run_user env PYXIS_CONTAINER_UNSHARE=$ns srun "$img" sh -c "$IN_IMAGE; "'for n in net ipc uts; do readlink /proc/self/ns/$n; done'
     assert_succeeded "PYXIS_CONTAINER_UNSHARE=$ns"
     for other in net ipc uts; do
         seen=$(grep "^$other:" <<<"$OUT")

@@ -83,11 +83,11 @@ std::string normal(const std::string& path)
 std::string container_path(const std::string& label, const std::string& target)
 {
     if (target.empty() || target.front() != '/')
-        fail("{}the container path '{}' must be absolute", label, printable(target));
+        fail("{}the container path '{}' must be absolute", label, target);
     if (has_dot_dot(target))
         fail("{}the container path '{}' has a '..' component that could lead out of the "
              "container; write the path without it",
-             label, printable(target));
+             label, target);
     std::string path = normal(target);
     if (path == "/")
         fail("{}cannot mount over the container's root; give a directory in it", label);
@@ -118,7 +118,7 @@ MountRequest parse_mount_entry(const std::string& entry, const std::string& labe
                                      [&](const MountFlag& f) { return name == f.name; });
             if (flag == mount_flags.end())
                 fail("{}unknown mount flag '{}' (known: {}; join several with '+')", label,
-                     printable(name), flag_names());
+                     name, flag_names());
             ro = ro || name == "ro";
             rw = rw || name == "rw";
             flag->apply(mount);
@@ -141,7 +141,7 @@ std::vector<MountRequest> parse_mount_requests(const std::string& text, const st
     for (const auto& entry : entries) {
         if (entry.empty())
             fail("an empty entry (expected SRC[:DST[:FLAGS]][,...])");
-        std::string label = entries.size() > 1 ? fmt::format("'{}': ", printable(entry)) : "";
+        std::string label = entries.size() > 1 ? fmt::format("'{}': ", entry) : "";
         if (entry.starts_with("umount:")) {
             unmounts.push_back(container_path(label, entry.substr(7)));
             continue;
@@ -168,7 +168,7 @@ UnshareRequest parse_unshare_request(const std::string& text)
                                  [&](const auto& row) { return word == row.first; });
         if (name == names.end())
             fail("unknown namespace '{}' (known: net, ipc, uts; separate them with ',')",
-                 printable(word));
+                 word);
         request.*(name->second) = true;
     }
     return request;
@@ -186,7 +186,7 @@ bool parse_boolean_value(const std::string& name, const std::string& text)
         if (lower == no)
             return false;
     fail("{}='{}' is not a boolean (use 1 or 0, true or false, yes or no)", name,
-         printable(text));
+         text);
 }
 
 void check_container_workdir(const std::string& path)
@@ -248,10 +248,12 @@ const std::vector<ContainerOptionInfo> option_table = {
 };
 
 // Where a value came from, for messages: "--container-mounts=VALUE" or "NAME=VALUE".
+// Messages carry what was typed as it was; the plugin and the CLI print them through
+// printable(), once.
 struct Source {
     std::string what;
     std::string value;
-    std::string shown() const { return fmt::format("{}={}", what, printable(value)); }
+    std::string shown() const { return fmt::format("{}={}", what, value); }
 };
 
 class Resolver {

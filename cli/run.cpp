@@ -96,13 +96,8 @@ RunOptions parse_run_options(int argc, char** argv)
                                     const RunOptions& options)
 {
     try {
-        for (const auto& [name, value] : image_environment(
-                 image,
-                 [](const std::string& name) -> std::optional<std::string> {
-                     const char* value = getenv(name.c_str());
-                     return value ? std::optional<std::string>(value) : std::nullopt;
-                 },
-                 options.keep_env))
+        for (const auto& [name, value] :
+             image_environment(image, process_environment, options.keep_env))
             setenv(name.c_str(), value.c_str(), 1);
         for (const auto& [name, value] : holder.entrypoint_environment())
             setenv(name.c_str(), value.c_str(), 1);
@@ -163,11 +158,7 @@ int run_command(int argc, char** argv)
     spec.identity = current_identity();
     spec.cache_dir = cache_dir(config, spec.identity);
     spec.keep_environment = options.keep_env;
-    auto environment = [](const std::string& name) -> std::optional<std::string> {
-        const char* value = getenv(name.c_str());
-        return value ? std::optional<std::string>(value) : std::nullopt;
-    };
-    auto resolved = resolve_container_options(options.container_options, environment,
+    auto resolved = resolve_container_options(options.container_options, process_environment,
                                               current_directory(), true);
     spec.options = resolved.container;
     options.container_workdir = spec.options.workdir;

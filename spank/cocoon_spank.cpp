@@ -285,10 +285,6 @@ int slurm_spank_init(spank_t sp, int ac, char** av)
 // can tell). The node resolves them again from the job's environment.
 int check_container_options()
 {
-    auto environment = [](const std::string& name) -> std::optional<std::string> {
-        const char* value = getenv(name.c_str());
-        return value ? std::optional<std::string>(value) : std::nullopt;
-    };
     try {
         for (const char* name : spank::image_variables)
             if (const char* value = getenv(name); value && *value) {
@@ -298,7 +294,7 @@ int check_container_options()
                     throw e.wrap(fmt::format("{}={}", name, value));
                 }
             }
-        resolve_container_options(spank::typed_container_options(), environment,
+        resolve_container_options(spank::typed_container_options(), process_environment,
                                   current_directory(), true);
     } catch (const Error& e) {
         slurm_error("cocoon: %s", printable(e.what()).c_str());

@@ -100,6 +100,9 @@ using TypedOptions = std::vector<std::pair<std::string, std::string>>;
 // Looks a variable up (the submitting process's environment, or the job's on the node).
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 
+// getenv() of the calling process, as an EnvLookup.
+std::optional<std::string> process_environment(const std::string& name);
+
 struct ResolvedOptions {
     ContainerOptions container;
     // --[no-]container-entrypoint, PYXIS_CONTAINER_ENTRYPOINT; unset: the default.

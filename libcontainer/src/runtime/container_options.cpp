@@ -349,6 +349,12 @@ void with_value(const Resolver& resolver, const char* name,
 
 } // namespace
 
+std::optional<std::string> process_environment(const std::string& name)
+{
+    const char* value = getenv(name.c_str());
+    return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
 const std::vector<ContainerOptionInfo>& container_option_table()
 {
     return option_table;

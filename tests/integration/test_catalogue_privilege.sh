@@ -208,9 +208,16 @@ while read -r _ n kind target; do
     esac
 done < <(grep '^fd ' <<<"$inside")
 
-# PB-17: the image comes from squashfuse; no kernel squashfs mount.
-grep -q '^fstype fuse\.squashfuse' <<<"$inside" || fail "no squashfuse mount in the container:
+# PB-17: the image comes from squashfuse; no kernel squashfs mount. In a writable
+# container the squashfuse mount is the overlay's lower layer, out of the mount table (the
+# holder's squashfuse child is checked above).
+if [[ $mode == --container-readonly ]]; then
+    grep -q '^fstype fuse\.squashfuse' <<<"$inside" || fail "no squashfuse mount in the container:
 $(grep '^fstype ' <<<"$inside")"
+else
+    grep -q '^fstype overlay /$' <<<"$inside" || fail "the root of a writable container is not an overlay:
+$(grep '^fstype ' <<<"$inside")"
+fi
 ! grep -q '^fstype squashfs ' <<<"$inside" || fail "a kernel squashfs mount in the container:
 $(grep '^fstype squashfs ' <<<"$inside")"
 

@@ -77,17 +77,17 @@ for command in sbatch salloc; do
         "$img" --container-readonly --container-writable
 done
 
-# Only the node can tell: the step fails, with one message for its three tasks.
+# Only the node can tell: the step fails, with one message for its two tasks.
 wait_idle
-run_user srun -n3 "$img" --container-mounts=umount:/nothing/here true
+run_user srun -n2 "$img" --container-mounts=umount:/nothing/here true
 assert_failed "srun with umount: of a path the container does not mount"
 ours=$(grep -a 'cocoon: error: ' <<<"$ERR")
-assert_eq 1 "$(grep -c . <<<"$ours")" "cocoon error lines for a three-task step: $ERR"
+assert_eq 1 "$(grep -c . <<<"$ours")" "cocoon error lines for a two-task step: $ERR"
 assert_contains "$ours" "umount:/nothing/here: the container has no default mount there" \
     "umount: error"
 
 wait_idle
-run_user srun -n3 --container-image=/nonexistent/image.sqsh true
+run_user srun -n2 --container-image=/nonexistent/image.sqsh true
 assert_failed "srun with a missing image"
 assert_eq 1 "$(grep -a -c 'cocoon: error: ' <<<"$ERR")" "cocoon error lines for a missing image: $ERR"
 

@@ -29,5 +29,6 @@ int run_command(int argc, char** argv);
 int pull_command(int argc, char** argv);
 int images_command(int argc, char** argv);
 int rmi_command(int argc, char** argv);
+int check_command(int argc, char** argv);
 
 } // namespace cocoon::cli

@@ -18,6 +18,7 @@ constexpr const char* usage_text =
     "       cocoon pull [-c FILE] IMAGE\n"
     "       cocoon images [-c FILE]\n"
     "       cocoon rmi [-c FILE] IMAGE|DIGEST...\n"
+    "       cocoon check [-c FILE] [--image IMAGE]\n"
     "       cocoon --version | --help\n"
     "\n"
     "IMAGE is a squashfs file or root filesystem directory (/path, ./path, name.sqsh),\n"
@@ -34,6 +35,9 @@ constexpr const char* usage_text =
     "      --container-entrypoint  run the image's entrypoint first; the command gets\n"
     "                            the environment it sets up\n"
     "      --dry-run             print the mount plan and the seccomp filter, then exit\n"
+    "\n"
+    "check: as root, whether this node has what cocoon needs (each item ok, or what to\n"
+    "change and how); with --image, a container on IMAGE as you, stage by stage.\n"
     "\n"
     "Exit status: the command's, 125 when the container could not be created,\n"
     "126/127 when the command could not be executed.\n";
@@ -67,7 +71,8 @@ int main(int argc, char** argv)
     const Command commands[] = {{"run", run_command},
                                 {"pull", pull_command},
                                 {"images", images_command},
-                                {"rmi", rmi_command}};
+                                {"rmi", rmi_command},
+                                {"check", check_command}};
     for (const auto& command : commands) {
         if (std::strcmp(argv[1], command.name) != 0)
             continue;

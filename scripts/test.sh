@@ -1,8 +1,8 @@
 #!/bin/bash
 # The whole test suite, on a fresh Debian 12 machine as root:
 #   install packages -> build -> the unit suite under ASan/UBSan (build-asan) -> start a
-#   private single-node Slurm cluster -> run the unit and integration suites -> stop the
-#   cluster. COCOON_SANITIZERS=0 leaves out the sanitizer run.
+#   private three-node Slurm cluster on this machine -> run the unit and integration
+#   suites -> stop the cluster. COCOON_SANITIZERS=0 leaves out the sanitizer run.
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +61,7 @@ trap 'tests/harness/registry.sh stop >/dev/null 2>&1 || true
 # Two OCI registries on 127.0.0.1:5000 (open) and :5001 (Basic auth) with the test images.
 tests/harness/registry.sh start
 
-# Integration tests share one node: run everything one at a time.
+# Integration tests share one cluster, whose nodes are this machine: one test at a time.
 set +e
 meson test -C build --num-processes 1 --print-errorlogs "$@"
 status=$?

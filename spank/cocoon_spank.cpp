@@ -20,7 +20,12 @@
 //      answers, layers, image configuration JSON) is read only there; this process gets
 //      flat, size-checked values back (runtime/holder.cpp).
 //   2. write_id_maps() of our own child holder under RootEuid.
-//   3. open_namespaces() of our own child holder in task_init_privileged.
+//   3. open_namespaces() of our own child holder in task_init_privileged, and of its mount
+//      namespace in user_init, kept until exit.
+//   4. at exit, SIGKILL what is still in that mount namespace: only the job user's tasks
+//      ever join it, and under proctrack/linuxproc a task's background child escapes
+//      Slurm's tracking (catalogue FT-15). The open descriptor keeps the namespace, so
+//      its identity cannot be reused by another.
 // Nothing else runs as root: no user-supplied path is touched, nothing is executed, and the
 // job's environment is never read by code that runs as root except to get the image name.
 #include <fcntl.h>
@@ -75,6 +80,7 @@ struct StepState {
     std::string image_workdir; // the image's WorkingDir, when the workdir is not there
     std::string requested_workdir; // --container-workdir
     std::optional<NamespaceFds> namespaces; // per task
+    UniqueFd container_mnt_ns;              // slurmstepd's, ends leftovers at exit
     Config::Seccomp seccomp;                // cocoon.yaml's, for task_init
 };
 
@@ -240,6 +246,10 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     state.workdir = spec.workdir;
     state.seccomp = config.seccomp;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
+    {
+        RootEuid root;
+        state.container_mnt_ns = std::move(open_namespaces(state.holder->pid()).mnt);
+    }
     // Flat values the holder parsed out of the image and this process checked: no image
     // data is parsed here, in slurmstepd.
     ImageConfig image;
@@ -396,6 +406,10 @@ int slurm_spank_task_init(spank_t sp, int, char**)
 int slurm_spank_exit(spank_t sp, int, char**)
 {
     if (is_remote(sp) && state.holder) {
+        if (state.container_mnt_ns.valid()) {
+            kill_namespace_members(state.container_mnt_ns.get());
+            state.container_mnt_ns = UniqueFd();
+        }
         state.holder->stop();
         state.holder.reset();
     }

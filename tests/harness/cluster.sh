@@ -1,9 +1,32 @@
 #!/bin/bash
-# A private single-node Slurm cluster for the integration tests.
+# A private three-node Slurm cluster on this one machine, for the integration tests.
 #
-#   cluster.sh start    (re)start munged, slurmctld and slurmd; wait until the node is idle
+#   cluster.sh start    (re)start munged, slurmctld and one slurmd per node; wait until every
+#                       node is idle
 #   cluster.sh stop     stop everything started here; no process of the test user survives
-#   cluster.sh status   exit 0 when the node is idle
+#   cluster.sh status   exit 0 when every node is idle
+#
+# Nodes and partitions:
+#   $(hostname -s)  the first node, slurmd on port 16818; alone in the default partition
+#                   "debug", so tests that do not ask for a partition run on one node, as
+#                   they always did (srun -n2 puts both tasks on it)
+#   cocoon-n2       further nodes, slurmd on ports 16819 and 16820
+#   cocoon-n3
+#   partition "multi" holds all three: srun -p multi -N2 ... runs on two nodes
+#
+# How three nodes share one machine: one slurmd per node, each started with -N NAME, on its
+# own port (Port= on its NodeName line), with NodeAddr=127.0.0.1, its own NodeHostname (Slurm
+# refuses two nodes with the same one), its own spool directory, pid file and log
+# (SlurmdSpoolDir=.../spool/%n, SlurmdPidFile=.../slurmd-%n.pid; slurmd replaces %n with its
+# node name). Debian's slurmd is built without --enable-multiple-slurmd, but nothing that
+# this needs depends on it: slurmd takes its port from its NodeName line and expands %n in
+# any case. The other way, a slurmd per network and UTS namespace, was not taken: 127.0.0.1
+# would be each namespace's own loopback, so the registries on 127.0.0.1:5000-5002 and
+# anything else the tests serve there would not be reachable from the extra nodes, and
+# stopping would have veth pairs and namespaces to clean up as well. What the nodes share,
+# and a real cluster's nodes do not: the filesystem (image caches, /tmp, the munge socket),
+# the process table and the hostname; each node's steps are still separate slurmstepd
+# processes with containers of their own.
 #
 # Never touches /etc/slurm or /etc/munge: everything lives in the state directory
 # ${COCOON_TEST_DIR:-/var/tmp/cocoon-test}; tests source "$COCOON_TEST_DIR/env".
@@ -23,6 +46,10 @@ TEST_USER=cocoontest
 EXTRA_GROUP=cocoonextra
 CTLD_PORT=16817
 SLURMD_PORT=16818
+# The further nodes and their slurmd ports (the first node is $(hostname -s) on SLURMD_PORT).
+EXTRA_NODES=(cocoon-n2 cocoon-n3)
+EXTRA_PORTS=(16819 16820)
+MULTI_PARTITION=multi
 START_TIMEOUT=60
 
 ETC=$DIR/etc
@@ -33,7 +60,8 @@ CONF=$ETC/slurm.conf
 MUNGE_SOCKET=$MUNGE_DIR/munge.socket.2
 MUNGE_PID=$MUNGE_DIR/munged.pid
 CTLD_PID=$RUN_DIR/slurmctld.pid
-SLURMD_PID=$RUN_DIR/slurmd.pid
+# slurmd replaces %n with its node name: one pid file per node.
+SLURMD_PID_PATTERN=$RUN_DIR/slurmd-%n.pid
 
 log() { echo "cluster: $*"; }
 die() { echo "cluster: error: $*" >&2; exit 1; }
@@ -157,8 +185,35 @@ clean_user_leftovers() {
 
 # ---------------------------------------------------------------------------------------
 
+FIRST_NODE=$(hostname -s)
+ALL_NODES=("$FIRST_NODE" "${EXTRA_NODES[@]}")
+
+# slurmd's pid file of node $1 (SlurmdPidFile with %n filled in, as slurmd does).
+slurmd_pid_file() {
+    echo "${SLURMD_PID_PATTERN//%n/$1}"
+}
+
+# The log of node $1: the first node keeps the name it always had.
+slurmd_log() {
+    if [[ "$1" == "$FIRST_NODE" ]]; then
+        echo "$LOG_DIR/slurmd.log"
+    else
+        echo "$LOG_DIR/slurmd-$1.log"
+    fi
+}
+
+# The state of the cluster in one word: "idle" when every node answers idle, otherwise
+# the state of a node that is not (sinfo -N lists a node once per partition).
 node_state() {
-    slurm sinfo -h -N -o '%T' 2>/dev/null | head -n1
+    local states count
+    states=$(slurm sinfo -h -N -o '%N %T' 2>/dev/null | sort -u)
+    [[ -n "$states" ]] || return 0
+    count=$(wc -l <<<"$states")
+    if (( count != ${#ALL_NODES[@]} )); then
+        echo "$count of ${#ALL_NODES[@]} nodes known"
+    else
+        awk '$2 != "idle" { print $1 " " $2; bad = 1; exit } END { if (!bad) print "idle" }' <<<"$states"
+    fi
 }
 
 node_idle() {
@@ -221,13 +276,22 @@ start_munge() {
 }
 
 write_config() {
-    local host cpus
-    host=$(hostname -s)
+    local host=$FIRST_NODE cpus i node_lines
     cpus=$(nproc)
     install -d -m 0755 "$ETC" "$LOG_DIR" "$RUN_DIR"
     rm -rf "$DIR/state" "$DIR/spool"
     install -d -m 0700 "$DIR/state"
     install -d -m 0755 "$DIR/spool"
+    for i in "${ALL_NODES[@]}"; do
+        install -d -m 0755 "$DIR/spool/$i"
+    done
+    # Every node gets the machine's CPUs: the nodes share them, as tests expect 2 tasks
+    # to fit on one node.
+    node_lines="NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN"
+    for i in "${!EXTRA_NODES[@]}"; do
+        node_lines+=$'\n'"NodeName=${EXTRA_NODES[i]} NodeHostname=${EXTRA_NODES[i]} NodeAddr=127.0.0.1"
+        node_lines+=" Port=${EXTRA_PORTS[i]} CPUs=$cpus RealMemory=1000 State=UNKNOWN"
+    done
 
     cat > "$CONF" <<EOF
 # Generated by tests/harness/cluster.sh; private test cluster, rewritten on every start.
@@ -241,10 +305,11 @@ AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$MUNGE_SOCKET
 StateSaveLocation=$DIR/state
-SlurmdSpoolDir=$DIR/spool
+SlurmdSpoolDir=$DIR/spool/%n
 SlurmctldPidFile=$CTLD_PID
-SlurmdPidFile=$SLURMD_PID
+SlurmdPidFile=$SLURMD_PID_PATTERN
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
+# The first node's log; the others are started with -L (slurmd_log).
 SlurmdLogFile=$LOG_DIR/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
@@ -268,8 +333,11 @@ MinJobAge=2
 # Slurm 22.05 refuses "salloc --container=..." unless salloc may launch the interactive
 # step itself ("salloc: error: --container requires LaunchParameters=use_interactive_step").
 LaunchParameters=use_interactive_step
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+$node_lines
+# The default partition is the first node alone: a test that names no partition runs on
+# one node. Multi-node tests ask for "$MULTI_PARTITION".
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=$MULTI_PARTITION Nodes=ALL MaxTime=INFINITE State=UP
 EOF
 
     local config=${COCOON_CONFIG:-$ETC/cocoon.yaml}
@@ -300,6 +368,9 @@ export SLURM_CONF=$CONF
 export COCOON_IMAGES=$IMAGES
 export COCOON_SLURMCTLD_PID_FILE=$CTLD_PID
 export COCOON_TEST_MUNGE_SOCKET=$MUNGE_SOCKET
+# Every node (the first is the default partition's only node) and the partition of all.
+export COCOON_TEST_NODES="${ALL_NODES[*]}"
+export COCOON_TEST_MULTI_PARTITION=$MULTI_PARTITION
 EOF
     chmod 0644 "$DIR/env"
 }
@@ -313,17 +384,21 @@ write_mount_baseline() {
 }
 
 start_slurm() {
+    local node log
     : > "$LOG_DIR/slurmctld.log"
-    : > "$LOG_DIR/slurmd.log"
     # -i: ignore unreadable state; the state directory is wiped on every start anyway.
     if ! slurm slurmctld -i -f "$CONF"; then
         show_log "$LOG_DIR/slurmctld.log"
         die "slurmctld failed to start"
     fi
-    if ! slurm slurmd -f "$CONF"; then
-        show_log "$LOG_DIR/slurmd.log"
-        die "slurmd failed to start"
-    fi
+    for node in "${ALL_NODES[@]}"; do
+        log=$(slurmd_log "$node")
+        : > "$log"
+        if ! slurm slurmd -f "$CONF" -N "$node" -L "$log"; then
+            show_log "$log"
+            die "slurmd of node $node failed to start"
+        fi
+    done
     local i state=""
     for ((i = 0; i < START_TIMEOUT * 2; i++)); do
         state=$(node_state || true)
@@ -331,18 +406,21 @@ start_slurm() {
         sleep 0.5
     done
     if [[ "$state" != idle ]]; then
-        echo "cluster: error: node not idle after ${START_TIMEOUT}s (state: '${state:-no answer}')" >&2
+        echo "cluster: error: nodes not idle after ${START_TIMEOUT}s (state: '${state:-no answer}')" >&2
+        slurm sinfo -N -l >&2 2>&1 || true
         slurm sinfo -R >&2 2>&1 || true
         show_log "$LOG_DIR/slurmctld.log"
-        show_log "$LOG_DIR/slurmd.log"
+        for node in "${ALL_NODES[@]}"; do
+            show_log "$(slurmd_log "$node")"
+        done
         exit 1
     fi
-    log "slurmctld and slurmd running; node $(hostname -s) idle"
+    log "slurmctld and ${#ALL_NODES[@]} slurmd running; nodes ${ALL_NODES[*]} idle"
 }
 
 cmd_stop() {
     need_root
-    local pid pids
+    local pid pids node
     # Cancel jobs while the controller still answers, so steps end the normal way.
     if [[ -f "$CONF" ]] && slurm squeue -h >/dev/null 2>&1; then
         if [[ -n "$(slurm squeue -h -o %i 2>/dev/null)" ]]; then
@@ -356,7 +434,8 @@ cmd_stop() {
     fi
     kill_user_processes
 
-    for pid in $(read_pid "$SLURMD_PID") $(pids_by_conf slurmd); do
+    for pid in $(for node in "${ALL_NODES[@]}"; do read_pid "$(slurmd_pid_file "$node")"; done) \
+               $(pids_by_conf slurmd); do
         stop_pid "$pid" 10
     done
     for pid in $(our_stepd_pids); do
@@ -373,7 +452,7 @@ cmd_stop() {
         tr '\0' '\n' < "$pid/cmdline" 2>/dev/null | grep -qxF -- "--socket=$MUNGE_SOCKET" &&
             stop_pid "${pid#/proc/}" 5
     done
-    rm -f "$SLURMD_PID" "$CTLD_PID" "$MUNGE_PID" "$DIR/env"
+    rm -f "$RUN_DIR"/slurmd*.pid "$CTLD_PID" "$MUNGE_PID" "$DIR/env"
 
     kill_user_processes
     clean_user_leftovers
@@ -415,10 +494,10 @@ cmd_start() {
 
 cmd_status() {
     if node_idle; then
-        echo "cluster: node $(hostname -s) idle (SLURM_CONF=$CONF)"
+        echo "cluster: nodes ${ALL_NODES[*]} idle (SLURM_CONF=$CONF)"
         return 0
     fi
-    echo "cluster: not running or node not idle (SLURM_CONF=$CONF)" >&2
+    echo "cluster: not running or a node not idle (SLURM_CONF=$CONF)" >&2
     return 1
 }
 

@@ -69,8 +69,27 @@ TEST_UID=$(id -u "$TEST_USER")
 TEST_HOME=$(getent passwd "$TEST_USER" | cut -d: -f6)
 TEST_WORK=$TEST_HOME/work
 
+# The cluster has several nodes (cluster.sh): the first is alone in the default partition,
+# all of them are in COCOON_TEST_MULTI_PARTITION. "The node" of a test is every node: the
+# states below and wait_idle cover all of them, so a test that used more than one node
+# also ends with each of them idle.
+# shellcheck disable=SC2206,SC2034  # a list of node names, split on spaces; used by tests
+TEST_NODES=(${COCOON_TEST_NODES:-})
+# shellcheck disable=SC2034
+MULTI_PARTITION=${COCOON_TEST_MULTI_PARTITION:-}
+
+# "NODE STATE", one line per node (sinfo -N lists a node once per partition).
+_node_states() {
+    timeout 15 sinfo -h -N -o '%N %T' 2>/dev/null | sort -u
+}
+
+# The cluster's state in one word: the worst of its nodes' states (a node that is down or
+# drained before one that is busy, busy before idle), or nothing without an answer.
 _node_state() {
-    timeout 15 sinfo -h -N -o '%T' 2>/dev/null | head -n1
+    _node_states | awk '
+        { rank = ($2 == "idle") ? 0 : ($2 ~ /^(mixed|allocated|completing)$/) ? 1 : 2
+          if (NR == 1 || rank > worst) { worst = rank; state = $2 } }
+        END { if (NR) print state }'
 }
 
 # sinfo retries for about 10 s when no controller answers: check the pid file first.
@@ -89,8 +108,10 @@ case $_state in
     *)
         # An earlier test drained or downed the node (and failed for it). Resume it so
         # one broken test does not fail every later one; give up if that does not help.
-        note "node is '$_state' ($(sinfo -h -N -o '%E' | head -n1)); resuming it"
-        scontrol update NodeName="$(sinfo -h -N -o '%N' | head -n1)" State=RESUME 2>&1
+        note "a node is '$_state' ($(sinfo -h -R -o '%N: %E' | tr '\n' ' ')); resuming it"
+        for _node in $(_node_states | awk '$2 !~ /^(idle|mixed|allocated|completing)$/ { print $1 }'); do
+            scontrol update NodeName="$_node" State=RESUME 2>&1
+        done
         for ((_i = 0; _i < 50; _i++)); do
             _state=$(_node_state)
             [[ "$_state" == idle ]] && break
@@ -224,14 +245,26 @@ assert_succeeded() {
     [[ "$RC" == 0 ]] || fail "$1 exited $RC; stdout: $OUT; stderr: $ERR"
 }
 
+# Every node is idle or mixed.
 assert_node_healthy() {
     local state
     state=$(_node_state)
     case $state in
         idle|mixed) ;;
-        *) fail "node state is '${state:-no answer}', expected idle or mixed; reasons:
+        *) fail "node state is '${state:-no answer}', expected idle or mixed; nodes:
+$(_node_states)
+reasons:
 $(sinfo -R 2>&1)" ;;
     esac
+}
+
+# require_nodes N: the multi-node partition has at least N nodes (skip otherwise).
+require_nodes() {
+    local n
+    [[ -n "$MULTI_PARTITION" ]] ||
+        skip "the test cluster has one node (restart it with tests/harness/cluster.sh start)"
+    n=$(sinfo -h -N -p "$MULTI_PARTITION" -o '%N' 2>/dev/null | sort -u | wc -l)
+    (( n >= $1 )) || skip "partition $MULTI_PARTITION has $n nodes, this test needs $1"
 }
 
 # Nothing of the test user may survive its jobs: processes, FUSE/cocoon mounts in the

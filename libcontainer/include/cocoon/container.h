@@ -113,6 +113,12 @@ struct NamespaceFds {
 // privileged process may open its /proc/PID/ns entries.
 NamespaceFds open_namespaces(pid_t pid);
 
+// Sends SIGKILL to every process in the mount namespace `mnt_ns` (an open
+// /proc/PID/ns/mnt) except the caller, and returns how many there were. Only the
+// container's own processes are in it: the tasks, and what they left running. Holding the
+// descriptor keeps the namespace, and so its identity, alive.
+int kill_namespace_members(int mnt_ns) noexcept;
+
 // Moves the calling (single-threaded) process into those namespaces. Its root and working
 // directory become the container's root.
 void join_namespaces(const NamespaceFds& namespaces);

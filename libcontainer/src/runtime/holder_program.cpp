@@ -163,27 +163,13 @@ void enter_inner_user_namespace(const Identity& identity)
 // follow it (proctrack/linuxproc reparents it to init), and it would keep the container,
 // its mounts and the image alive after the step. At the end of the step, end every process
 // still in this container's mount namespace (they are the user's, as this process is).
+// Under Slurm the plugin does the same at the end of the step, because process tracking may
+// have ended this holder first (it is a child of slurmstepd).
 void end_leftover_processes() noexcept
 {
-    struct stat own {};
-    if (stat("/proc/self/ns/mnt", &own) != 0)
-        return;
-    pid_t self = getpid();
-    DIR* proc = opendir("/proc");
-    if (!proc)
-        return;
-    while (dirent* entry = readdir(proc)) {
-        char* end = nullptr;
-        long pid = std::strtol(entry->d_name, &end, 10);
-        if (!end || *end != '\0' || pid <= 0 || pid == self)
-            continue;
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", pid);
-        struct stat ns {};
-        if (stat(path, &ns) == 0 && ns.st_dev == own.st_dev && ns.st_ino == own.st_ino)
-            kill(static_cast<pid_t>(pid), SIGKILL);
-    }
-    closedir(proc);
+    UniqueFd own(open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
+    if (own.valid())
+        kill_namespace_members(own.get());
 }
 
 void serve(int status_fd, int control_fd)

@@ -1,13 +1,17 @@
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <tuple>
+#include <cstdio>
+#include <cstdlib>
 
 #include "cocoon/container.h"
 #include "cocoon/error.h"
@@ -59,6 +63,32 @@ NamespaceFds open_namespaces(pid_t pid)
     namespaces.ipc = open_private_namespace(pid, "ipc");
     namespaces.uts = open_private_namespace(pid, "uts");
     return namespaces;
+}
+
+int kill_namespace_members(int mnt_ns) noexcept
+{
+    struct stat wanted {};
+    if (fstat(mnt_ns, &wanted) != 0)
+        return 0;
+    pid_t self = getpid();
+    DIR* proc = opendir("/proc");
+    if (!proc)
+        return 0;
+    int killed = 0;
+    while (dirent* entry = readdir(proc)) {
+        char* end = nullptr;
+        long pid = std::strtol(entry->d_name, &end, 10);
+        if (!end || *end != '\0' || pid <= 0 || pid == self)
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", pid);
+        struct stat ns {};
+        if (stat(path, &ns) == 0 && ns.st_dev == wanted.st_dev && ns.st_ino == wanted.st_ino &&
+            kill(static_cast<pid_t>(pid), SIGKILL) == 0)
+            ++killed;
+    }
+    closedir(proc);
+    return killed;
 }
 
 void join_namespaces(const NamespaceFds& namespaces)

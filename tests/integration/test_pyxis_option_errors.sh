@@ -79,7 +79,7 @@ done
 
 # Only the node can tell: the step fails, with one message for its two tasks.
 wait_idle
-run_user srun -n2 "$img" --container-mounts=umount:/nothing/here true
+run_user srun -N1 -n2 "$img" --container-mounts=umount:/nothing/here true
 assert_failed "srun with umount: of a path the container does not mount"
 ours=$(grep -a 'cocoon: error: ' <<<"$ERR")
 assert_eq 1 "$(grep -c . <<<"$ours")" "cocoon error lines for a two-task step: $ERR"
@@ -87,7 +87,7 @@ assert_contains "$ours" "umount:/nothing/here: the container has no default moun
     "umount: error"
 
 wait_idle
-run_user srun -n2 --container-image=/nonexistent/image.sqsh true
+run_user srun -N1 -n2 --container-image=/nonexistent/image.sqsh true
 assert_failed "srun with a missing image"
 assert_eq 1 "$(grep -a -c 'cocoon: error: ' <<<"$ERR")" "cocoon error lines for a missing image: $ERR"
 

@@ -13,7 +13,7 @@ img=--container-image=$BUSYBOX_SQSH
 host_ns() { readlink "/proc/self/ns/$1"; }
 host_name=$(hostname)
 
-run_user srun -n2 "$img" --container-unshare=net,ipc,uts sh -c "$IN_IMAGE"'
+run_user srun -N1 -n2 "$img" --container-unshare=net,ipc,uts sh -c "$IN_IMAGE"'
 echo "ns $SLURM_PROCID $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/ipc) $(readlink /proc/self/ns/uts)"
 if [ "$SLURM_PROCID" = 0 ]; then
     echo "ifaces $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")"

@@ -10,7 +10,7 @@ require_images
 img=--container-image=$BUSYBOX_SQSH
 before=$(sha256sum "$BUSYBOX_SQSH")
 
-run_user srun -n2 "$img" sh -c "$IN_IMAGE"'; if [ "$SLURM_PROCID" = 0 ]; then echo changed >> /etc/os-release; mkdir -p /root/.cache /opt/app && echo x > /opt/app/x; fi; id -u; stat -c "%u %g" /etc /root'
+run_user srun -N1 -n2 "$img" sh -c "$IN_IMAGE"'; if [ "$SLURM_PROCID" = 0 ]; then echo changed >> /etc/os-release; mkdir -p /root/.cache /opt/app && echo x > /opt/app/x; fi; id -u; stat -c "%u %g" /etc /root'
 assert_succeeded "srun writing into the image's directories"
 assert_contains "$OUT" "$TEST_UID $(id -g "$TEST_USER")" "owner of the image's directories as the user sees them"
 wait_idle
@@ -21,7 +21,7 @@ assert_eq "$before" "$(sha256sum "$BUSYBOX_SQSH")" "the image file after the ste
 
 # Tasks of one step share the writable root.
 wait_idle
-run_user srun -n2 "$img" sh -c "$IN_IMAGE"'; echo $SLURM_PROCID > /etc/task-$SLURM_PROCID; sleep 1; cat /etc/task-0 /etc/task-1'
+run_user srun -N1 -n2 "$img" sh -c "$IN_IMAGE"'; echo $SLURM_PROCID > /etc/task-$SLURM_PROCID; sleep 1; cat /etc/task-0 /etc/task-1'
 assert_succeeded "two tasks writing into the root"
 assert_eq $'0\n1\n0\n1' "$OUT" "files of both tasks, seen by both"
 

@@ -57,6 +57,7 @@ extern "C" {
 #include "cocoon_build_config.h"
 #include "import_reporter.h"
 #include "options.h"
+#include "pyxis_options.h"
 
 extern "C" {
 extern const char plugin_name[] = "cocoon";
@@ -78,6 +79,7 @@ struct StepState {
     std::unique_ptr<Holder> holder;
     std::string workdir;
     std::string image_workdir; // the image's WorkingDir, when the workdir is not there
+    std::string requested_workdir; // --container-workdir
     std::optional<NamespaceFds> namespaces; // per task
     UniqueFd container_mnt_ns;              // slurmstepd's, ends leftovers at exit
     Config::Seccomp seccomp;                // cocoon.yaml's, for task_init
@@ -239,7 +241,13 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     spec.cache_dir = resolve_cache_dir(config, spec.identity,
                                        spank::job_env(sp, "COCOON_CACHE_DIR").value_or(""));
     spec.keep_environment = spank::kept_environment();
-    spec.run_entrypoint = spank::entrypoint_requested();
+    // Relative mount sources: from the step's working directory, as srun saw them.
+    auto job_value = [sp](const std::string& name) { return spank::job_env(sp, name); };
+    auto resolved = resolve_container_options(spank::typed_container_options(), job_value,
+                                              spec.workdir, false);
+    spec.options = resolved.container;
+    spec.run_entrypoint = resolved.entrypoint.value_or(false);
+    state.requested_workdir = spec.options.workdir;
     // The job's environment goes to the holder (as the user): the entrypoint starts from
     // it, and modules read it (COCOON_MODULES, the job's GPUs, SLURM_CONF).
     if (char** env = nullptr; spank_get_item(sp, S_JOB_ENV, &env) == ESPANK_SUCCESS && env)
@@ -261,7 +269,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     hooks.in_child = [uid, gid, groups] { drop_to_job_user(uid, gid, groups); };
     hooks.write_id_maps = [&spec](pid_t pid) {
         RootEuid root;
-        write_id_maps(pid, spec.identity, true);
+        write_id_maps(pid, spec.identity, true, spec.options.user_is_outer_root());
     };
     spank::ImportReporter reporter;
     hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };
@@ -316,6 +324,29 @@ int slurm_spank_init(spank_t sp, int ac, char** av)
     }
 }
 
+// Submit side: the pyxis-style options and their PYXIS_CONTAINER_* / COCOON_CONTAINER_*
+// variables, checked where the user can still fix them (mount sources as far as this host
+// can tell). The node resolves them again from the job's environment.
+int check_container_options()
+{
+    try {
+        for (const char* name : spank::image_variables)
+            if (const char* value = getenv(name); value && *value) {
+                try {
+                    parse_image_reference(value, current_directory());
+                } catch (const Error& e) {
+                    throw e.wrap(fmt::format("{}={}", name, value));
+                }
+            }
+        resolve_container_options(spank::typed_container_options(), process_environment,
+                                  current_directory(), true);
+    } catch (const Error& e) {
+        slurm_error("cocoon: %s", printable(e.what()).c_str());
+        return -1;
+    }
+    return 0;
+}
+
 // Submit side (srun, sbatch, salloc): Slurm's own --container has no callback of ours, but
 // its value is in the command's environment by now. Check its syntax so a bad value fails
 // before a job is queued; --container-image was checked by its option callback.
@@ -324,17 +355,16 @@ int slurm_spank_init_post_opt(spank_t, int, char**)
     auto context = spank_context();
     if (context != S_CTX_LOCAL && context != S_CTX_ALLOCATOR)
         return 0;
-    const char* value = getenv("SLURM_CONTAINER");
-    if (!value)
-        return 0;
-    try {
-        parse_image_reference(value, current_directory());
-    } catch (const Error& e) {
-        slurm_error("cocoon: --container=%s: %s", printable(value).c_str(),
-                    printable(e.what()).c_str());
-        return -1;
+    if (const char* value = getenv("SLURM_CONTAINER")) {
+        try {
+            parse_image_reference(value, current_directory());
+        } catch (const Error& e) {
+            slurm_error("cocoon: --container=%s: %s", printable(value).c_str(),
+                        printable(e.what()).c_str());
+            return -1;
+        }
     }
-    return 0;
+    return check_container_options();
 }
 
 int slurm_spank_user_init(spank_t sp, int, char**)
@@ -379,7 +409,11 @@ int slurm_spank_task_init(spank_t sp, int, char**)
     if (!is_remote(sp))
         return 0;
     if (!state.error.empty()) {
-        report(state.error);
+        // Once per step on this node, not once per task: the first task says why; every
+        // task fails.
+        int task = 0;
+        if (spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task == 0)
+            report(state.error);
         return -1;
     }
     if (!state.namespaces)
@@ -387,7 +421,11 @@ int slurm_spank_task_init(spank_t sp, int, char**)
     try {
         join_namespaces(*state.namespaces);
         state.namespaces.reset();
-        enter_workdir(state.workdir, state.image_workdir);
+        // --container-workdir, else the image's WorkingDir, else the step's directory.
+        if (!state.requested_workdir.empty())
+            enter_requested_workdir(state.requested_workdir);
+        else
+            enter_workdir(state.image_workdir, state.workdir);
         forbid_new_privileges();
         Config config;
         config.seccomp = state.seccomp;

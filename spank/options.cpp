@@ -9,6 +9,7 @@
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
 #include "cocoon/modules.h"
+#include "pyxis_options.h"
 
 namespace cocoon::spank {
 
@@ -146,7 +147,7 @@ int register_options(spank_t sp)
     for (auto* option = options; option->name; ++option)
         if (spank_option_register(sp, option) != ESPANK_SUCCESS)
             return -1;
-    return 0;
+    return register_container_options(sp);
 }
 
 std::vector<std::string> kept_environment()
@@ -171,6 +172,9 @@ std::optional<ImageRequest> requested_image(spank_t sp)
     // Too long a value is still a request: the node-side check rejects it with a message.
     if (auto value = job_env(sp, "SLURM_CONTAINER"); value && !value->empty())
         return ImageRequest{"--container", *value};
+    for (const char* name : image_variables)
+        if (auto value = job_env(sp, name); value && !value->empty())
+            return ImageRequest{name, *value};
     return std::nullopt;
 }
 

@@ -20,6 +20,10 @@ struct ImageRequest {
     std::string value;
 };
 
+// The image from the environment, as pyxis reads it (cocoon's own name first).
+inline constexpr const char* image_variables[] = {"COCOON_CONTAINER_IMAGE",
+                                                  "PYXIS_CONTAINER_IMAGE"};
+
 // A variable of the job's environment (not slurmstepd's own); nullopt when unset.
 std::optional<std::string> job_env(spank_t sp, const std::string& name);
 
@@ -28,7 +32,7 @@ int register_options(spank_t sp);
 
 // The image requested for this step: --container-image when given, otherwise Slurm's own
 // --container (which reaches the job as SLURM_CONTAINER, also inherited by steps of an
-// sbatch or salloc job).
+// sbatch or salloc job), else COCOON_CONTAINER_IMAGE or PYXIS_CONTAINER_IMAGE.
 std::optional<ImageRequest> requested_image(spank_t sp);
 
 // --container-env=NAME[,NAME...]: variables whose job value wins over the image's.

@@ -63,6 +63,8 @@ struct Config {
     bool mount_workdir = true;
     // Host files bound read-only at the same path when they exist on the node.
     std::vector<std::string> host_files = {"/etc/hosts", "/etc/resolv.conf"};
+    // Size in bytes of the in-memory (tmpfs) upper layer of a writable container root.
+    uint64_t writable_size = uint64_t{1} << 30;
 
     // Registry used for names without one ("ubuntu:24.04").
     std::string default_registry = "docker.io";

@@ -31,6 +31,7 @@ const std::set<std::string> known_keys = {
     "shared_caches",      "shared_cache_owner",    "image_max_size",
     "image_max_entries",  "image_max_path_length", "transfer_timeout",
     "transfer_stall_timeout", "seccomp",           "modules",
+    "writable_size",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
@@ -461,6 +462,9 @@ Config parse_config(const std::string& text, const std::string& origin)
                 config.modules[name] = parse_module(entry.second, name);
             }
         }
+        if (root["writable_size"])
+            config.writable_size =
+                parse_cap_size(root["writable_size"].as<std::string>(), "writable_size");
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
     } catch (const Error& e) {
@@ -496,6 +500,7 @@ std::string format_config(const Config& config)
     out << YAML::Key << "transfer_timeout" << YAML::Value << std::to_string(config.transfer_timeout);
     out << YAML::Key << "transfer_stall_timeout" << YAML::Value
         << std::to_string(config.transfer_stall_timeout);
+    out << YAML::Key << "writable_size" << YAML::Value << std::to_string(config.writable_size);
     out << YAML::Key << "seccomp" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "enabled" << YAML::Value << config.seccomp.enabled;
     out << YAML::Key << "deny" << YAML::Value << YAML::Flow << config.seccomp.deny;

@@ -348,17 +348,21 @@ void Holder::stop() noexcept
     pid_ = -1;
 }
 
-void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups)
+void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups,
+                   bool user_is_root)
 {
     auto proc = fmt::format("/proc/{}/", pid);
     try {
-        sys::write_file(proc + "uid_map", uid_map_text(identity));
+        sys::write_file(proc + "uid_map", user_is_root ? remapped_uid_map_text(identity)
+                                                       : uid_map_text(identity));
         // Always, before gid_map: the user owns this namespace, so any of their processes
         // on the host may setns into it with all capabilities there; without "deny" they
         // could drop a supplementary group there and defeat a "deny this group"
         // permission (CVE-2014-8989). Root may still map several gids afterwards.
         sys::write_file(proc + "setgroups", "deny");
-        sys::write_file(proc + "gid_map", gid_map_text(identity, with_supplementary_groups));
+        sys::write_file(proc + "gid_map",
+                        user_is_root ? remapped_gid_map_text(identity, with_supplementary_groups)
+                                     : gid_map_text(identity, with_supplementary_groups));
     } catch (const Error& e) {
         throw e.wrap("cannot map the user into the container");
     }

@@ -96,6 +96,53 @@ std::vector<std::string> environment_to_send(const ContainerSpec& spec)
     return environment;
 }
 
+json encode_options(const ContainerOptions& options)
+{
+    json mounts = json::array();
+    for (const auto& mount : options.mounts)
+        mounts.push_back({{"source", mount.source},
+                          {"target", mount.target},
+                          {"read_only", mount.read_only},
+                          {"recursive", mount.recursive},
+                          {"propagation", mount.propagation},
+                          {"noexec", mount.noexec}});
+    json mount_home = options.mount_home ? json(*options.mount_home) : json(nullptr);
+    return {{"mounts", mounts},
+            {"unmounts", options.unmounts},
+            {"workdir", options.workdir},
+            {"mount_home", mount_home},
+            {"remap_root", options.remap_root},
+            {"writable", options.writable},
+            {"unshare_net", options.unshare.net},
+            {"unshare_ipc", options.unshare.ipc},
+            {"unshare_uts", options.unshare.uts}};
+}
+
+ContainerOptions decode_options(const json& in)
+{
+    ContainerOptions options;
+    for (const auto& item : in.at("mounts")) {
+        MountRequest mount;
+        mount.source = item.at("source");
+        mount.target = item.at("target");
+        mount.read_only = item.at("read_only");
+        mount.recursive = item.at("recursive");
+        mount.propagation = item.at("propagation");
+        mount.noexec = item.at("noexec");
+        options.mounts.push_back(std::move(mount));
+    }
+    options.unmounts = in.at("unmounts").get<std::vector<std::string>>();
+    options.workdir = in.at("workdir");
+    if (!in.at("mount_home").is_null())
+        options.mount_home = in.at("mount_home").get<bool>();
+    options.remap_root = in.at("remap_root");
+    options.writable = in.at("writable");
+    options.unshare.net = in.at("unshare_net");
+    options.unshare.ipc = in.at("unshare_ipc");
+    options.unshare.uts = in.at("unshare_uts");
+    return options;
+}
+
 } // namespace
 
 std::string encode_holder_request(const ContainerSpec& spec, const Config& config)
@@ -112,6 +159,7 @@ std::string encode_holder_request(const ContainerSpec& spec, const Config& confi
                     {"modules_disable", spec.modules.disable},
                     {"modules_disable_all", spec.modules.disable_all},
                     {"cocoon_plugin", spec.cocoon_plugin},
+                    {"options", encode_options(spec.options)},
                     {"config", format_config(config)}};
     return request.dump();
 }
@@ -132,6 +180,7 @@ void decode_holder_request(const std::string& text, ContainerSpec& spec, Config&
         spec.modules.disable = request.at("modules_disable").get<std::vector<std::string>>();
         spec.modules.disable_all = request.at("modules_disable_all");
         spec.cocoon_plugin = request.at("cocoon_plugin");
+        spec.options = decode_options(request.at("options"));
         config = parse_config(request.at("config").get<std::string>(), "the site configuration");
     } catch (const json::exception& e) {
         fail("the holder program received a malformed request ({})", e.what());

@@ -14,6 +14,8 @@ PACKAGES=(
     # (tests/harness/registry.sh, make-oci.py, bench/import-bench.sh)
     libcurl4-openssl-dev libarchive-dev libssl-dev squashfs-tools-ng
     docker-registry skopeo umoci apache2-utils python3 curl
+    # the libfabric module's test (fi_info, and the library it brings into an image)
+    libfabric-bin
 )
 # test_security_seccomp.sh builds static i386 and x32 probes (gcc -m32, -mx32).
 if [[ "$(dpkg --print-architecture)" == amd64 ]]; then

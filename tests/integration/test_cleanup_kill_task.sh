@@ -12,8 +12,10 @@ task_pid=$(wait_user_process 20 -f '^[^ ]*sleep 301$') ||
     fail "the containerized 'sleep 301' task did not start within 20 s"
 task_pid=$(head -n1 <<<"$task_pid")
 # The image is a FUSE mount owned by the container's user namespace, which the kernel hides
-# from processes outside it (root on the host included): look at the task's mount table.
-grep -q ' - fuse.squashfuse ' "/proc/$task_pid/mountinfo" ||
+# from processes outside it (root on the host included): look at the task's mount table
+# (the image itself, or the writable overlay over it) and mount namespace.
+[[ "$(readlink "/proc/$task_pid/ns/mnt")" != "$(readlink /proc/1/ns/mnt)" ]] &&
+    grep -Eq ' - (fuse\.squashfuse|overlay overlay .*lowerdir=)' "/proc/$task_pid/mountinfo" ||
     fail "task $task_pid does not run inside the test image"
 kill -KILL "$task_pid" || fail "could not kill task pid $task_pid"
 

@@ -126,6 +126,8 @@ Plan plan_container(const ContainerSpec& spec, const Config& config)
     }
     for (const auto& file : spec.extra_files)
         ops.push_back(bind(file, file, true));
+    for (const auto& dir : spec.step_directories)
+        ops.push_back(bind(dir, dir, false));
     return plan;
 }
 

@@ -279,11 +279,12 @@ write_config() {
     local host=$FIRST_NODE cpus i node_lines
     cpus=$(nproc)
     install -d -m 0755 "$ETC" "$LOG_DIR" "$RUN_DIR"
-    rm -rf "$DIR/state" "$DIR/spool"
+    rm -rf "$DIR/state" "$DIR/spool" "$DIR/tmp"
     install -d -m 0700 "$DIR/state"
-    install -d -m 0755 "$DIR/spool"
+    install -d -m 0755 "$DIR/spool" "$DIR/tmp"
     for i in "${ALL_NODES[@]}"; do
         install -d -m 0755 "$DIR/spool/$i"
+        install -d -m 1777 "$DIR/tmp/$i"
     done
     # Every node gets the machine's CPUs: the nodes share them, as tests expect 2 tasks
     # to fit on one node.
@@ -306,6 +307,9 @@ CredType=cred/munge
 AuthInfo=socket=$MUNGE_SOCKET
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/%n
+# Per node as well: mpi/pmix creates its step's client directory in TmpFS, and two nodes
+# of one step on this machine would collide in a shared /tmp.
+TmpFS=$DIR/tmp/%n
 SlurmctldPidFile=$CTLD_PID
 SlurmdPidFile=$SLURMD_PID_PATTERN
 SlurmctldLogFile=$LOG_DIR/slurmctld.log

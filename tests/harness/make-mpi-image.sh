@@ -11,8 +11,8 @@
 #
 # /hello is tests/harness/mpi-hello.c, compiled here with the MPI's own wrapper
 # (mpicc.mpich from libmpich-dev, mpicc.openmpi from libopenmpi-dev): one line per rank with
-# its rank, the size, the libmpi it mapped and whether that file lies on the image's root
-# filesystem. Each image has /bin/sh (busybox) and an os-release naming it (ID=cocoon-mpich,
+# its rank, the size, the libmpi it mapped and whether that file lies on the filesystem
+# /hello came from. Each image has /bin/sh (busybox) and an os-release naming it (ID=cocoon-mpich,
 # ID=cocoon-openmpi).
 #
 # The packages are the versions installed on this machine (the headers /hello is built

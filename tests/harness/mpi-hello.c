@@ -1,12 +1,12 @@
 // The MPI program of the MPI test images (tests/harness/make-mpi-image.sh). One line per
 // rank, so a test can tell which library each rank really loaded and that ranks talk:
 //
-//   mpi-hello rank=R size=S node=NODE sum=N libmpi=PATH libmpi_dev=D root_dev=D version=TEXT
+//   mpi-hello rank=R size=S node=NODE sum=N libmpi=PATH libmpi_dev=D exe_dev=D version=TEXT
 //
 // sum: the ranks summed over MPI_Allreduce (S*(S-1)/2 when communication works).
 // libmpi: the file mapped into this process whose name starts with "libmpi" (from
-// /proc/self/maps), libmpi_dev and root_dev: st_dev of that file and of "/" (equal when
-// the library comes from the container's root filesystem, not from a bind of the host's).
+// /proc/self/maps), libmpi_dev and exe_dev: st_dev of that file and of this program (equal
+// when the library comes from the image this program is in, not from a bind of the host's).
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +49,7 @@ int main(int argc, char** argv)
 {
     int rank = 0, size = 0, sum = 0, length = 0;
     char version[MPI_MAX_LIBRARY_VERSION_STRING];
-    char lib[4096], lib_dev[32], root_dev[32];
+    char lib[4096], lib_dev[32], exe_dev[32];
     const char* node = getenv("SLURMD_NODENAME");
 
     MPI_Init(&argc, &argv);
@@ -62,10 +62,11 @@ int main(int argc, char** argv)
         if (*c == '\t')
             *c = ' ';
     loaded_libmpi(lib, sizeof lib);
-    printf("mpi-hello rank=%d size=%d node=%s sum=%d libmpi=%s libmpi_dev=%s root_dev=%s "
+    printf("mpi-hello rank=%d size=%d node=%s sum=%d libmpi=%s libmpi_dev=%s exe_dev=%s "
            "version=%s\n",
            rank, size, node ? node : "unknown", sum, lib[0] ? lib : "none",
-           device_of(lib, lib_dev, sizeof lib_dev), device_of("/", root_dev, sizeof root_dev),
+           device_of(lib, lib_dev, sizeof lib_dev),
+           device_of("/proc/self/exe", exe_dev, sizeof exe_dev),
            version);
     fflush(stdout);
     MPI_Finalize();

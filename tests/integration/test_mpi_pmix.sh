@@ -25,6 +25,12 @@ dir=$(sed -n 's/^dir=//p' <<<"$OUT")
 assert_contains "$OUT" "owner=$TEST_UID" "owner of $dir inside the container"
 assert_eq "${dir##*/}" "$(sed -n '/^owner=/,$p' <<<"$OUT" | tail -n +2)" \
     "entries of ${dir%/*} seen inside the container"
+# slurmstepd removes it when the step ends, which may be a moment after srun returned.
+wait_idle
+for ((i = 0; i < 50; i++)); do
+    [[ -e "$dir" ]] || break
+    sleep 0.2
+done
 [[ ! -e "$dir" ]] || fail "the step's PMIx directory $dir is still there after the step"
 
 require_nodes 2

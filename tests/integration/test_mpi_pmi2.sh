@@ -12,11 +12,11 @@ require_mpi_plugin pmi2
 run_user timeout 120 srun -n2 --mpi=pmi2 "--container=$MPICH_SQSH" /hello
 check_hello "srun -n2 --mpi=pmi2 --container=$MPICH_SQSH" 2 1 '*/libmpich.so.12*' 'MPICH Version: 4.'
 
-# Three ranks started by the image's shell, which finds the program in the image's PATH:
-# the PMI descriptor slurmstepd gave each task survives the exec.
+# Ranks started by the image's shell, which finds the program in the image's PATH: the
+# PMI descriptor slurmstepd gave each task survives the exec. (A node has 2 CPUs.)
 wait_idle
-run_user timeout 120 srun -n3 --mpi=pmi2 "--container=$MPICH_SQSH" sh -c 'exec mpi-hello'
-check_hello "srun -n3 --mpi=pmi2 --container=$MPICH_SQSH sh -c 'exec mpi-hello'" 3 1 \
+run_user timeout 120 srun -n2 --mpi=pmi2 "--container=$MPICH_SQSH" sh -c 'exec mpi-hello'
+check_hello "srun -n2 --mpi=pmi2 --container=$MPICH_SQSH sh -c 'exec mpi-hello'" 2 1 \
     '*/libmpich.so.12*' 'MPICH Version: 4.'
 
 require_nodes 2

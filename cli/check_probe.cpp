@@ -200,7 +200,9 @@ void check_squashfuse_zstd(CheckReport& report, Config config, const std::string
 Holder start_container(const ContainerSpec& spec, const Config& config)
 {
     Holder::Hooks hooks;
-    hooks.write_id_maps = [&spec](pid_t pid) { write_id_maps(pid, spec.identity, false); };
+    hooks.write_id_maps = [&spec](pid_t pid) {
+        write_id_maps(pid, spec.identity, false, spec.options.user_is_outer_root());
+    };
     return Holder::start(spec, config, hooks);
 }
 

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "cocoon/container.h"
+#include "cocoon/container_options.h"
 #include "cocoon/error.h"
 #include "cocoon/image_config.h"
+#include "cocoon/modules.h"
 #include "cocoon/plan.h"
 #include "common.h"
 #include "progress.h"
@@ -28,41 +30,80 @@ struct RunOptions {
     std::string workdir;
     bool no_mount_home = false;
     bool dry_run = false;
-    bool entrypoint = false;
     std::vector<std::string> keep_env;
+    ModuleRequest modules;
+    TypedOptions container_options; // the pyxis-style options (container_options.h)
     std::string image;
     std::vector<std::string> command;
+    std::string container_workdir; // resolved --container-workdir
 };
+
+void parse_module_option(bool enable, const char* value, ModuleRequest& request)
+{
+    try {
+        if (enable)
+            request.enable = parse_module_names(value, "--container-modules");
+        else if (!value || !*value)
+            request.disable_all = true;
+        else
+            request.disable = parse_module_names(value, "--no-container-modules");
+    } catch (const Error& e) {
+        usage_error(e.what());
+    }
+}
 
 RunOptions parse_run_options(int argc, char** argv)
 {
-    enum { opt_no_home = 1000, opt_dry_run, opt_container_env, opt_entrypoint };
-    static const option long_options[] = {
+    enum {
+        opt_no_home = 1000,
+        opt_dry_run,
+        opt_container_env,
+        opt_container_option,
+        opt_modules,
+        opt_no_modules
+    };
+    std::vector<option> long_options = {
         {"config", required_argument, nullptr, 'c'},
         {"workdir", required_argument, nullptr, 'w'},
         {"no-mount-home", no_argument, nullptr, opt_no_home},
         {"dry-run", no_argument, nullptr, opt_dry_run},
         {"container-env", required_argument, nullptr, opt_container_env},
-        {"container-entrypoint", no_argument, nullptr, opt_entrypoint},
-        {nullptr, 0, nullptr, 0},
+        {"container-modules", required_argument, nullptr, opt_modules},
+        {"no-container-modules", optional_argument, nullptr, opt_no_modules},
     };
+    // Every option of the table, under the names srun knows them by.
+    for (const auto& row : container_option_table()) {
+        long_options.push_back({row.name, row.argument ? required_argument : no_argument,
+                                nullptr, opt_container_option});
+        if (row.negated)
+            long_options.push_back({row.negated, no_argument, nullptr, opt_container_option});
+    }
+    long_options.push_back({nullptr, 0, nullptr, 0});
     RunOptions options;
     optind = 1;
     int c;
     // '+': stop at the image, everything after it belongs to the command.
-    while ((c = getopt_long(argc, argv, "+c:w:", long_options, nullptr)) != -1) {
+    int index = 0;
+    while ((c = getopt_long(argc, argv, "+c:w:", long_options.data(), &index)) != -1) {
         switch (c) {
         case 'c': options.config_path = optarg; break;
         case 'w': options.workdir = optarg; break;
         case opt_no_home: options.no_mount_home = true; break;
         case opt_dry_run: options.dry_run = true; break;
-        case opt_entrypoint: options.entrypoint = true; break;
+        case opt_container_option:
+            options.container_options.emplace_back(long_options[static_cast<size_t>(index)].name,
+                                                   optarg ? optarg : "");
+            break;
         case opt_container_env:
             try {
                 options.keep_env = parse_env_names(optarg);
             } catch (const Error& e) {
                 usage_error(std::string("--container-env: ") + e.what());
             }
+            break;
+        case opt_modules:
+        case opt_no_modules:
+            parse_module_option(c == opt_modules, optarg, options.modules);
             break;
         default: usage_error("invalid option for 'run'");
         }
@@ -84,18 +125,21 @@ RunOptions parse_run_options(int argc, char** argv)
                                     const RunOptions& options)
 {
     try {
-        for (const auto& [name, value] : image_environment(
-                 image,
-                 [](const std::string& name) -> std::optional<std::string> {
-                     const char* value = getenv(name.c_str());
-                     return value ? std::optional<std::string>(value) : std::nullopt;
-                 },
-                 options.keep_env))
+        for (const auto& [name, value] :
+             image_environment(image, process_environment, options.keep_env))
+            setenv(name.c_str(), value.c_str(), 1);
+        for (const auto& [name, value] : holder.module_environment())
             setenv(name.c_str(), value.c_str(), 1);
         for (const auto& [name, value] : holder.entrypoint_environment())
             setenv(name.c_str(), value.c_str(), 1);
         join_container(holder.pid());
-        enter_workdir(workdir, image.working_dir);
+        // --container-workdir, else -w, else the image's WorkingDir, else here.
+        if (!options.container_workdir.empty())
+            enter_requested_workdir(options.container_workdir);
+        else if (!options.workdir.empty())
+            enter_workdir(workdir, image.working_dir);
+        else
+            enter_workdir(image.working_dir, workdir);
         forbid_new_privileges();
         apply_seccomp(config);
     } catch (const std::exception& e) {
@@ -145,20 +189,33 @@ int run_command(int argc, char** argv)
     spec.identity = current_identity();
     spec.cache_dir = cache_dir(config, spec.identity);
     spec.keep_environment = options.keep_env;
-    spec.run_entrypoint = options.entrypoint;
-    if (options.entrypoint)
-        for (char** env = environ; *env; ++env)
-            spec.environment.emplace_back(*env);
+    auto resolved = resolve_container_options(options.container_options, process_environment,
+                                              current_directory(), true);
+    spec.options = resolved.container;
+    options.container_workdir = spec.options.workdir;
+    spec.run_entrypoint = resolved.entrypoint.value_or(false);
+    spec.modules = options.modules;
+    for (char** env = environ; *env; ++env)
+        spec.environment.emplace_back(*env);
 
     if (options.dry_run) {
-        std::fputs(format_plan(plan_container(spec, config)).c_str(), stdout);
+        Plan plan = [&] {
+            try {
+                return plan_with_modules(spec, config);
+            } catch (const Error& e) {
+                throw e.wrap(options.image);
+            }
+        }();
+        std::fputs(format_plan(plan).c_str(), stdout);
         std::fputs(describe_seccomp(config).c_str(), stdout);
         return 0;
     }
 
     ProgressDisplay display(stderr, false);
     Holder::Hooks hooks;
-    hooks.write_id_maps = [&spec](pid_t pid) { write_id_maps(pid, spec.identity, false); };
+    hooks.write_id_maps = [&spec](pid_t pid) {
+        write_id_maps(pid, spec.identity, false, spec.options.user_is_outer_root());
+    };
     hooks.progress = [&](const ImportEvent& event) { display(event); };
     Holder holder = [&] {
         try {

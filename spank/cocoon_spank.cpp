@@ -30,6 +30,7 @@
 // job's environment is never read by code that runs as root except to get the image name.
 // slurmstepd's own environment (not the job's: slurmd started it) gives the PMIx server's
 // directory, which the holder binds as the user.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -59,6 +60,7 @@ extern "C" {
 #include "cocoon_build_config.h"
 #include "import_reporter.h"
 #include "options.h"
+#include "pyxis_options.h"
 
 extern "C" {
 extern const char plugin_name[] = "cocoon";
@@ -80,6 +82,7 @@ struct StepState {
     std::unique_ptr<Holder> holder;
     std::string workdir;
     std::string image_workdir; // the image's WorkingDir, when the workdir is not there
+    std::string requested_workdir; // --container-workdir
     std::optional<NamespaceFds> namespaces; // per task
     UniqueFd container_mnt_ns;              // slurmstepd's, ends leftovers at exit
     Config::Seccomp seccomp;                // cocoon.yaml's, for task_init
@@ -218,6 +221,33 @@ std::optional<std::string> pmix_server_directory(spank_t sp)
     return dir;
 }
 
+// Where this plugin is installed ({cocoon_plugin} of modules: a step inside a container
+// that runs srun needs it).
+std::string plugin_path()
+{
+    Dl_info info {};
+    if (dladdr(reinterpret_cast<void*>(&plugin_path), &info) == 0 || !info.dli_fname)
+        return {};
+    char real[PATH_MAX];
+    return realpath(info.dli_fname, real) ? real : "";
+}
+
+// For the admin: which modules a step got and which optional ones were skipped (info),
+// and at SlurmdDebug=debug everything the container receives, and from which module.
+void log_plan(const std::string& text)
+{
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = std::min(text.find('\n', start), text.size());
+        std::string line = text.substr(start, end - start);
+        if (line.starts_with("modules ") || line.starts_with("skipped "))
+            slurm_info("cocoon: plan: %s", line.c_str());
+        else
+            slurm_debug("cocoon: plan: %s", line.c_str());
+        start = end + 1;
+    }
+}
+
 void start_container(spank_t sp, const spank::ImageRequest& request)
 {
     Config config = load_site_config();
@@ -233,11 +263,20 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     spec.cache_dir = resolve_cache_dir(config, spec.identity,
                                        spank::job_env(sp, "COCOON_CACHE_DIR").value_or(""));
     spec.keep_environment = spank::kept_environment();
-    spec.run_entrypoint = spank::entrypoint_requested();
-    if (char** env = nullptr; spec.run_entrypoint &&
-                              spank_get_item(sp, S_JOB_ENV, &env) == ESPANK_SUCCESS && env)
+    // Relative mount sources: from the step's working directory, as srun saw them.
+    auto job_value = [sp](const std::string& name) { return spank::job_env(sp, name); };
+    auto resolved = resolve_container_options(spank::typed_container_options(), job_value,
+                                              spec.workdir, false);
+    spec.options = resolved.container;
+    spec.run_entrypoint = resolved.entrypoint.value_or(false);
+    state.requested_workdir = spec.options.workdir;
+    // The job's environment goes to the holder (as the user): the entrypoint starts from
+    // it, and modules read it (COCOON_MODULES, the job's GPUs, SLURM_CONF).
+    if (char** env = nullptr; spank_get_item(sp, S_JOB_ENV, &env) == ESPANK_SUCCESS && env)
         for (; *env; ++env)
             spec.environment.emplace_back(*env);
+    spec.modules = spank::requested_modules();
+    spec.cocoon_plugin = plugin_path();
 
     if (item<uint32_t>(sp, S_JOB_STEPID) == SLURM_BATCH_SCRIPT) {
         // The batch script lives in slurmd's spool directory: make it visible at the same
@@ -255,7 +294,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     hooks.in_child = [uid, gid, groups] { drop_to_job_user(uid, gid, groups); };
     hooks.write_id_maps = [&spec](pid_t pid) {
         RootEuid root;
-        write_id_maps(pid, spec.identity, true);
+        write_id_maps(pid, spec.identity, true, spec.options.user_is_outer_root());
     };
     spank::ImportReporter reporter;
     hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };
@@ -273,8 +312,11 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     image.env = state.holder->image_environment();
     image.working_dir = state.holder->image_workdir();
     apply_image_config(sp, image);
+    for (const auto& [name, value] : state.holder->module_environment())
+        spank_setenv(sp, name.c_str(), value.c_str(), 1);
     for (const auto& [name, value] : state.holder->entrypoint_environment())
         spank_setenv(sp, name.c_str(), value.c_str(), 1);
+    log_plan(state.holder->plan_text());
 }
 
 bool is_remote(spank_t sp)
@@ -307,6 +349,29 @@ int slurm_spank_init(spank_t sp, int ac, char** av)
     }
 }
 
+// Submit side: the pyxis-style options and their PYXIS_CONTAINER_* / COCOON_CONTAINER_*
+// variables, checked where the user can still fix them (mount sources as far as this host
+// can tell). The node resolves them again from the job's environment.
+int check_container_options()
+{
+    try {
+        for (const char* name : spank::image_variables)
+            if (const char* value = getenv(name); value && *value) {
+                try {
+                    parse_image_reference(value, current_directory());
+                } catch (const Error& e) {
+                    throw e.wrap(fmt::format("{}={}", name, value));
+                }
+            }
+        resolve_container_options(spank::typed_container_options(), process_environment,
+                                  current_directory(), true);
+    } catch (const Error& e) {
+        slurm_error("cocoon: %s", printable(e.what()).c_str());
+        return -1;
+    }
+    return 0;
+}
+
 // Submit side (srun, sbatch, salloc): Slurm's own --container has no callback of ours, but
 // its value is in the command's environment by now. Check its syntax so a bad value fails
 // before a job is queued; --container-image was checked by its option callback.
@@ -315,17 +380,16 @@ int slurm_spank_init_post_opt(spank_t, int, char**)
     auto context = spank_context();
     if (context != S_CTX_LOCAL && context != S_CTX_ALLOCATOR)
         return 0;
-    const char* value = getenv("SLURM_CONTAINER");
-    if (!value)
-        return 0;
-    try {
-        parse_image_reference(value, current_directory());
-    } catch (const Error& e) {
-        slurm_error("cocoon: --container=%s: %s", printable(value).c_str(),
-                    printable(e.what()).c_str());
-        return -1;
+    if (const char* value = getenv("SLURM_CONTAINER")) {
+        try {
+            parse_image_reference(value, current_directory());
+        } catch (const Error& e) {
+            slurm_error("cocoon: --container=%s: %s", printable(value).c_str(),
+                        printable(e.what()).c_str());
+            return -1;
+        }
     }
-    return 0;
+    return check_container_options();
 }
 
 int slurm_spank_user_init(spank_t sp, int, char**)
@@ -370,7 +434,11 @@ int slurm_spank_task_init(spank_t sp, int, char**)
     if (!is_remote(sp))
         return 0;
     if (!state.error.empty()) {
-        report(state.error);
+        // Once per step on this node, not once per task: the first task says why; every
+        // task fails.
+        int task = 0;
+        if (spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task == 0)
+            report(state.error);
         return -1;
     }
     if (!state.namespaces)
@@ -378,7 +446,11 @@ int slurm_spank_task_init(spank_t sp, int, char**)
     try {
         join_namespaces(*state.namespaces);
         state.namespaces.reset();
-        enter_workdir(state.workdir, state.image_workdir);
+        // --container-workdir, else the image's WorkingDir, else the step's directory.
+        if (!state.requested_workdir.empty())
+            enter_requested_workdir(state.requested_workdir);
+        else
+            enter_workdir(state.image_workdir, state.workdir);
         forbid_new_privileges();
         Config config;
         config.seccomp = state.seccomp;

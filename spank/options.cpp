@@ -8,6 +8,8 @@
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
+#include "cocoon/modules.h"
+#include "pyxis_options.h"
 
 namespace cocoon::spank {
 
@@ -16,6 +18,7 @@ namespace {
 std::optional<std::string> container_image_value;
 std::vector<std::string> container_env_names;
 bool container_entrypoint = false;
+ModuleRequest module_request;
 
 std::string local_directory()
 {
@@ -65,6 +68,38 @@ int on_container_entrypoint(int, const char*, int)
     return 0;
 }
 
+// --container-modules=a,b and --no-container-modules[=a,b]: names are checked against
+// cocoon.yaml on the node (the submit side may not have the same file).
+int on_container_modules(int, const char* optarg, int remote)
+{
+    try {
+        module_request.enable = parse_module_names(optarg ? optarg : "", "--container-modules");
+    } catch (const Error& e) {
+        if (!remote) {
+            slurm_error("cocoon: %s", printable(e.what()).c_str());
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int on_no_container_modules(int, const char* optarg, int remote)
+{
+    if (!optarg || !*optarg) {
+        module_request.disable_all = true;
+        return 0;
+    }
+    try {
+        module_request.disable = parse_module_names(optarg, "--no-container-modules");
+    } catch (const Error& e) {
+        if (!remote) {
+            slurm_error("cocoon: %s", printable(e.what()).c_str());
+            return -1;
+        }
+    }
+    return 0;
+}
+
 struct spank_option options[] = {
     {const_cast<char*>("container-image"), const_cast<char*>("IMAGE"),
      const_cast<char*>("[cocoon] run every task in a container of IMAGE: a registry image "
@@ -80,6 +115,14 @@ struct spank_option options[] = {
      const_cast<char*>("[cocoon] run the image's entrypoint when the container starts; the "
                        "tasks get the environment it sets up"),
      0, 0, on_container_entrypoint},
+    {const_cast<char*>("container-modules"), const_cast<char*>("NAME[,NAME...]"),
+     const_cast<char*>("[cocoon] apply these modules of cocoon.yaml (slurm, munge, ...) to "
+                       "the container; also COCOON_MODULES in the job environment"),
+     1, 0, on_container_modules},
+    {const_cast<char*>("no-container-modules"), const_cast<char*>("[NAME,...]"),
+     const_cast<char*>("[cocoon] leave these modules out (all of them without a value), "
+                       "including those that apply automatically"),
+     2, 0, on_no_container_modules},
     SPANK_OPTIONS_TABLE_END,
 };
 
@@ -104,7 +147,7 @@ int register_options(spank_t sp)
     for (auto* option = options; option->name; ++option)
         if (spank_option_register(sp, option) != ESPANK_SUCCESS)
             return -1;
-    return 0;
+    return register_container_options(sp);
 }
 
 std::vector<std::string> kept_environment()
@@ -117,6 +160,11 @@ bool entrypoint_requested()
     return container_entrypoint;
 }
 
+ModuleRequest requested_modules()
+{
+    return module_request;
+}
+
 std::optional<ImageRequest> requested_image(spank_t sp)
 {
     if (container_image_value)
@@ -124,6 +172,9 @@ std::optional<ImageRequest> requested_image(spank_t sp)
     // Too long a value is still a request: the node-side check rejects it with a message.
     if (auto value = job_env(sp, "SLURM_CONTAINER"); value && !value->empty())
         return ImageRequest{"--container", *value};
+    for (const char* name : image_variables)
+        if (auto value = job_env(sp, name); value && !value->empty())
+            return ImageRequest{name, *value};
     return std::nullopt;
 }
 

@@ -10,6 +10,8 @@ extern "C" {
 #include <slurm/spank.h>
 }
 
+#include "cocoon/spec.h"
+
 namespace cocoon::spank {
 
 // What the user asked for: the option's spelling (for messages) and the value.
@@ -17,6 +19,10 @@ struct ImageRequest {
     std::string option; // "--container-image" or "--container"
     std::string value;
 };
+
+// The image from the environment, as pyxis reads it (cocoon's own name first).
+inline constexpr const char* image_variables[] = {"COCOON_CONTAINER_IMAGE",
+                                                  "PYXIS_CONTAINER_IMAGE"};
 
 // A variable of the job's environment (not slurmstepd's own); nullopt when unset.
 std::optional<std::string> job_env(spank_t sp, const std::string& name);
@@ -26,7 +32,7 @@ int register_options(spank_t sp);
 
 // The image requested for this step: --container-image when given, otherwise Slurm's own
 // --container (which reaches the job as SLURM_CONTAINER, also inherited by steps of an
-// sbatch or salloc job).
+// sbatch or salloc job), else COCOON_CONTAINER_IMAGE or PYXIS_CONTAINER_IMAGE.
 std::optional<ImageRequest> requested_image(spank_t sp);
 
 // --container-env=NAME[,NAME...]: variables whose job value wins over the image's.
@@ -34,5 +40,8 @@ std::vector<std::string> kept_environment();
 
 // --container-entrypoint: run the image's entrypoint when the container starts.
 bool entrypoint_requested();
+
+// --container-modules and --no-container-modules (COCOON_MODULES is read on the node).
+ModuleRequest requested_modules();
 
 } // namespace cocoon::spank

@@ -41,6 +41,8 @@
 set -euo pipefail
 
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck source=tests/harness/daemon.sh
+source "$HARNESS_DIR/daemon.sh"
 DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 TEST_USER=cocoontest
 EXTRA_GROUP=cocoonextra
@@ -258,7 +260,7 @@ start_munge() {
     chown munge:munge "$MUNGE_DIR/munged.log"
     chmod 0640 "$MUNGE_DIR/munged.log"
 
-    if ! runuser -u munge -- munged \
+    if ! without_inherited_fds runuser -u munge -- munged \
         --key-file="$MUNGE_DIR/munge.key" \
         --socket="$MUNGE_SOCKET" \
         --pid-file="$MUNGE_PID" \

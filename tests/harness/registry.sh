@@ -21,6 +21,8 @@
 set -euo pipefail
 
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck source=tests/harness/daemon.sh
+source "$HARNESS_DIR/daemon.sh"
 DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 REG_DIR=$DIR/registry
 IMAGES=${COCOON_IMAGES:-$DIR/images}
@@ -128,7 +130,8 @@ start_one() {
     local logf=$REG_DIR/$name.log
     # setsid: the registry must not share a process group (or a terminal) with the caller,
     # so a test that kills its own process group leaves it alone.
-    setsid docker-registry serve "$REG_DIR/$name/config.yml" >>"$logf" 2>&1 < /dev/null &
+    (close_inherited_fds; exec setsid docker-registry serve "$REG_DIR/$name/config.yml") \
+        >>"$logf" 2>&1 < /dev/null &
     pid=$!
     echo "$pid" > "$REG_DIR/$name/registry.pid"
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do

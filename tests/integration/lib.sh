@@ -367,6 +367,48 @@ require_oci_fixtures() {
     done
 }
 
+# layout_with_config TARGET EDIT [ARG]: an OCI layout at TARGET (owned by TEST_USER)
+# holding the busybox fixture, its image configuration changed by the Python statement
+# EDIT, which rewrites `text` (the configuration as JSON text) and may use `arg` (ARG).
+layout_with_config() {
+    python3 - "$IMAGES/oci/busybox" "$1" "$2" "${3:-}" <<'PY' || fail "cannot build the layout $1"
+import hashlib, json, os, sys
+source, target, edit, arg = sys.argv[1:5]
+os.makedirs(os.path.join(target, "blobs", "sha256"))
+def blob(digest):
+    with open(os.path.join(source, "blobs", *digest.split(":")), "rb") as f:
+        return f.read()
+def put(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(target, "blobs", "sha256", digest), "wb") as f:
+        f.write(data)
+    return "sha256:" + digest
+index = json.load(open(os.path.join(source, "index.json")))
+entry = next(m for m in index["manifests"]
+             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
+manifest = json.loads(blob(entry["digest"]))
+text = blob(manifest["config"]["digest"]).decode()
+exec(edit)
+data = text.encode()
+manifest["config"] = {"mediaType": manifest["config"]["mediaType"], "digest": put(data), "size": len(data)}
+for layer in manifest["layers"]:
+    put(blob(layer["digest"]))
+data = json.dumps(manifest).encode()
+entry = dict(entry, digest=put(data), size=len(data))
+json.dump({"schemaVersion": 2, "manifests": [entry]}, open(os.path.join(target, "index.json"), "w"))
+open(os.path.join(target, "oci-layout"), "w").write('{"imageLayoutVersion": "1.0.0"}')
+PY
+    chown -R "$TEST_USER" "$1"
+}
+
+# layout_with_workdir TARGET WORKDIR: the fixture with WorkingDir set to WORKDIR.
+layout_with_workdir() {
+    layout_with_config "$1" '
+config = json.loads(text)
+config.setdefault("config", {})["WorkingDir"] = arg
+text = json.dumps(config)' "$2"
+}
+
 # Both registries answer and the fixtures are pushed; the cache root exists.
 require_registry() {
     command -v curl >/dev/null || skip "curl missing (run scripts/install-deps.sh)"
@@ -498,6 +540,22 @@ log_mark() {
 log_since() {
     sleep 0.3
     tail -n +"$(($2 + 1))" "$1"
+}
+
+# slurmd_logs_mark: the marks of every node's slurmd log (slurmd.log, slurmd-NODE.log; a
+# step may run on any node); pass them to slurmd_logs_since for the lines logged since.
+slurmd_logs_mark() {
+    local f
+    for f in "$COCOON_TEST_DIR"/log/slurmd*.log; do
+        echo "$f $(log_mark "$f")"
+    done
+}
+slurmd_logs_since() {
+    local f n
+    sleep 0.3
+    while read -r f n; do
+        tail -n +"$((n + 1))" "$f"
+    done <<<"$1"
 }
 
 # blob_gets_since LOG MARK [DIGEST_OR_REPO]: number of GET requests for blobs after MARK,

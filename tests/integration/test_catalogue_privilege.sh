@@ -12,7 +12,9 @@
 #          except the device nodes bound into /dev
 #   PB-09  only the user's uid and groups are mapped; setgroups is denied
 #   PB-10  the task's user namespace is not the host's, belongs to the user, and owns the
-#          container's mount namespace
+#          container's mount namespace -- or, in a writable container, is the child of
+#          the user's namespace that does (where the user is uid 0 and the image's files
+#          theirs)
 #   PB-11  /sys is read-only
 #   PB-13  from the task, /proc/PID/exe of the holder and of slurmstepd cannot be read
 #   PB-14  from the task, /proc/PID/{environ,fd,root,cwd,mem} of the holder and of
@@ -94,20 +96,26 @@ for field in CapPrm CapEff; do
 done
 
 # --- PB-10: who owns the namespaces ------------------------------------------------------------
-read -r owner user_ns mnt_owner_ns host_ns < <(python3 - "$task" <<'PY') ||
+read -r owner user_ns mnt_owner_ns host_ns parent_ns parent_owner < <(python3 - "$task" <<'PY') ||
 import fcntl, os, struct, sys
-NS_GET_USERNS, NS_GET_OWNER_UID = 0xb701, 0xb704
+NS_GET_USERNS, NS_GET_PARENT, NS_GET_OWNER_UID = 0xb701, 0xb702, 0xb704
 user = os.open(f"/proc/{sys.argv[1]}/ns/user", os.O_RDONLY)
 mnt = os.open(f"/proc/{sys.argv[1]}/ns/mnt", os.O_RDONLY)
 owner = struct.unpack("I", fcntl.ioctl(user, NS_GET_OWNER_UID, b"\0" * 4))[0]
 mnt_owner = fcntl.ioctl(mnt, NS_GET_USERNS)
+parent = fcntl.ioctl(user, NS_GET_PARENT)
+parent_owner = struct.unpack("I", fcntl.ioctl(parent, NS_GET_OWNER_UID, b"\0" * 4))[0]
 # This test runs as root in the host's user namespace.
-print(owner, os.fstat(user).st_ino, os.fstat(mnt_owner).st_ino, os.stat("/proc/self/ns/user").st_ino)
+print(owner, os.fstat(user).st_ino, os.fstat(mnt_owner).st_ino, os.stat("/proc/self/ns/user").st_ino,
+      os.fstat(parent).st_ino, parent_owner)
 PY
     fail "cannot inspect the namespaces of the task $task"
 [[ "$user_ns" != "$host_ns" ]] || fail "the task runs in the host's user namespace"
 assert_eq "$TEST_UID" "$owner" "owner uid of the task's user namespace"
-assert_eq "$user_ns" "$mnt_owner_ns" "user namespace that owns the task's mount namespace"
+# A writable container (the default): the task's user namespace is the child of the one
+# that owns the mount namespace, which belongs to the user and is a child of the host's.
+assert_eq "$parent_ns" "$mnt_owner_ns" "user namespace that owns the task's mount namespace"
+assert_eq "$TEST_UID" "$parent_owner" "owner uid of the user namespace that owns the mounts"
 [[ "$(readlink "/proc/$task/ns/user")" == "$(readlink "/proc/$holder/ns/user")" ]] ||
     fail "the task is not in the holder's user namespace"
 
@@ -145,9 +153,10 @@ echo "run [$(ls -A /run)]"
 echo done
 SH
 chmod 0755 "$probe_dir/inside.sh"
-run_user srun --container="$BUSYBOX_SQSH" sh "$probe_dir/inside.sh" "$holder" "$stepd" \
+for mode in "" --container-readonly; do
+run_user srun $mode --container="$BUSYBOX_SQSH" sh "$probe_dir/inside.sh" "$holder" "$stepd" \
     "$COCOON_TEST_DIR/munge"
-assert_succeeded "the probe inside the container"
+assert_succeeded "the probe inside the container ($mode)"
 assert_contains "$OUT" $'\ndone' "probe output"
 inside=$OUT
 
@@ -160,10 +169,18 @@ done
 assert_eq 1 "$(field status NoNewPrivs:)" "NoNewPrivs of the task"
 assert_not_contains "$inside" "can mount" "probe output (mount in the container)"
 
-# PB-09: identity maps.
-assert_eq "uid_map $TEST_UID $TEST_UID 1" "$(grep '^uid_map ' <<<"$inside")" "uid_map of the task"
-expected_gid_map=$(for g in $(id -G "$TEST_USER"); do echo "gid_map $g $g 1"; done | sort)
-assert_eq "$expected_gid_map" "$(grep '^gid_map ' <<<"$inside" | sort)" "gid_map of the task"
+# PB-09: identity maps; in a writable container the maps of the inner namespace, relative
+# to the outer one where the user is 0: the user's uid and gid back to themselves.
+if [[ $mode == --container-readonly ]]; then
+    assert_eq "uid_map $TEST_UID $TEST_UID 1" "$(grep '^uid_map ' <<<"$inside")" "uid_map of the task"
+    expected_gid_map=$(for g in $(id -G "$TEST_USER"); do echo "gid_map $g $g 1"; done | sort)
+else
+    assert_eq "uid_map $TEST_UID 0 1" "$(grep '^uid_map ' <<<"$inside")" "uid_map of the task"
+    expected_gid_map=$(for g in $(id -G "$TEST_USER"); do
+                           if [[ $g == "$user_gid" ]]; then echo "gid_map $g 0 1"; else echo "gid_map $g $g 1"; fi
+                       done | sort)
+fi
+assert_eq "$expected_gid_map" "$(grep '^gid_map ' <<<"$inside" | sort)" "gid_map of the task ($mode)"
 assert_eq "setgroups deny" "$(grep '^setgroups ' <<<"$inside")" "setgroups of the task"
 
 # PB-08: every mount nosuid; nodev except the bound device nodes; PB-11: /sys read-only.
@@ -173,7 +190,7 @@ while read -r _ target options; do
         /dev/null|/dev/zero|/dev/full|/dev/random|/dev/urandom|/dev/tty|/dev/ptmx|/dev/pts) ;;
         *) [[ ",$options," == *,nodev,* ]] || fail "mount $target in the container lacks nodev: $options" ;;
     esac
-    if [[ "$target" == / || "$target" == /sys || "$target" == /sys/* ]]; then
+    if [[ ( "$target" == / && $mode == --container-readonly ) || "$target" == /sys || "$target" == /sys/* ]]; then
         [[ ",$options," == *,ro,* ]] || fail "mount $target in the container is not read-only: $options"
     fi
 done < <(grep '^mount ' <<<"$inside")
@@ -191,9 +208,16 @@ while read -r _ n kind target; do
     esac
 done < <(grep '^fd ' <<<"$inside")
 
-# PB-17: the image comes from squashfuse; no kernel squashfs mount.
-grep -q '^fstype fuse\.squashfuse' <<<"$inside" || fail "no squashfuse mount in the container:
+# PB-17: the image comes from squashfuse; no kernel squashfs mount. In a writable
+# container the squashfuse mount is the overlay's lower layer, out of the mount table (the
+# holder's squashfuse child is checked above).
+if [[ $mode == --container-readonly ]]; then
+    grep -q '^fstype fuse\.squashfuse' <<<"$inside" || fail "no squashfuse mount in the container:
 $(grep '^fstype ' <<<"$inside")"
+else
+    grep -q '^fstype overlay /$' <<<"$inside" || fail "the root of a writable container is not an overlay:
+$(grep '^fstype ' <<<"$inside")"
+fi
 ! grep -q '^fstype squashfs ' <<<"$inside" || fail "a kernel squashfs mount in the container:
 $(grep '^fstype squashfs ' <<<"$inside")"
 
@@ -203,6 +227,8 @@ assert_not_contains "$inside" "readable " "probe output (/proc of the holder and
 # PB-15: no munge and nothing of the host's /run.
 assert_not_contains "$inside" "visible " "probe output (munge paths)"
 assert_eq "run []" "$(grep '^run ' <<<"$inside")" "/run in the container"
+
+done
 
 cleanup
 assert_no_leftovers

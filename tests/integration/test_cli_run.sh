@@ -16,9 +16,24 @@ done
 run_user "$COCOON" run "$BUSYBOX_SQSH" id -u
 assert_eq "$TEST_UID" "$OUT" "uid inside the container"
 
-run_user "$COCOON" run "$BUSYBOX_SQSH" sh -c 'grep NoNewPrivs /proc/self/status; touch /etc/x 2>&1'
+run_user "$COCOON" run "$BUSYBOX_SQSH" sh -c 'grep NoNewPrivs /proc/self/status; touch /etc/x && echo writable'
 assert_contains "$OUT" "NoNewPrivs:	1" "no_new_privs"
-assert_contains "$OUT" "Read-only file system" "image is read-only"
+assert_contains "$OUT" writable "the root is writable by default"
+run_user "$COCOON" run --container-readonly "$BUSYBOX_SQSH" sh -c 'touch /etc/x 2>&1'
+assert_contains "$OUT" "Read-only file system" "image with --container-readonly"
+
+# The container options of srun, under the same names.
+mkdir -p "$TEST_WORK/cli-mounts" && echo seen > "$TEST_WORK/cli-mounts/f"
+chown -R "$TEST_USER" "$TEST_WORK/cli-mounts"
+run_user "$COCOON" run --container-mounts=cli-mounts:/m:ro --container-workdir=/m --container-remap-root \
+    --container-unshare=net "$BUSYBOX_SQSH" sh -c 'pwd; cat f; id -u; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "'
+assert_succeeded "cocoon run with container options"
+assert_eq $'/m\nseen\n0\nlo' "$OUT" "cocoon run with container options"
+rm -rf "$TEST_WORK/cli-mounts"
+run_user "$COCOON" run --container-mounts=/etc:/e:fast "$BUSYBOX_SQSH" true
+assert_eq 125 "$RC" "exit status of a bad mount flag"
+assert_contains "$ERR" "--container-mounts=/etc:/e:fast: unknown mount flag 'fast'" \
+    "bad mount flag error"
 
 run_user "$COCOON" run "$BUSYBOX_SQSH" sh -c 'exit 7'
 assert_eq 7 "$RC" "exit status of 'exit 7'"
@@ -37,7 +52,7 @@ assert_contains "$ERR" "squashfuse" "truncated image error"
 
 run_user "$COCOON" run --dry-run "$BUSYBOX_SQSH"
 assert_succeeded "cocoon run --dry-run"
-assert_contains "$OUT" "root      $BUSYBOX_SQSH (read-only, nosuid, nodev)" "plan"
+assert_contains "$OUT" "root      $BUSYBOX_SQSH (writable overlay, " "plan"
 assert_contains "$OUT" "tmpfs     /tmp" "plan"
 
 assert_no_leftovers

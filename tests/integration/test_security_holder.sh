@@ -36,36 +36,9 @@ assert_eq "" "$environment" "environment of the holder (only proxy variables may
 cancel_user_jobs
 
 # --- a configuration nested 60,000 levels ---------------------------------------------
-python3 - "$IMAGES/oci/busybox" "$deep" <<'PY' || fail "cannot build the deep-config layout"
-import hashlib, json, os, shutil, sys
-source, target = sys.argv[1], sys.argv[2]
-os.makedirs(os.path.join(target, "blobs", "sha256"))
-def blob(digest):
-    with open(os.path.join(source, "blobs", *digest.split(":")), "rb") as f:
-        return f.read()
-def put(data):
-    digest = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(target, "blobs", "sha256", digest), "wb") as f:
-        f.write(data)
-    return "sha256:" + digest
-index = json.load(open(os.path.join(source, "index.json")))
-entry = next(m for m in index["manifests"]
-             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
-manifest = json.loads(blob(entry["digest"]))
-config = json.loads(blob(manifest["config"]["digest"]))
+layout_with_config "$deep" '
 depth = 60000
-text = json.dumps(config)
-text = text[:-1] + ', "x-deep": ' + "[" * depth + "]" * depth + "}"
-data = text.encode()
-manifest["config"] = {"mediaType": manifest["config"]["mediaType"], "digest": put(data), "size": len(data)}
-for layer in manifest["layers"]:
-    put(blob(layer["digest"]))
-data = json.dumps(manifest).encode()
-entry = dict(entry, digest=put(data), size=len(data))
-json.dump({"schemaVersion": 2, "manifests": [entry]}, open(os.path.join(target, "index.json"), "w"))
-open(os.path.join(target, "oci-layout"), "w").write('{"imageLayoutVersion": "1.0.0"}')
-PY
-chown -R "$TEST_USER" "$deep"
+text = text[:-1] + ", \"x-deep\": " + "[" * depth + "]" * depth + "}"'
 
 wait_idle
 run_user env COCOON_CACHE_DIR="$cache" timeout 60 srun "--container=oci:$deep:latest" true

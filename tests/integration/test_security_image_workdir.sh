@@ -28,34 +28,7 @@ for ((i = 0; i < 50; i++)); do
 done
 [[ -n "$host_pid" ]] || fail "the host sleep did not start"
 
-python3 - "$IMAGES/oci/busybox" "$work/layout" "/proc/$host_pid/cwd" <<'PY' || fail "cannot build the layout"
-import hashlib, json, os, sys
-source, target, workdir = sys.argv[1:4]
-os.makedirs(os.path.join(target, "blobs", "sha256"))
-def blob(digest):
-    with open(os.path.join(source, "blobs", *digest.split(":")), "rb") as f:
-        return f.read()
-def put(data):
-    digest = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(target, "blobs", "sha256", digest), "wb") as f:
-        f.write(data)
-    return "sha256:" + digest
-index = json.load(open(os.path.join(source, "index.json")))
-entry = next(m for m in index["manifests"]
-             if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
-manifest = json.loads(blob(entry["digest"]))
-config = json.loads(blob(manifest["config"]["digest"]))
-config.setdefault("config", {})["WorkingDir"] = workdir
-data = json.dumps(config).encode()
-manifest["config"] = dict(manifest["config"], digest=put(data), size=len(data))
-for layer in manifest["layers"]:
-    put(blob(layer["digest"]))
-data = json.dumps(manifest).encode()
-entry = dict(entry, digest=put(data), size=len(data))
-json.dump({"schemaVersion": 2, "manifests": [entry]}, open(os.path.join(target, "index.json"), "w"))
-open(os.path.join(target, "oci-layout"), "w").write('{"imageLayoutVersion": "1.0.0"}')
-PY
-chown -R "$TEST_USER" "$work/layout"
+layout_with_workdir "$work/layout" "/proc/$host_pid/cwd"
 
 # The step's directory (/usr/share/doc on the host) does not exist in the image, so the
 # image's WorkingDir is where the task would start.

@@ -137,7 +137,16 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     spec.run_entrypoint = true;
     spec.environment = {"A=1", "B=two\nlines"};
     spec.keep_environment = {"A"};
-    Config config = parse_config("mount_home: false\nshared_caches: [/s]\n", "test");
+    std::vector<std::string> unmounts;
+    spec.options.mounts = parse_mount_requests("/a:/b:ro+rslave,/c:/d:bind+noexec", "/", unmounts);
+    spec.options.unmounts = {"/etc/hosts"};
+    spec.options.workdir = "/w";
+    spec.options.mount_home = false;
+    spec.options.remap_root = true;
+    spec.options.writable = false;
+    spec.options.unshare = {true, false, true};
+    Config config = parse_config("mount_home: false\nshared_caches: [/s]\nwritable_size: 5M\n",
+                                 "test");
 
     ContainerSpec spec_back;
     Config config_back;
@@ -154,7 +163,40 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     EXPECT_TRUE(spec_back.run_entrypoint);
     EXPECT_EQ(spec_back.environment, spec.environment);
     EXPECT_EQ(spec_back.keep_environment, spec.keep_environment);
+    ASSERT_EQ(spec_back.options.mounts.size(), 2u);
+    EXPECT_EQ(spec_back.options.mounts[0].propagation, "rslave");
+    EXPECT_TRUE(spec_back.options.mounts[0].read_only);
+    EXPECT_FALSE(spec_back.options.mounts[1].recursive);
+    EXPECT_TRUE(spec_back.options.mounts[1].noexec);
+    EXPECT_EQ(spec_back.options.mounts[1].target, "/d");
+    EXPECT_EQ(spec_back.options.unmounts, spec.options.unmounts);
+    EXPECT_EQ(spec_back.options.workdir, "/w");
+    EXPECT_EQ(spec_back.options.mount_home, std::optional<bool>(false));
+    EXPECT_TRUE(spec_back.options.remap_root);
+    EXPECT_FALSE(spec_back.options.writable);
+    EXPECT_TRUE(spec_back.options.unshare.net);
+    EXPECT_FALSE(spec_back.options.unshare.ipc);
+    EXPECT_TRUE(spec_back.options.unshare.uts);
+    EXPECT_EQ(config_back.writable_size, uint64_t{5} << 20);
     EXPECT_FALSE(config_back.mount_home);
     EXPECT_EQ(config_back.shared_caches, std::vector<std::string>{"/s"});
     EXPECT_EQ(format_config(config_back), format_config(config));
+}
+
+TEST(SpecWire, ModulesAndNonUtf8Variables)
+{
+    ContainerSpec spec;
+    spec.modules = {{"slurm", "munge"}, {"nvidia"}, true};
+    spec.cocoon_plugin = "/usr/lib/slurm/spank_cocoon.so";
+    spec.environment = {"A=1", "LATIN=caf\xe9", "B=\xc3\xa9"};
+    ContainerSpec back;
+    Config config;
+    decode_holder_request(encode_holder_request(spec, default_config()), back, config);
+    EXPECT_EQ(back.modules.enable, (std::vector<std::string>{"slurm", "munge"}));
+    EXPECT_EQ(back.modules.disable, std::vector<std::string>{"nvidia"});
+    EXPECT_TRUE(back.modules.disable_all);
+    EXPECT_EQ(back.cocoon_plugin, spec.cocoon_plugin);
+    // Only modules read the environment without an entrypoint: a variable that JSON cannot
+    // carry is left out instead of failing the step.
+    EXPECT_EQ(back.environment, (std::vector<std::string>{"A=1", "B=\xc3\xa9"}));
 }

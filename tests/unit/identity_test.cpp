@@ -56,3 +56,23 @@ TEST(Identity, GidMapWithSupplementaryGroupsIsSortedAndUnique)
     EXPECT_EQ(cocoon::gid_map_text(alice(), true), "27 27 1\n1001 1001 1\n1002 1002 1\n");
     EXPECT_EQ(cocoon::gid_map_text(alice(), false), "1002 1002 1\n");
 }
+
+TEST(Identity, RemappedMapsMakeTheUserRoot)
+{
+    Identity identity;
+    identity.uid = 1001;
+    identity.gid = 1002;
+    identity.groups = {1002, 27, 0};
+    EXPECT_EQ(remapped_uid_map_text(identity), "0 1001 1\n");
+    EXPECT_EQ(remapped_gid_map_text(identity, false), "0 1002 1\n");
+    EXPECT_EQ(remapped_gid_map_text(identity, true), "0 1002 1\n27 27 1\n");
+}
+
+TEST(Identity, InnerMapsTurnRootBackIntoTheUser)
+{
+    EXPECT_EQ(cocoon::inner_id_map_text("         0       1001          1\n", 1001), "1001 0 1\n");
+    EXPECT_EQ(cocoon::inner_id_map_text("0 1002 1\n27 27 1\n1001 1001 1\n", 1002),
+              "1002 0 1\n27 27 1\n1001 1001 1\n");
+    // An id equal to the user's own cannot be mapped twice.
+    EXPECT_EQ(cocoon::inner_id_map_text("0 1002 1\n1002 5 1\n", 1002), "1002 0 1\n");
+}

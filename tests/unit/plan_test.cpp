@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "cocoon/error.h"
 #include "cocoon/plan.h"
 
 using namespace cocoon;
@@ -31,7 +32,8 @@ TEST(Plan, GoldenDefaultPlan)
     auto spec = spec_for("/scratch/alice/run");
     spec.extra_files = {"/var/spool/slurmd/job00042/slurm_script"};
     EXPECT_EQ(format_plan(plan_container(spec, default_config())),
-              "root      /images/app.sqsh (read-only, nosuid, nodev)\n"
+              "root      /images/app.sqsh (writable overlay, 1073741824 bytes in memory, "
+              "nosuid, nodev)\n"
               "bind      /proc <- /proc [rec]\n"
               "bind      /sys <- /sys [ro,rec]\n"
               "tmpfs     /dev (mode=0755,size=64k)\n"
@@ -117,4 +119,75 @@ TEST(Plan, SystemPaths)
     EXPECT_TRUE(is_system_path("/usr/lib/x"));
     EXPECT_FALSE(is_system_path("/usrdata"));
     EXPECT_FALSE(is_system_path("/home/u"));
+}
+
+TEST(Plan, ReadOnlyRootOnRequest)
+{
+    auto spec = spec_for("/scratch/alice/run");
+    spec.options.writable = false;
+    auto plan = plan_container(spec, default_config());
+    EXPECT_FALSE(plan.writable);
+    EXPECT_TRUE(format_plan(plan).starts_with(
+        "root      /images/app.sqsh (read-only, nosuid, nodev)\n"));
+}
+
+TEST(Plan, RequestedMountsComeLastWithTheirFlags)
+{
+    auto spec = spec_for("/scratch/alice/run");
+    std::vector<std::string> unmounts;
+    spec.options.mounts =
+        parse_mount_requests("/data:/in:ro+rslave,/scratch/x:/out:bind+noexec", "/", unmounts);
+    auto plan = plan_container(spec, default_config());
+    auto text = format_plan(plan);
+    EXPECT_TRUE(text.ends_with("bind      /in <- /data [ro,rec,rslave]\n"
+                               "bind      /out <- /scratch/x [noexec]\n"))
+        << text;
+}
+
+TEST(Plan, UmountEntriesLeaveOutDefaultMounts)
+{
+    auto spec = spec_for("/scratch/alice/run");
+    spec.options.unmounts = {"/etc/hosts", "/tmp"};
+    auto plan = plan_container(spec, default_config());
+    EXPECT_EQ(find(plan, "/etc/hosts"), nullptr);
+    EXPECT_EQ(find(plan, "/tmp"), nullptr);
+    EXPECT_NE(find(plan, "/etc/resolv.conf"), nullptr);
+}
+
+TEST(Plan, UmountOfSomethingNotMountedOrNeededIsAnError)
+{
+    auto spec = spec_for("/scratch/alice/run");
+    spec.options.unmounts = {"/nothing/here"};
+    try {
+        plan_container(spec, default_config());
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_TRUE(std::string(e.what()).starts_with(
+            "umount:/nothing/here: the container has no default mount there (it has: /proc,"))
+            << e.what();
+    }
+    spec.options.unmounts = {"/proc"};
+    EXPECT_THROW(plan_container(spec, default_config()), Error);
+}
+
+TEST(Plan, MountHomeOptionWinsOverTheSiteDefault)
+{
+    auto spec = spec_for("/scratch/alice/run");
+    spec.options.mount_home = false;
+    EXPECT_EQ(find(plan_container(spec, default_config()), "/home/alice"), nullptr);
+    Config config = default_config();
+    config.mount_home = false;
+    spec.options.mount_home = true;
+    EXPECT_NE(find(plan_container(spec, config), "/home/alice"), nullptr);
+}
+
+TEST(Plan, PrivateIpcGetsItsOwnMqueue)
+{
+    auto spec = spec_for("/scratch/alice/run");
+    EXPECT_EQ(find(plan_container(spec, default_config()), "/dev/mqueue"), nullptr);
+    spec.options.unshare.ipc = true;
+    auto plan = plan_container(spec, default_config());
+    const MountOp* op = find(plan, "/dev/mqueue");
+    ASSERT_NE(op, nullptr);
+    EXPECT_EQ(op->kind, OpKind::Mqueue);
 }

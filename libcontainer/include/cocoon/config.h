@@ -10,6 +10,50 @@
 
 namespace cocoon {
 
+// A module: what a container receives from the host when the module applies (devices,
+// bind mounts, host libraries and programs, files, environment). Pure data from
+// cocoon.yaml; src/modules/ resolves it against the host and turns it into plan
+// operations. Every key is described in etc/cocoon.yaml and cocoon.yaml(5).
+struct Module {
+    enum class When { Always, Requested, Gpus };
+    When when = When::Requested;
+    // A module that cannot be applied (a device, library or bind source is missing) is
+    // skipped instead of failing the step.
+    bool optional = false;
+    // Host directory that stands for / when devices are looked up ("" is /): a device
+    // /dev/X comes from DEVICE_ROOT/dev/X and appears at /dev/X.
+    std::string device_root;
+    // Device paths or globs; {gpu} and {render_node} expand for each GPU of the job.
+    std::vector<std::string> devices;
+    struct Bind {
+        std::string source;      // host path; {variables} are replaced
+        std::string destination; // path inside; empty: the same as source
+        bool read_only = true;
+        bool optional = false;
+    };
+    std::vector<Bind> binds;
+    // Host libraries by soname, placed in /.cocoon/lib with their dependencies (the C
+    // library's own family excepted: the image's is used).
+    std::vector<std::string> libraries;
+    // Directories searched for libraries before the host's ld.so cache.
+    std::vector<std::string> library_dirs;
+    // Host programs (absolute paths, or names found in the host's bin directories), run
+    // inside with the host's loader and libraries from /.cocoon/host.
+    std::vector<std::string> executables;
+    // Shared objects the executables load at run time (globs): their dependencies go to
+    // /.cocoon/host as well.
+    std::vector<std::string> plugins;
+    struct File {
+        std::string destination;
+        std::string content;
+    };
+    std::vector<File> files;
+    // Environment of the tasks: set, prepend (with ':'), or keep the job's value.
+    std::map<std::string, std::string> set_environment;
+    std::map<std::string, std::string> prepend_environment;
+    std::vector<std::string> pass_environment;
+};
+
 struct Config {
     // FUSE server used to mount squashfs images inside the user namespace.
     std::string squashfuse;
@@ -19,6 +63,8 @@ struct Config {
     bool mount_workdir = true;
     // Host files bound read-only at the same path when they exist on the node.
     std::vector<std::string> host_files = {"/etc/hosts", "/etc/resolv.conf"};
+    // Size in bytes of the in-memory (tmpfs) upper layer of a writable container root.
+    uint64_t writable_size = uint64_t{1} << 30;
 
     // Registry used for names without one ("ubuntu:24.04").
     std::string default_registry = "docker.io";
@@ -62,6 +108,9 @@ struct Config {
         std::vector<std::string> allow; // names taken out of the default deny list
     };
     Seccomp seccomp;
+
+    // Node passthrough described as data (keyed by module name).
+    std::map<std::string, Module> modules;
 };
 
 // The built-in defaults, used when no file is given.

@@ -67,6 +67,16 @@ public:
         return entrypoint_environment_;
     }
 
+    // The variables the active modules give the tasks (applied after the image's Env).
+    const std::vector<std::pair<std::string, std::string>>& module_environment() const noexcept
+    {
+        return module_environment_;
+    }
+
+    // The container's plan, as format_plan() prints it (one operation a line, each
+    // naming its module): for the admin's log.
+    const std::string& plan_text() const noexcept { return plan_text_; }
+
     // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
     void stop() noexcept;
 
@@ -79,21 +89,35 @@ private:
     std::vector<std::pair<std::string, std::string>> image_environment_;
     std::string image_workdir_;
     std::vector<std::pair<std::string, std::string>> entrypoint_environment_;
+    std::vector<std::pair<std::string, std::string>> module_environment_;
+    std::string plan_text_;
 };
 
 // The body of the holder program (helper/cocoon_holder.cpp): serves one container over
 // the two descriptors Holder::start gave it. Returns its exit status.
 int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept;
 
-// Writes the id maps of the user namespace of `pid`: the user and each of their groups
-// map to themselves. With `with_supplementary_groups` the caller must be privileged (root
-// in slurmstepd); without, an unprivileged parent maps just its uid and gid.
-void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups);
+// Writes the id maps of the user namespace of holder `pid`. With `user_is_root`
+// (ContainerOptions::user_is_outer_root) the user is uid 0 there and their primary group
+// gid 0, so the image's root-owned files are theirs; without --container-remap-root the
+// holder then moves into an inner user namespace where the user is themselves again
+// (runtime/holder_program.cpp), which the tasks join last. Otherwise the user and their
+// groups map to themselves. Each supplementary group maps to itself. With
+// `with_supplementary_groups` the caller must be privileged (root in slurmstepd); without,
+// an unprivileged parent maps just its uid and gid.
+void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups,
+                   bool user_is_root);
 
 // The namespaces of a running container, opened before the first setns.
 struct NamespaceFds {
-    UniqueFd user;
+    UniqueFd user; // the outer user namespace, which owns the others
     UniqueFd mnt;
+    // Where the user is themselves (invalid with --container-remap-root): joined last.
+    UniqueFd inner_user;
+    // Only those --container-unshare made private; invalid otherwise.
+    UniqueFd net;
+    UniqueFd ipc;
+    UniqueFd uts;
 };
 
 // Opens the user and mount namespaces of holder `pid`. In slurmstepd this runs as root
@@ -117,6 +141,10 @@ void join_container(pid_t pid);
 // Enters `workdir` inside the container; when the container has no such directory, the
 // image's working directory (`image_workdir`), else /.
 void enter_workdir(const std::string& workdir, const std::string& image_workdir = {});
+
+// Enters --container-workdir `path` (relative: from the container's root); throws Error
+// naming it when the container has no such directory.
+void enter_requested_workdir(const std::string& path);
 
 // Sets no_new_privs: nothing executed in the container can gain privileges.
 void forbid_new_privileges();

@@ -16,6 +16,8 @@ enum class OpKind {
     Tmpfs,         // a fresh tmpfs at target
     Symlink,       // a symlink at target pointing to source
     GeneratedFile, // a file cocoon writes (source names the generator: passwd, group)
+    WriteFile,     // a file with `content` (modules' files and program launchers)
+    Mqueue,        // a new mqueue filesystem (with a private IPC namespace)
 };
 
 struct MountOp {
@@ -27,11 +29,33 @@ struct MountOp {
     bool optional = false;  // skip when the host source is missing
     bool device = false;    // a device node: keep it usable (no nodev)
     std::string options;    // tmpfs mount data
+    bool noexec = false;
+    // Propagation asked for with --container-mounts: "", private, rprivate, slave, rslave.
+    std::string propagation;
+    std::string content;    // WriteFile: the file's content
+    bool executable = false; // WriteFile: mode 0755 instead of 0644
+    std::string module;     // the module this comes from; empty for the base container
+};
+
+// A change to the tasks' environment made by a module.
+struct EnvironmentChange {
+    enum class Kind { Set, Prepend, Pass };
+    Kind kind = Kind::Set;
+    std::string name;
+    std::string value;
+    std::string module;
 };
 
 struct Plan {
     std::string image; // what the root filesystem comes from, for display
     std::vector<MountOp> ops;
+    std::vector<EnvironmentChange> environment; // from modules, in order
+    std::vector<std::string> modules;           // the modules applied
+    std::vector<std::string> skipped;           // optional modules left out, and why
+    // A writable root: an overlay over the image whose upper layer is a tmpfs of
+    // `writable_size` bytes in the container's mount namespace; else the image read-only.
+    bool writable = false;
+    uint64_t writable_size = 0;
 };
 
 Plan plan_container(const ContainerSpec& spec, const Config& config);

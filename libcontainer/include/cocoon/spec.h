@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cocoon/config.h"
+#include "cocoon/container_options.h"
 #include "cocoon/reference.h"
 
 namespace cocoon {
@@ -28,6 +29,14 @@ struct Identity {
 // NSS is not safe in a child of a multi-threaded process.
 Identity lookup_identity(uid_t uid, gid_t gid, std::vector<gid_t> groups);
 
+// What the user asked for: --container-modules=a,b (or COCOON_MODULES=a,b) enables,
+// --no-container-modules=a,b disables, --no-container-modules alone disables every module.
+struct ModuleRequest {
+    std::vector<std::string> enable;
+    std::vector<std::string> disable;
+    bool disable_all = false;
+};
+
 struct ContainerSpec {
     ImageReference image;
     Identity identity;
@@ -46,8 +55,16 @@ struct ContainerSpec {
     // `keep_environment` keep their job value); the environment it ends with goes to the
     // tasks.
     bool run_entrypoint = false;
-    std::vector<std::string> environment; // NAME=VALUE
+    // The job's environment (NAME=VALUE): the entrypoint's start, and what modules read
+    // (their selection through COCOON_MODULES, the job's GPUs, SLURM_CONF, pass-through).
+    std::vector<std::string> environment;
     std::vector<std::string> keep_environment;
+    // Modules asked for or refused by the user; the SPANK plugin's own path ({cocoon_plugin}).
+    ModuleRequest modules;
+    std::string cocoon_plugin;
+    // The pyxis-style options (--container-mounts, --container-workdir, remap-root,
+    // writable/readonly, unshare, mount-home).
+    ContainerOptions options;
 };
 
 // The cache directory for `identity`: `override` (the user's COCOON_CACHE_DIR) when set,
@@ -66,5 +83,16 @@ std::string group_with_user(const std::string& image_group, const Identity& iden
 // Id maps of the user namespace: the user and their groups map to themselves.
 std::string uid_map_text(const Identity& identity);
 std::string gid_map_text(const Identity& identity, bool with_supplementary_groups);
+
+// The container's outer user namespace (runtime/holder.cpp write_id_maps): the user is
+// uid 0 and their primary group gid 0 there, supplementary groups map to themselves (gid 0
+// among them is left out). It is what tasks see with --container-remap-root.
+std::string remapped_uid_map_text(const Identity& identity);
+std::string remapped_gid_map_text(const Identity& identity, bool with_supplementary_groups);
+
+// The inner user namespace, a child of the outer one, where the user is themselves again:
+// `outer_map` (the outer namespace's uid_map or gid_map as the kernel shows it from
+// inside) with 0 turned back into `id` and every other id mapped to itself.
+std::string inner_id_map_text(const std::string& outer_map, unsigned id);
 
 } // namespace cocoon

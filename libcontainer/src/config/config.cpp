@@ -30,11 +30,24 @@ const std::set<std::string> known_keys = {
     "cache_dir",          "registries",            "cache_max_size",
     "shared_caches",      "shared_cache_owner",    "image_max_size",
     "image_max_entries",  "image_max_path_length", "transfer_timeout",
-    "transfer_stall_timeout", "seccomp",
+    "transfer_stall_timeout", "seccomp",           "modules",
+    "writable_size",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
 const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
+const std::set<std::string> known_module_keys = {
+    "when",        "optional",     "device_root", "devices", "binds",       "libraries",
+    "library_dirs", "executables", "plugins",     "files",   "environment",
+};
+const std::set<std::string> known_bind_keys = {"source", "destination", "flags"};
+const std::set<std::string> known_file_keys = {"destination", "content"};
+const std::set<std::string> known_environment_keys = {"set", "prepend", "pass"};
+const std::map<std::string, Module::When> when_names = {
+    {"always", Module::When::Always},
+    {"requested", Module::When::Requested},
+    {"gpus", Module::When::Gpus},
+};
 
 std::string known_keys_text(const std::set<std::string>& keys)
 {
@@ -181,6 +194,185 @@ std::string absolute_path_value(const YAML::Node& node, const std::string& key)
     return value;
 }
 
+std::vector<std::string> string_list(const YAML::Node& node, const std::string& key)
+{
+    if (!node.IsSequence())
+        fail("{}: must be a list", key);
+    std::vector<std::string> items;
+    for (const auto& item : node)
+        items.push_back(item.as<std::string>());
+    return items;
+}
+
+std::map<std::string, std::string> string_map(const YAML::Node& node, const std::string& key)
+{
+    if (!node.IsMap())
+        fail("{}: must map variable names to values", key);
+    std::map<std::string, std::string> items;
+    for (const auto& entry : node)
+        items[entry.first.as<std::string>()] = entry.second.as<std::string>();
+    return items;
+}
+
+// Paths inside the container (bind destinations, files) must be absolute.
+std::string container_path(const std::string& value, const std::string& key)
+{
+    if (!value.starts_with('/') || value.find("/../") != std::string::npos ||
+        value.ends_with("/.."))
+        fail("{}: must be an absolute path inside the container, got '{}'", key, value);
+    return value;
+}
+
+Module::Bind parse_bind(const YAML::Node& node, const std::string& where)
+{
+    if (!node.IsMap())
+        fail("{}must be a mapping (source, destination, flags)", where);
+    check_keys(node, known_bind_keys, where);
+    Module::Bind bind;
+    if (!node["source"])
+        fail("{}source: missing", where);
+    bind.source = node["source"].as<std::string>();
+    if (!bind.source.starts_with('/') && !bind.source.starts_with('{'))
+        fail("{}source: must be an absolute path, got '{}'", where, bind.source);
+    if (node["destination"])
+        bind.destination = container_path(node["destination"].as<std::string>(),
+                                          where + "destination");
+    if (node["flags"])
+        for (const auto& flag : string_list(node["flags"], where + "flags")) {
+            if (flag == "ro" || flag == "rw")
+                bind.read_only = flag == "ro";
+            else if (flag == "optional")
+                bind.optional = true;
+            else
+                fail("{}flags: unknown flag '{}' (known flags: ro, rw, optional)", where, flag);
+        }
+    return bind;
+}
+
+void parse_module_environment(const YAML::Node& node, Module& module, const std::string& where)
+{
+    if (!node.IsMap())
+        fail("{}must be a mapping (set, prepend, pass)", where);
+    check_keys(node, known_environment_keys, where);
+    if (node["set"])
+        module.set_environment = string_map(node["set"], where + "set");
+    if (node["prepend"])
+        module.prepend_environment = string_map(node["prepend"], where + "prepend");
+    if (node["pass"])
+        module.pass_environment = string_list(node["pass"], where + "pass");
+}
+
+Module parse_module(const YAML::Node& node, const std::string& name)
+{
+    std::string where = fmt::format("modules: {}: ", name);
+    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+                            std::string::npos)
+        fail("modules: '{}' is not a module name (lower-case letters, digits, '-' and '_')",
+             name);
+    if (!node.IsMap())
+        fail("{}must be a mapping ({})", where, known_keys_text(known_module_keys));
+    check_keys(node, known_module_keys, where);
+    Module module;
+    if (node["when"]) {
+        auto when = node["when"].as<std::string>();
+        auto found = when_names.find(when);
+        if (found == when_names.end())
+            fail("{}when: '{}' is not one of always, requested, gpus", where, when);
+        module.when = found->second;
+    }
+    if (node["optional"])
+        module.optional = node["optional"].as<bool>();
+    if (node["device_root"])
+        module.device_root = absolute_path_value(node["device_root"], where + "device_root");
+    if (node["devices"])
+        for (const auto& device : string_list(node["devices"], where + "devices"))
+            module.devices.push_back(container_path(device, where + "devices"));
+    if (node["binds"]) {
+        if (!node["binds"].IsSequence())
+            fail("{}binds: must be a list", where);
+        for (const auto& bind : node["binds"])
+            module.binds.push_back(parse_bind(bind, where + "binds: "));
+    }
+    if (node["libraries"])
+        module.libraries = string_list(node["libraries"], where + "libraries");
+    for (const auto& soname : module.libraries)
+        if (soname.empty() || soname.find('/') != std::string::npos)
+            fail("{}libraries: '{}' is not a soname (libfoo.so.1)", where, soname);
+    if (node["library_dirs"])
+        for (const auto& dir : node["library_dirs"])
+            module.library_dirs.push_back(absolute_path_value(dir, where + "library_dirs"));
+    if (node["executables"])
+        module.executables = string_list(node["executables"], where + "executables");
+    if (node["plugins"])
+        module.plugins = string_list(node["plugins"], where + "plugins");
+    if (node["files"]) {
+        if (!node["files"].IsSequence())
+            fail("{}files: must be a list", where);
+        for (const auto& file : node["files"]) {
+            if (!file.IsMap() || !file["destination"] || !file["content"])
+                fail("{}files: each file needs destination and content", where);
+            check_keys(file, known_file_keys, where + "files: ");
+            module.files.push_back(
+                {container_path(file["destination"].as<std::string>(), where + "files"),
+                 file["content"].as<std::string>()});
+        }
+    }
+    if (node["environment"])
+        parse_module_environment(node["environment"], module, where + "environment: ");
+    return module;
+}
+
+std::string when_name(Module::When when)
+{
+    for (const auto& [name, value] : when_names)
+        if (value == when)
+            return name;
+    return "requested";
+}
+
+void emit_module(YAML::Emitter& out, const Module& module)
+{
+    out << YAML::BeginMap;
+    out << YAML::Key << "when" << YAML::Value << when_name(module.when);
+    out << YAML::Key << "optional" << YAML::Value << module.optional;
+    if (!module.device_root.empty())
+        out << YAML::Key << "device_root" << YAML::Value << module.device_root;
+    out << YAML::Key << "devices" << YAML::Value << YAML::Flow << module.devices;
+    out << YAML::Key << "binds" << YAML::Value << YAML::BeginSeq;
+    for (const auto& bind : module.binds) {
+        std::vector<std::string> flags = {bind.read_only ? "ro" : "rw"};
+        if (bind.optional)
+            flags.emplace_back("optional");
+        out << YAML::BeginMap << YAML::Key << "source" << YAML::Value << bind.source;
+        if (!bind.destination.empty())
+            out << YAML::Key << "destination" << YAML::Value << bind.destination;
+        out << YAML::Key << "flags" << YAML::Value << YAML::Flow << flags << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+    out << YAML::Key << "libraries" << YAML::Value << YAML::Flow << module.libraries;
+    out << YAML::Key << "library_dirs" << YAML::Value << YAML::Flow << module.library_dirs;
+    out << YAML::Key << "executables" << YAML::Value << YAML::Flow << module.executables;
+    out << YAML::Key << "plugins" << YAML::Value << YAML::Flow << module.plugins;
+    out << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
+    for (const auto& file : module.files)
+        out << YAML::BeginMap << YAML::Key << "destination" << YAML::Value << file.destination
+            << YAML::Key << "content" << YAML::Value << YAML::Literal << file.content
+            << YAML::EndMap;
+    out << YAML::EndSeq;
+    out << YAML::Key << "environment" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "set" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, value] : module.set_environment)
+        out << YAML::Key << name << YAML::Value << value;
+    out << YAML::EndMap;
+    out << YAML::Key << "prepend" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, value] : module.prepend_environment)
+        out << YAML::Key << name << YAML::Value << value;
+    out << YAML::EndMap;
+    out << YAML::Key << "pass" << YAML::Value << YAML::Flow << module.pass_environment;
+    out << YAML::EndMap;
+    out << YAML::EndMap;
+}
+
 } // namespace
 
 Config default_config()
@@ -262,6 +454,17 @@ Config parse_config(const std::string& text, const std::string& origin)
         }
         if (root["seccomp"])
             config.seccomp = parse_seccomp(root["seccomp"]);
+        if (root["modules"]) {
+            if (!root["modules"].IsMap())
+                fail("modules: must map module names to modules");
+            for (const auto& entry : root["modules"]) {
+                auto name = entry.first.as<std::string>();
+                config.modules[name] = parse_module(entry.second, name);
+            }
+        }
+        if (root["writable_size"])
+            config.writable_size =
+                parse_cap_size(root["writable_size"].as<std::string>(), "writable_size");
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
     } catch (const Error& e) {
@@ -297,6 +500,7 @@ std::string format_config(const Config& config)
     out << YAML::Key << "transfer_timeout" << YAML::Value << std::to_string(config.transfer_timeout);
     out << YAML::Key << "transfer_stall_timeout" << YAML::Value
         << std::to_string(config.transfer_stall_timeout);
+    out << YAML::Key << "writable_size" << YAML::Value << std::to_string(config.writable_size);
     out << YAML::Key << "seccomp" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "enabled" << YAML::Value << config.seccomp.enabled;
     out << YAML::Key << "deny" << YAML::Value << YAML::Flow << config.seccomp.deny;
@@ -308,6 +512,12 @@ std::string format_config(const Config& config)
         out << YAML::Key << "insecure" << YAML::Value << registry.insecure;
         out << YAML::Key << "mirrors" << YAML::Value << YAML::Flow << registry.mirrors;
         out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+    out << YAML::Key << "modules" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, module] : config.modules) {
+        out << YAML::Key << name << YAML::Value;
+        emit_module(out, module);
     }
     out << YAML::EndMap;
     out << YAML::EndMap;

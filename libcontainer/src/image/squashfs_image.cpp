@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <linux/securebits.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,6 +44,12 @@ constexpr int server_image_fd = 4;
     close_range(server_image_fd + 2, ~0U, 0);
     // The server dies with the holder; nothing else may stop it while tasks use the mount.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Where the user is uid 0 of the container's user namespace, executing a program would
+    // give it every capability there: the server reads the image and needs none.
+    if (getuid() == 0 && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+                                                      SECBIT_NO_SETUID_FIXUP |
+                                                      SECBIT_NO_SETUID_FIXUP_LOCKED) != 0)
+        _exit(126);
     char image_arg[] = "/proc/self/fd/4";
     char mount_arg[] = "/dev/fd/3";
     char foreground[] = "-f";
@@ -112,9 +119,11 @@ void SquashfsImage::mount(const std::string& target)
                     "/dev/fuse mode 0666; ask your admin)");
     // default_permissions: the kernel checks each access against the image's owners and
     // modes (squashfuse itself checks nothing), so a 0600 root file stays unreadable.
+    // user_id and group_id are read in the mounting user namespace, where the user may be
+    // uid 0 (the container's outer namespace maps the user to root).
     auto options = fmt::format("fd={},rootmode=40000,user_id={},group_id={},allow_other,"
                                "default_permissions",
-                               fuse.get(), uid_, gid_);
+                               fuse.get(), getuid(), getgid());
     sys::mount("cocoon", target, "fuse.squashfuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options,
                fmt::format("cannot mount image {}", path_));
 

@@ -91,6 +91,19 @@ std::pair<std::string, std::string> parse_variable(const std::string& payload)
     return {name, payload.substr(eq + 1)};
 }
 
+// Text the holder sent for a log: each line made printable, line breaks kept.
+std::string printable_lines(const std::string& text)
+{
+    std::string result;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = std::min(text.find('\n', start), text.size());
+        result += printable(text.substr(start, end - start)) + "\n";
+        start = end + 1;
+    }
+    return result;
+}
+
 std::string parse_workdir(const std::string& payload)
 {
     if (!payload.starts_with('/') || payload.size() >= PATH_MAX ||
@@ -269,6 +282,10 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
         } else if (type == "maps") {
             hooks.write_id_maps(pid_);
             sys::write_frame(control_fd_, "go");
+        } else if (type == "module-env") {
+            module_environment_.push_back(count(frame.payload));
+        } else if (type == "plan") {
+            plan_text_ = printable_lines(frame.payload);
         } else if (type == "entrypoint-env") {
             entrypoint_environment_.push_back(count(frame.payload));
         } else if (type == "ready") {
@@ -286,7 +303,9 @@ Holder::Holder(Holder&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)), control_fd_(std::exchange(other.control_fd_, -1)),
       image_environment_(std::move(other.image_environment_)),
       image_workdir_(std::move(other.image_workdir_)),
-      entrypoint_environment_(std::move(other.entrypoint_environment_))
+      entrypoint_environment_(std::move(other.entrypoint_environment_)),
+      module_environment_(std::move(other.module_environment_)),
+      plan_text_(std::move(other.plan_text_))
 {
 }
 
@@ -298,6 +317,8 @@ Holder& Holder::operator=(Holder&& other) noexcept
     image_environment_ = std::move(other.image_environment_);
     image_workdir_ = std::move(other.image_workdir_);
     entrypoint_environment_ = std::move(other.entrypoint_environment_);
+    module_environment_ = std::move(other.module_environment_);
+    plan_text_ = std::move(other.plan_text_);
     return *this;
 }
 
@@ -327,17 +348,21 @@ void Holder::stop() noexcept
     pid_ = -1;
 }
 
-void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups)
+void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_groups,
+                   bool user_is_root)
 {
     auto proc = fmt::format("/proc/{}/", pid);
     try {
-        sys::write_file(proc + "uid_map", uid_map_text(identity));
+        sys::write_file(proc + "uid_map", user_is_root ? remapped_uid_map_text(identity)
+                                                       : uid_map_text(identity));
         // Always, before gid_map: the user owns this namespace, so any of their processes
         // on the host may setns into it with all capabilities there; without "deny" they
         // could drop a supplementary group there and defeat a "deny this group"
         // permission (CVE-2014-8989). Root may still map several gids afterwards.
         sys::write_file(proc + "setgroups", "deny");
-        sys::write_file(proc + "gid_map", gid_map_text(identity, with_supplementary_groups));
+        sys::write_file(proc + "gid_map",
+                        user_is_root ? remapped_gid_map_text(identity, with_supplementary_groups)
+                                     : gid_map_text(identity, with_supplementary_groups));
     } catch (const Error& e) {
         throw e.wrap("cannot map the user into the container");
     }

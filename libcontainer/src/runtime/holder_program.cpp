@@ -12,36 +12,49 @@
 //   -> progress ...                 while an image is imported
 //   -> image-env NAME=VALUE ...     the image's Env, in order
 //   -> image-workdir PATH           the image's WorkingDir, when set
+//   -> plan TEXT                    the container's plan with its modules (for the log)
+//   -> module-env NAME=VALUE ...    the variables the modules set for the tasks
 //   -> maps                         the user namespace exists: write its id maps
 //   <- go
 //   -> entrypoint-env NAME=VALUE... with --container-entrypoint
 //   -> ready                        (or: -> error MESSAGE, at any point)
 //   <- end of stream                the step is over: unmount and exit
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/wait.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
+#include "cocoon/modules.h"
 #include "cocoon/plan.h"
 #include "entrypoint.h"
 #include "rootfs.h"
 #include "runtime/spec_wire.h"
 #include "util/frames.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
 namespace {
 
 constexpr size_t max_request_bytes = 16 << 20;
+constexpr size_t max_plan_text = 64 << 10;
 
 std::string format_progress(const ImportEvent& event)
 {
@@ -59,6 +72,114 @@ void send_entrypoint_environment(const ContainerSpec& spec, const Config& config
     auto output = run_entrypoint(image, spec, input, config.seccomp);
     for (const auto& [name, value] : environment_changes(input, output))
         sys::write_frame(status_fd, "entrypoint-env", name + "=" + value);
+}
+
+// The modules' variables, computed from what each would be without them: the job's value
+// with the image's Env applied.
+void send_module_environment(const ContainerSpec& spec, const ImageConfig& image,
+                             const Plan& plan, int status_fd)
+{
+    if (plan.environment.empty())
+        return;
+    auto job = environment_map(spec.environment);
+    auto current = job;
+    auto lookup = [&job](const std::string& name) -> std::optional<std::string> {
+        auto found = job.find(name);
+        return found == job.end() ? std::nullopt : std::optional<std::string>(found->second);
+    };
+    for (const auto& [name, value] : image_environment(image, lookup, spec.keep_environment))
+        current[name] = value;
+    for (const auto& [name, value] : module_environment(plan.environment, current, job))
+        sys::write_frame(status_fd, "module-env", name + "=" + value);
+}
+
+// --container-unshare: private network (loopback only, brought up), IPC and UTS
+// namespaces, owned by the container's user namespace; tasks join them like the others.
+void unshare_requested(const UnshareRequest& request)
+{
+    const std::array<std::tuple<bool, int, const char*, const char*>, 3> table = {{
+        {request.net, CLONE_NEWNET, "net", "network"},
+        {request.ipc, CLONE_NEWIPC, "ipc", "IPC"},
+        {request.uts, CLONE_NEWUTS, "uts", "UTS (hostname)"},
+    }};
+    for (const auto& [wanted, flag, name, what] : table)
+        if (wanted && unshare(flag) != 0)
+            throw_errno(fmt::format("--container-unshare={}: this node cannot give the container "
+                                    "a private {} namespace; leave {} out or ask your admin",
+                                    name, what, name));
+    if (!request.net)
+        return;
+    UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    struct ifreq lo {};
+    std::snprintf(lo.ifr_name, sizeof(lo.ifr_name), "lo");
+    if (!sock.valid() || ioctl(sock.get(), SIOCGIFFLAGS, &lo) != 0)
+        throw_errno("--container-unshare=net: cannot find the loopback interface");
+    lo.ifr_flags = static_cast<short>(lo.ifr_flags | IFF_UP);
+    if (ioctl(sock.get(), SIOCSIFFLAGS, &lo) != 0)
+        throw_errno("--container-unshare=net: cannot bring the loopback interface up");
+}
+
+std::string own_map(const char* name)
+{
+    UniqueFd fd(open(fmt::format("/proc/self/{}", name).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid())
+        throw_errno(fmt::format("cannot read /proc/self/{}", name));
+    return sys::read_file(fd.get(), 64 << 10);
+}
+
+// Without --container-remap-root: the holder built the container as uid 0 of the outer
+// user namespace (where the image's root-owned files are the user's); the tasks must be
+// the user themselves. A child creates the inner user namespace, this process (still
+// privileged in the outer one) writes its maps -- the user's uid and gid back where they
+// belong, every other mapped id to itself -- and moves into it. The tasks join it last.
+void enter_inner_user_namespace(const Identity& identity)
+{
+    int ready[2], done[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(done, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd ready_read(ready[0]), ready_write(ready[1]), done_read(done[0]), done_write(done[1]);
+    pid_t child = fork();
+    if (child < 0)
+        throw_errno("cannot create the inner user namespace");
+    if (child == 0) {
+        // Nothing but its two pipes: the holder (this process's parent) may only open the
+        // /proc files of a dumpable process (an undumpable one's are global root's), and
+        // this child is dumpable for the few moments until the holder has joined.
+        int keep[] = {ready_write.get(), done_read.get()};
+        std::sort(std::begin(keep), std::end(keep));
+        close_range(3, static_cast<unsigned>(keep[0]) - 1, 0);
+        close_range(static_cast<unsigned>(keep[0]) + 1, static_cast<unsigned>(keep[1]) - 1, 0);
+        close_range(static_cast<unsigned>(keep[1]) + 1, ~0U, 0);
+        char byte = prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 && unshare(CLONE_NEWUSER) == 0
+                        ? 'y'
+                        : 'n';
+        (void)!write(ready_write.get(), &byte, 1);
+        (void)!read(done_read.get(), &byte, 1); // until the parent has joined
+        _exit(0);
+    }
+    ready_write.reset();
+    done_read.reset();
+    auto finish = [&] {
+        done_write.reset();
+        while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    };
+    try {
+        char byte = 'n';
+        if (read(ready_read.get(), &byte, 1) != 1 || byte != 'y')
+            fail("cannot create the inner user namespace");
+        auto proc = fmt::format("/proc/{}/", child);
+        sys::write_file(proc + "uid_map", inner_id_map_text(own_map("uid_map"), identity.uid));
+        sys::write_file(proc + "setgroups", "deny");
+        sys::write_file(proc + "gid_map", inner_id_map_text(own_map("gid_map"), identity.gid));
+        UniqueFd ns(open((proc + "ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!ns.valid() || setns(ns.get(), CLONE_NEWUSER) != 0)
+            throw_errno("cannot enter the inner user namespace");
+    } catch (...) {
+        finish();
+        throw;
+    }
+    finish();
 }
 
 // A task's background child outlives its task when Slurm's process tracking does not
@@ -91,6 +212,11 @@ void serve(int status_fd, int control_fd)
         sys::write_frame(status_fd, "image-env", name + "=" + value);
     if (!image_config.working_dir.empty())
         sys::write_frame(status_fd, "image-workdir", image_config.working_dir);
+    // Modules are resolved here, before any namespace exists: the host is still in view,
+    // and a module that cannot be applied fails the step with nothing mounted yet.
+    Plan plan = plan_with_modules(spec, config);
+    sys::write_frame(status_fd, "plan", format_plan(plan).substr(0, max_plan_text));
+    send_module_environment(spec, image_config, plan, status_fd);
 
     if (unshare(CLONE_NEWUSER) != 0)
         throw_errno("cannot create a user namespace (node prerequisite: unprivileged "
@@ -100,7 +226,10 @@ void serve(int status_fd, int control_fd)
         _exit(1); // the parent gave up
     if (unshare(CLONE_NEWNS) != 0)
         throw_errno("cannot create a mount namespace");
-    assemble_rootfs(plan_container(spec, config), *image, spec);
+    unshare_requested(spec.options.unshare);
+    assemble_rootfs(plan, *image, spec);
+    if (spec.options.user_is_outer_root() && !spec.options.remap_root)
+        enter_inner_user_namespace(spec.identity);
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);
     sys::write_frame(status_fd, "ready");

@@ -119,4 +119,36 @@ std::string gid_map_text(const Identity& identity, bool with_supplementary_group
     return text;
 }
 
+std::string remapped_uid_map_text(const Identity& identity)
+{
+    return fmt::format("0 {} 1\n", identity.uid);
+}
+
+std::string remapped_gid_map_text(const Identity& identity, bool with_supplementary_groups)
+{
+    std::string text = fmt::format("0 {} 1\n", identity.gid);
+    if (!with_supplementary_groups)
+        return text;
+    auto gids = all_gids(identity);
+    std::sort(gids.begin(), gids.end());
+    for (gid_t g : gids)
+        if (g != identity.gid && g != 0) // 0 is the user's own group inside
+            text += fmt::format("{} {} 1\n", g, g);
+    return text;
+}
+
+std::string inner_id_map_text(const std::string& outer_map, unsigned id)
+{
+    std::istringstream in(outer_map);
+    std::string text;
+    unsigned long first = 0, lower = 0, count = 0;
+    while (in >> first >> lower >> count) {
+        if (first == 0 && count == 1)
+            text += fmt::format("{} 0 1\n", id);
+        else if (first != id)
+            text += fmt::format("{} {} {}\n", first, first, count);
+    }
+    return text;
+}
+
 } // namespace cocoon

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include <fmt/ranges.h>
+
 #include "cocoon/error.h"
 
 namespace cocoon {
@@ -69,6 +71,37 @@ void add_dev(std::vector<MountOp>& ops)
     ops.push_back(make_op(OpKind::Symlink, "/dev/stderr", "/proc/self/fd/2"));
 }
 
+// The mounts asked for with --container-mounts, after the defaults so that they win.
+void add_requested_mounts(const ContainerSpec& spec, std::vector<MountOp>& ops)
+{
+    for (const auto& mount : spec.options.mounts) {
+        MountOp op = bind(mount.source, mount.target, mount.read_only);
+        op.recursive = mount.recursive;
+        op.noexec = mount.noexec;
+        op.propagation = mount.propagation;
+        ops.push_back(op);
+    }
+    if (spec.options.unshare.ipc)
+        ops.push_back(make_op(OpKind::Mqueue, "/dev/mqueue"));
+}
+
+// "umount:PATH" entries of --container-mounts: leave out the default mount at PATH.
+void remove_unmounted(const ContainerSpec& spec, std::vector<MountOp>& ops)
+{
+    for (const auto& path : spec.options.unmounts) {
+        if (path == "/proc" || path == "/sys" || path == "/dev")
+            fail("umount:{}: the container needs its {}; it cannot be left out", path, path);
+        auto removed = std::erase_if(ops, [&](const MountOp& op) { return op.target == path; });
+        if (removed == 0) {
+            std::string targets;
+            for (const auto& op : ops)
+                targets += (targets.empty() ? "" : ", ") + op.target;
+            fail("umount:{}: the container has no default mount there (it has: {})", path,
+                 targets);
+        }
+    }
+}
+
 } // namespace
 
 bool is_system_path(const std::string& path)
@@ -107,7 +140,8 @@ Plan plan_container(const ContainerSpec& spec, const Config& config)
     ops.push_back(generated("/etc/group", "group"));
 
     const auto& home = spec.identity.home;
-    bool home_bound = config.mount_home && !home.empty() && !is_system_path(home);
+    bool mount_home = spec.options.mount_home.value_or(config.mount_home);
+    bool home_bound = mount_home && !home.empty() && !is_system_path(home);
     if (home_bound) {
         MountOp op = bind(home, home, false);
         op.recursive = true;
@@ -128,12 +162,22 @@ Plan plan_container(const ContainerSpec& spec, const Config& config)
         ops.push_back(bind(file, file, true));
     for (const auto& dir : spec.step_directories)
         ops.push_back(bind(dir, dir, false));
+    remove_unmounted(spec, ops);
+    add_requested_mounts(spec, ops);
+    plan.writable = spec.options.writable;
+    plan.writable_size = config.writable_size;
     return plan;
 }
 
 std::string format_plan(const Plan& plan)
 {
-    std::string text = fmt::format("root      {} (read-only, nosuid, nodev)\n", plan.image);
+    std::string text =
+        plan.writable
+            ? fmt::format("root      {} (writable overlay, {} bytes in memory, nosuid, nodev)\n",
+                          plan.image, plan.writable_size)
+            : fmt::format("root      {} (read-only, nosuid, nodev)\n", plan.image);
+    if (!plan.modules.empty())
+        text += fmt::format("modules   {}\n", fmt::join(plan.modules, ", "));
     for (const auto& op : plan.ops) {
         std::string flags;
         auto add = [&](bool on, const char* name) {
@@ -144,6 +188,8 @@ std::string format_plan(const Plan& plan)
         add(op.recursive, "rec");
         add(op.optional, "optional");
         add(op.device, "dev");
+        add(op.noexec, "noexec");
+        add(!op.propagation.empty(), op.propagation.c_str());
         switch (op.kind) {
         case OpKind::BindHost:
             text += fmt::format("bind      {} <- {}", op.target, op.source);
@@ -157,9 +203,34 @@ std::string format_plan(const Plan& plan)
         case OpKind::GeneratedFile:
             text += fmt::format("generate  {} ({})", op.target, op.source);
             break;
+        case OpKind::WriteFile:
+            text += fmt::format("file      {} ({} bytes{})", op.target, op.content.size(),
+                                op.executable ? ", executable" : "");
+            break;
+        case OpKind::Mqueue:
+            text += fmt::format("mqueue    {}", op.target);
+            break;
         }
-        text += flags.empty() ? "\n" : fmt::format(" [{}]\n", flags);
+        if (!flags.empty())
+            text += fmt::format(" [{}]", flags);
+        text += op.module.empty() ? "\n" : fmt::format(" (module {})\n", op.module);
     }
+    for (const auto& change : plan.environment) {
+        switch (change.kind) {
+        case EnvironmentChange::Kind::Set:
+            text += fmt::format("env       {}={}", change.name, change.value);
+            break;
+        case EnvironmentChange::Kind::Prepend:
+            text += fmt::format("env       {} prepend {}", change.name, change.value);
+            break;
+        case EnvironmentChange::Kind::Pass:
+            text += fmt::format("env       {} from the job", change.name);
+            break;
+        }
+        text += fmt::format(" (module {})\n", change.module);
+    }
+    for (const auto& skipped : plan.skipped)
+        text += fmt::format("skipped   {}\n", skipped);
     return text;
 }
 

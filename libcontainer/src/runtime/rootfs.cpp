@@ -24,6 +24,10 @@ constexpr const char* staging = "/tmp";
 constexpr const char* staging_root = "/tmp/root";
 constexpr const char* staging_image = "/tmp/image";
 constexpr const char* staging_files = "/tmp/files";
+// A writable root: the overlay's upper and work directories, on a size-limited tmpfs.
+constexpr const char* staging_upper = "/tmp/upper";
+constexpr const char* staging_upper_dir = "/tmp/upper/upper";
+constexpr const char* staging_work_dir = "/tmp/upper/work";
 
 constexpr size_t max_generated_input = 4 << 20;
 
@@ -59,12 +63,15 @@ public:
         if (!image_root.valid())
             throw_errno(fmt::format("cannot read image {}", plan_.image));
         struct stat st {};
-        if (fstat(image_root.get(), &st) == 0)
+        if (plan_.writable)
+            mount_overlay();
+        else if (fstat(image_root.get(), &st) == 0)
             chmod(staging_root, st.st_mode & 07777);
         root_ = UniqueFd(open(staging_root, O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!root_.valid())
             throw_errno("cannot open the container root");
-        replicate(root_.get(), image_root.get());
+        if (!plan_.writable)
+            replicate(root_.get(), image_root.get());
         for (const auto& op : plan_.ops)
             apply(op);
         for (const auto& shadow : shadows_)
@@ -93,11 +100,35 @@ private:
     {
         sys::mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700",
                    "cannot mount the staging tmpfs");
-        for (const char* dir : {staging_root, staging_image, staging_files})
+        for (const char* dir : {staging_root, staging_image, staging_files, staging_upper})
             if (mkdir(dir, 0700) != 0)
                 throw_errno(fmt::format("cannot create {}", dir));
-        sys::mount("tmpfs", staging_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755",
-                   "cannot mount the container root tmpfs");
+        if (!plan_.writable)
+            sys::mount("tmpfs", staging_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755",
+                       "cannot mount the container root tmpfs");
+    }
+
+    // The writable root: the image as the lower layer of an overlay whose upper layer is
+    // a tmpfs of writable_size bytes, private to this mount namespace. Nothing is written
+    // to the image or to the host.
+    void mount_overlay()
+    {
+        sys::mount("tmpfs", staging_upper, "tmpfs", MS_NOSUID | MS_NODEV,
+                   fmt::format("mode=0755,size={}", plan_.writable_size),
+                   "cannot mount the tmpfs of the writable container root");
+        UniqueFd image_root(open(staging_image, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        struct stat st {};
+        mode_t mode = image_root.valid() && fstat(image_root.get(), &st) == 0 ? st.st_mode & 07777
+                                                                              : 0755;
+        if (mkdir(staging_upper_dir, mode) != 0 || mkdir(staging_work_dir, 0700) != 0)
+            throw_errno("cannot create the directories of the writable container root");
+        chmod(staging_upper_dir, mode);
+        // userxattr: the form of overlayfs an unprivileged user namespace may mount.
+        sys::mount("overlay", staging_root, "overlay", MS_NOSUID | MS_NODEV,
+                   fmt::format("lowerdir={},upperdir={},workdir={},userxattr", staging_image,
+                               staging_upper_dir, staging_work_dir),
+                   "cannot mount the writable container root (overlayfs in a user namespace "
+                   "needs Linux 5.11 or later; --container-readonly does without it)");
     }
 
     UniqueFd resolve(const std::string& path, int flags)
@@ -233,8 +264,24 @@ private:
             attributes |= MOUNT_ATTR_NODEV;
         if (op.read_only)
             attributes |= MOUNT_ATTR_RDONLY;
+        if (op.noexec)
+            attributes |= MOUNT_ATTR_NOEXEC;
         sys::set_mount_attributes(mounted.get(), attributes, op.recursive,
                                   fmt::format("cannot set mount options of {}", path));
+        set_propagation(mounted.get(), op);
+    }
+
+    // The propagation a --container-mounts entry asked for (private, rprivate, slave,
+    // rslave). Every mount of the container starts private already.
+    static void set_propagation(int mounted, const MountOp& op)
+    {
+        if (op.propagation.empty())
+            return;
+        unsigned long flags = op.propagation.ends_with("private") ? MS_PRIVATE : MS_SLAVE;
+        if (op.propagation.starts_with('r'))
+            flags |= MS_REC;
+        sys::mount("", sys::fd_path(mounted), nullptr, flags, "",
+                   fmt::format("cannot make {} {}", op.target, op.propagation));
     }
 
     void bind(int source_fd, const MountOp& op)
@@ -259,10 +306,18 @@ private:
         const auto& identity = spec_.identity;
         std::string content = op.source == "passwd" ? passwd_with_user(image_content, identity)
                                                     : group_with_user(image_content, identity);
-        std::string file = fmt::format("{}/{}", staging_files, op.source);
-        UniqueFd out(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+        place_file(op, content, 0644);
+    }
+
+    // Writes `content` into the staging area and binds it at the operation's target.
+    void place_file(const MountOp& op, const std::string& content, mode_t mode)
+    {
+        std::string file = fmt::format("{}/{}", staging_files, files_written_++);
+        UniqueFd out(open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode));
         if (!out.valid())
             throw_errno(fmt::format("cannot write {}", file));
+        if (fchmod(out.get(), mode) != 0)
+            throw_errno(fmt::format("cannot set the mode of {}", file));
         sys::write_all(out.get(), content);
         UniqueFd target = ensure(op.target, S_IFREG);
         sys::mount(file, sys::fd_path(target.get()), nullptr, MS_BIND, "",
@@ -293,6 +348,16 @@ private:
         case OpKind::GeneratedFile:
             generate(op);
             return;
+        case OpKind::WriteFile:
+            place_file(op, op.content, op.executable ? 0755 : 0644);
+            return;
+        case OpKind::Mqueue: {
+            UniqueFd target = ensure(op.target, S_IFDIR);
+            sys::mount("mqueue", sys::fd_path(target.get()), "mqueue",
+                       MS_NOSUID | MS_NODEV | MS_NOEXEC, "",
+                       fmt::format("cannot mount a message queue filesystem at {}", op.target));
+            return;
+        }
         }
     }
 
@@ -307,8 +372,12 @@ private:
         if (chdir("/") != 0)
             throw_errno("chdir /");
         UniqueFd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-        sys::set_mount_attributes(root.get(), MOUNT_ATTR_RDONLY, false,
-                                  "cannot make the container root read-only");
+        unsigned long long attributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        if (!plan_.writable)
+            attributes |= MOUNT_ATTR_RDONLY;
+        sys::set_mount_attributes(root.get(), attributes, false,
+                                  plan_.writable ? "cannot set the options of the container root"
+                                                 : "cannot make the container root read-only");
     }
 
     const Plan& plan_;
@@ -317,6 +386,7 @@ private:
     UniqueFd root_;
     std::map<std::string, UniqueFd> sources_;
     std::vector<UniqueFd> shadows_;
+    unsigned files_written_ = 0;
 };
 
 } // namespace

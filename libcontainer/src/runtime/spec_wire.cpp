@@ -61,6 +61,88 @@ Identity decode_identity(const json& in)
     return identity;
 }
 
+bool valid_utf8(const std::string& text)
+{
+    size_t i = 0;
+    while (i < text.size()) {
+        auto c = static_cast<unsigned char>(text[i]);
+        size_t length = c < 0x80            ? 1
+                        : (c >> 5) == 0x06  ? 2
+                        : (c >> 4) == 0x0e  ? 3
+                        : (c >> 3) == 0x1e ? 4
+                                           : 0;
+        if (length == 0 || i + length > text.size())
+            return false;
+        for (size_t k = 1; k < length; ++k)
+            if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2)
+                return false;
+        i += length;
+    }
+    return true;
+}
+
+// The job's environment travels as JSON strings, which must be UTF-8. Without
+// --container-entrypoint only modules read it (names and values they know are UTF-8):
+// a variable that is not, say a Latin-1 value of the user's, is left out rather than
+// failing the step. The entrypoint needs every variable, so there it stays an error.
+std::vector<std::string> environment_to_send(const ContainerSpec& spec)
+{
+    if (spec.run_entrypoint)
+        return spec.environment;
+    std::vector<std::string> environment;
+    for (const auto& entry : spec.environment)
+        if (valid_utf8(entry))
+            environment.push_back(entry);
+    return environment;
+}
+
+json encode_options(const ContainerOptions& options)
+{
+    json mounts = json::array();
+    for (const auto& mount : options.mounts)
+        mounts.push_back({{"source", mount.source},
+                          {"target", mount.target},
+                          {"read_only", mount.read_only},
+                          {"recursive", mount.recursive},
+                          {"propagation", mount.propagation},
+                          {"noexec", mount.noexec}});
+    json mount_home = options.mount_home ? json(*options.mount_home) : json(nullptr);
+    return {{"mounts", mounts},
+            {"unmounts", options.unmounts},
+            {"workdir", options.workdir},
+            {"mount_home", mount_home},
+            {"remap_root", options.remap_root},
+            {"writable", options.writable},
+            {"unshare_net", options.unshare.net},
+            {"unshare_ipc", options.unshare.ipc},
+            {"unshare_uts", options.unshare.uts}};
+}
+
+ContainerOptions decode_options(const json& in)
+{
+    ContainerOptions options;
+    for (const auto& item : in.at("mounts")) {
+        MountRequest mount;
+        mount.source = item.at("source");
+        mount.target = item.at("target");
+        mount.read_only = item.at("read_only");
+        mount.recursive = item.at("recursive");
+        mount.propagation = item.at("propagation");
+        mount.noexec = item.at("noexec");
+        options.mounts.push_back(std::move(mount));
+    }
+    options.unmounts = in.at("unmounts").get<std::vector<std::string>>();
+    options.workdir = in.at("workdir");
+    if (!in.at("mount_home").is_null())
+        options.mount_home = in.at("mount_home").get<bool>();
+    options.remap_root = in.at("remap_root");
+    options.writable = in.at("writable");
+    options.unshare.net = in.at("unshare_net");
+    options.unshare.ipc = in.at("unshare_ipc");
+    options.unshare.uts = in.at("unshare_uts");
+    return options;
+}
+
 } // namespace
 
 std::string encode_holder_request(const ContainerSpec& spec, const Config& config)
@@ -72,8 +154,13 @@ std::string encode_holder_request(const ContainerSpec& spec, const Config& confi
                     {"step_directories", spec.step_directories},
                     {"cache_dir", spec.cache_dir},
                     {"run_entrypoint", spec.run_entrypoint},
-                    {"environment", spec.environment},
+                    {"environment", environment_to_send(spec)},
                     {"keep_environment", spec.keep_environment},
+                    {"modules_enable", spec.modules.enable},
+                    {"modules_disable", spec.modules.disable},
+                    {"modules_disable_all", spec.modules.disable_all},
+                    {"cocoon_plugin", spec.cocoon_plugin},
+                    {"options", encode_options(spec.options)},
                     {"config", format_config(config)}};
     return request.dump();
 }
@@ -91,6 +178,11 @@ void decode_holder_request(const std::string& text, ContainerSpec& spec, Config&
         spec.run_entrypoint = request.at("run_entrypoint");
         spec.environment = request.at("environment").get<std::vector<std::string>>();
         spec.keep_environment = request.at("keep_environment").get<std::vector<std::string>>();
+        spec.modules.enable = request.at("modules_enable").get<std::vector<std::string>>();
+        spec.modules.disable = request.at("modules_disable").get<std::vector<std::string>>();
+        spec.modules.disable_all = request.at("modules_disable_all");
+        spec.cocoon_plugin = request.at("cocoon_plugin");
+        spec.options = decode_options(request.at("options"));
         config = parse_config(request.at("config").get<std::string>(), "the site configuration");
     } catch (const json::exception& e) {
         fail("the holder program received a malformed request ({})", e.what());

@@ -4,13 +4,12 @@
 # is to the step's PMIx server with a munge credential, so the container needs the node's
 # munge socket.
 #
-# NOT YET IN list.txt. It needs two things this branch does not have:
-#   1. the `munge` module of cocoon.yaml (issue 8, item 2), which binds the node's munge
-#      socket into the container at libmunge's default path, /run/munge/munge.socket.2;
-#   2. munged answering at that default path on the node: the PMIx server in slurmstepd
-#      (libpmix, libmunge) cannot be told another socket, and the test cluster's munged
-#      listens only on its private socket (cluster.sh). Without it the server offers only
-#      PMIX_SECURITY_MODE=native, and this test skips.
+# NOT YET IN list.txt. The `munge` module (cocoon.yaml) binds the node's munge socket inside
+# at libmunge's default path, /run/munge/munge.socket.2. What is still missing is munged
+# answering at that default path on the node: the PMIx server in slurmstepd (libpmix,
+# libmunge) cannot be told another socket, and the test cluster's munged listens only on
+# its private socket (cluster.sh). Without it the server offers only
+# PMIX_SECURITY_MODE=native, and this test skips.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mpi_lib.sh"
 require_plugin
@@ -26,13 +25,13 @@ assert_succeeded "srun -n1 --mpi=pmix printenv PMIX_SECURITY_MODE"
 # PMIX_MCA_psec=munge: the ranks may use nothing but munge, so success shows that munge
 # security works inside the container.
 wait_idle
-run_user timeout 120 env PMIX_MCA_psec=munge srun -n2 --mpi=pmix "--container=$OPENMPI_SQSH" /hello
+run_user timeout 120 env PMIX_MCA_psec=munge srun -n2 --mpi=pmix --container-modules=munge "--container=$OPENMPI_SQSH" /hello
 check_hello "srun -n2 --mpi=pmix --container=$OPENMPI_SQSH with PMIX_MCA_psec=munge" 2 1 \
     '*/libmpi.so.40*' 'Open MPI v4.'
 
 # And with PMIx's own choice, which prefers munge.
 wait_idle
-run_user timeout 120 srun -n2 --mpi=pmix "--container=$OPENMPI_SQSH" /hello
+run_user timeout 120 srun -n2 --mpi=pmix --container-modules=munge "--container=$OPENMPI_SQSH" /hello
 check_hello "srun -n2 --mpi=pmix --container=$OPENMPI_SQSH" 2 1 '*/libmpi.so.40*' 'Open MPI v4.'
 
 assert_no_leftovers

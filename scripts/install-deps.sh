@@ -16,6 +16,9 @@ PACKAGES=(
     docker-registry skopeo umoci apache2-utils python3 curl
     # the libfabric module's test (fi_info, and the library it brings into an image)
     libfabric-bin
+    # the MPI test images (tests/harness/make-mpi-image.sh) compile their program with the
+    # MPI's own wrapper; Slurm's mpi/pmix plugin loads the host's libpmix.so (libpmix-dev)
+    libmpich-dev libopenmpi-dev libpmix-dev
 )
 # test_security_seccomp.sh builds static i386 and x32 probes (gcc -m32, -mx32).
 if [[ "$(dpkg --print-architecture)" == amd64 ]]; then

@@ -28,6 +28,8 @@
 //      its identity cannot be reused by another.
 // Nothing else runs as root: no user-supplied path is touched, nothing is executed, and the
 // job's environment is never read by code that runs as root except to get the image name.
+// slurmstepd's own environment (not the job's: slurmd started it) gives the PMIx server's
+// directory, which the holder binds as the user.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -199,6 +202,25 @@ void apply_image_config(spank_t sp, const ImageConfig& image)
     state.image_workdir = image.working_dir;
 }
 
+// The PMIx server of this step (srun --mpi=pmix) listens in a directory under slurmd's
+// spool, PMIX_SERVER_TMPDIR of slurmstepd's own environment, set by Slurm's mpi/pmix plugin
+// before user_init. Its tasks find the server there, so the container must see it at the
+// same path. Only this step's directory (pmix.JOBID.STEPID) is taken.
+std::optional<std::string> pmix_server_directory(spank_t sp)
+{
+    const char* value = getenv("PMIX_SERVER_TMPDIR");
+    if (!value || value[0] != '/')
+        return std::nullopt;
+    std::string dir = value;
+    while (dir.size() > 1 && dir.back() == '/')
+        dir.pop_back();
+    auto expected = fmt::format("/pmix.{}.{}", item<uint32_t>(sp, S_JOB_ID),
+                                item<uint32_t>(sp, S_JOB_STEPID));
+    if (!dir.ends_with(expected))
+        return std::nullopt;
+    return dir;
+}
+
 // Where this plugin is installed ({cocoon_plugin} of modules: a step inside a container
 // that runs srun needs it).
 std::string plugin_path()
@@ -264,6 +286,9 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
         if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0)
             spec.extra_files.emplace_back(argv[0]);
     }
+
+    if (auto dir = pmix_server_directory(sp))
+        spec.step_directories.push_back(*dir);
 
     Holder::Hooks hooks;
     hooks.in_child = [uid, gid, groups] { drop_to_job_user(uid, gid, groups); };

@@ -58,6 +58,10 @@ ETC=$DIR/etc
 MUNGE_DIR=$DIR/munge
 LOG_DIR=$DIR/log
 RUN_DIR=$DIR/run
+# TmpFS of the nodes, one directory each (see write_config). Under /tmp so that it is also
+# writable inside a container, whose /tmp is private: Open MPI makes its session directory
+# in PMIx's PMIX_TMPDIR, which is TmpFS.
+TMPFS_DIR=/tmp/cocoon-tmpfs
 CONF=$ETC/slurm.conf
 MUNGE_SOCKET=$MUNGE_DIR/munge.socket.2
 MUNGE_PID=$MUNGE_DIR/munged.pid
@@ -281,11 +285,12 @@ write_config() {
     local host=$FIRST_NODE cpus i node_lines
     cpus=$(nproc)
     install -d -m 0755 "$ETC" "$LOG_DIR" "$RUN_DIR"
-    rm -rf "$DIR/state" "$DIR/spool"
+    rm -rf "$DIR/state" "$DIR/spool" "$TMPFS_DIR"
     install -d -m 0700 "$DIR/state"
-    install -d -m 0755 "$DIR/spool"
+    install -d -m 0755 "$DIR/spool" "$TMPFS_DIR"
     for i in "${ALL_NODES[@]}"; do
         install -d -m 0755 "$DIR/spool/$i"
+        install -d -m 1777 "$TMPFS_DIR/$i"
     done
     # Every node gets the machine's CPUs: the nodes share them, as tests expect 2 tasks
     # to fit on one node.
@@ -308,6 +313,9 @@ CredType=cred/munge
 AuthInfo=socket=$MUNGE_SOCKET
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/%n
+# Per node as well: mpi/pmix creates its step's client directory in TmpFS, and two nodes
+# of one step on this machine would collide in a shared /tmp.
+TmpFS=$TMPFS_DIR/%n
 SlurmctldPidFile=$CTLD_PID
 SlurmdPidFile=$SLURMD_PID_PATTERN
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
@@ -455,6 +463,7 @@ cmd_stop() {
             stop_pid "${pid#/proc/}" 5
     done
     rm -f "$RUN_DIR"/slurmd*.pid "$CTLD_PID" "$MUNGE_PID" "$DIR/env"
+    rm -rf "$TMPFS_DIR"
 
     kill_user_processes
     clean_user_leftovers
@@ -484,6 +493,10 @@ cmd_start() {
     fi
 
     "$HARNESS_DIR/make-images.sh" "$IMAGES"
+    # The MPI images need packages from apt's cache or mirror: without them only the MPI
+    # tests fail (their images are missing), not every test.
+    "$HARNESS_DIR/make-mpi-image.sh" "$IMAGES" ||
+        echo "cluster: warning: MPI test images not built (see above)" >&2
     # A start that fails half-way must not leave daemons behind.
     trap 'echo "cluster: start failed; stopping what was started" >&2; cmd_stop >/dev/null' EXIT
     write_config

@@ -132,6 +132,7 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     spec.identity.group_names = {{1002, "alice"}, {27, "sudo"}};
     spec.workdir = "/work";
     spec.extra_files = {"/var/spool/slurmd/job1/slurm_script"};
+    spec.step_directories = {"/var/spool/slurmd/pmix.1.0"};
     spec.cache_dir = "/var/tmp/cache/1001";
     spec.run_entrypoint = true;
     spec.environment = {"A=1", "B=two\nlines"};
@@ -157,6 +158,7 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     EXPECT_EQ(spec_back.identity.gecos, spec.identity.gecos);
     EXPECT_EQ(spec_back.identity.group_names, spec.identity.group_names);
     EXPECT_EQ(spec_back.extra_files, spec.extra_files);
+    EXPECT_EQ(spec_back.step_directories, spec.step_directories);
     EXPECT_EQ(spec_back.cache_dir, spec.cache_dir);
     EXPECT_TRUE(spec_back.run_entrypoint);
     EXPECT_EQ(spec_back.environment, spec.environment);

@@ -95,6 +95,23 @@ TEST(Plan, ConfigSwitchesOffHomeAndWorkdir)
     EXPECT_EQ(find(plan, "/scratch/run"), nullptr);
 }
 
+TEST(Plan, StepDirectoriesAreBoundWritableAtTheirPathAfterTmp)
+{
+    auto spec = spec_for("/scratch/run");
+    spec.step_directories = {"/var/spool/slurmd/pmix.42.0", "/tmp/spmix_appdir_1001_42.0"};
+    auto plan = plan_container(spec, default_config());
+    auto text = format_plan(plan);
+    EXPECT_NE(text.find("bind      /var/spool/slurmd/pmix.42.0 <- /var/spool/slurmd/pmix.42.0\n"),
+              std::string::npos)
+        << text;
+    const MountOp* op = find(plan, "/tmp/spmix_appdir_1001_42.0");
+    ASSERT_NE(op, nullptr);
+    EXPECT_EQ(op->kind, OpKind::BindHost);
+    EXPECT_FALSE(op->read_only);
+    EXPECT_FALSE(op->optional); // a step without its PMIx directory must fail, not hang
+    EXPECT_LT(find(plan, "/tmp"), op); // over the private /tmp, not under it
+}
+
 TEST(Plan, SystemPaths)
 {
     EXPECT_TRUE(is_system_path("/"));

@@ -45,6 +45,9 @@ struct ContainerSpec {
     std::string workdir;
     // Host files bound read-only at the same path (the batch script of an sbatch job).
     std::vector<std::string> extra_files;
+    // Host directories of this step bound read-write at the same path: the PMIx server's
+    // rendezvous directory (its socket and shared-memory store) under slurmd's spool.
+    std::vector<std::string> step_directories;
     // The user's image cache (resolve_cache_dir), for images that need importing.
     std::string cache_dir;
     // --container-entrypoint: run the image's Entrypoint once when the container is ready,

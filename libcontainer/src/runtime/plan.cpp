@@ -160,6 +160,8 @@ Plan plan_container(const ContainerSpec& spec, const Config& config)
     }
     for (const auto& file : spec.extra_files)
         ops.push_back(bind(file, file, true));
+    for (const auto& dir : spec.step_directories)
+        ops.push_back(bind(dir, dir, false));
     remove_unmounted(spec, ops);
     add_requested_mounts(spec, ops);
     plan.writable = spec.options.writable;

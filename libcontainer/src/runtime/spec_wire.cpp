@@ -151,6 +151,7 @@ std::string encode_holder_request(const ContainerSpec& spec, const Config& confi
                     {"identity", encode_identity(spec.identity)},
                     {"workdir", spec.workdir},
                     {"extra_files", spec.extra_files},
+                    {"step_directories", spec.step_directories},
                     {"cache_dir", spec.cache_dir},
                     {"run_entrypoint", spec.run_entrypoint},
                     {"environment", environment_to_send(spec)},
@@ -172,6 +173,7 @@ void decode_holder_request(const std::string& text, ContainerSpec& spec, Config&
         spec.identity = decode_identity(request.at("identity"));
         spec.workdir = request.at("workdir");
         spec.extra_files = request.at("extra_files").get<std::vector<std::string>>();
+        spec.step_directories = request.at("step_directories").get<std::vector<std::string>>();
         spec.cache_dir = request.at("cache_dir");
         spec.run_entrypoint = request.at("run_entrypoint");
         spec.environment = request.at("environment").get<std::vector<std::string>>();

@@ -1,0 +1,35 @@
+#!/bin/bash
+# MPICH inside a container under Slurm's PMI-2 (srun --mpi=pmi2): the image brings its own
+# MPICH (libmpich12, tests/harness/make-mpi-image.sh) and an MPI program; both ranks of a
+# step, on one node and on two, start inside the image, find each other through
+# slurmstepd's PMI server, exchange data with MPI_Allreduce, and run the image's libmpi.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mpi_lib.sh"
+require_plugin
+require_mpi_image "$MPICH_SQSH"
+require_mpi_plugin pmi2
+
+run_user timeout 120 srun -n2 --mpi=pmi2 "--container=$MPICH_SQSH" /hello
+check_hello "srun -n2 --mpi=pmi2 --container=$MPICH_SQSH" 2 1 '*/libmpich.so.12*' 'MPICH Version: 4.'
+
+# Ranks started by the image's shell, which finds the program in the image's PATH: the
+# PMI descriptor slurmstepd gave each task survives the exec. (A node has 2 CPUs.)
+wait_idle
+run_user timeout 120 srun -n2 --mpi=pmi2 "--container=$MPICH_SQSH" sh -c 'exec mpi-hello'
+check_hello "srun -n2 --mpi=pmi2 --container=$MPICH_SQSH sh -c 'exec mpi-hello'" 2 1 \
+    '*/libmpich.so.12*' 'MPICH Version: 4.'
+
+require_nodes 2
+wait_idle
+run_user timeout 120 srun -p "$MULTI_PARTITION" -N2 -n2 --mpi=pmi2 "--container=$MPICH_SQSH" /hello
+check_hello "srun -p $MULTI_PARTITION -N2 -n2 --mpi=pmi2 --container=$MPICH_SQSH" 2 2 \
+    '*/libmpich.so.12*' 'MPICH Version: 4.'
+
+wait_idle
+run_user timeout 120 srun -p "$MULTI_PARTITION" -N2 -n4 --mpi=pmi2 "--container=$MPICH_SQSH" /hello
+check_hello "srun -p $MULTI_PARTITION -N2 -n4 --mpi=pmi2 --container=$MPICH_SQSH" 4 2 \
+    '*/libmpich.so.12*' 'MPICH Version: 4.'
+
+assert_no_leftovers
+assert_node_healthy
+pass

@@ -278,3 +278,27 @@ TEST(Config, FormattedConfigHasEveryKey)
     std::sort(keys.begin(), keys.end());
     EXPECT_EQ(written, keys);
 }
+
+// Every key the parser knows is documented where admins look: the README's table,
+// cocoon.yaml(5) and the example etc/cocoon.yaml. A key added to the code alone fails here.
+TEST(Config, EveryKeyIsDocumented)
+{
+    auto read = [](const char* relative) {
+        std::ifstream in(std::string(COCOON_SOURCE_ROOT) + "/" + relative);
+        EXPECT_TRUE(in.good()) << relative;
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    std::string readme = read("README.md");
+    std::string manual = "\n" + read("man/cocoon.yaml.5");
+    std::string example = "\n" + read("etc/cocoon.yaml");
+    for (const auto& key : config_keys()) {
+        EXPECT_NE(readme.find("| `" + key + "` |"), std::string::npos)
+            << key << " is missing from the README's configuration table";
+        bool in_manual = manual.find("\n.B " + key + "\n") != std::string::npos ||
+                         manual.find("\n.BR " + key + " ") != std::string::npos;
+        EXPECT_TRUE(in_manual) << key << " is not described in man/cocoon.yaml.5";
+        bool in_example = example.find("\n" + key + ":") != std::string::npos ||
+                          example.find("\n# " + key + ":") != std::string::npos;
+        EXPECT_TRUE(in_example) << key << " is missing from etc/cocoon.yaml";
+    }
+}

@@ -217,6 +217,7 @@ int run_command(int argc, char** argv)
         write_id_maps(pid, spec.identity, false, spec.options.user_is_outer_root());
     };
     hooks.progress = [&](const ImportEvent& event) { display(event); };
+    hooks.entrypoint_log = [](const std::string& lines) { std::fputs(lines.c_str(), stderr); };
     Holder holder = [&] {
         try {
             return Holder::start(spec, config, hooks);

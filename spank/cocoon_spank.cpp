@@ -232,20 +232,27 @@ std::string plugin_path()
     return realpath(info.dli_fname, real) ? real : "";
 }
 
-// For the admin: which modules a step got and which optional ones were skipped (info),
-// and at SlurmdDebug=debug everything the container receives, and from which module.
-void log_plan(const std::string& text)
+template <typename Function>
+void for_each_line(const std::string& text, Function function)
 {
     size_t start = 0;
     while (start < text.size()) {
         size_t end = std::min(text.find('\n', start), text.size());
-        std::string line = text.substr(start, end - start);
+        function(text.substr(start, end - start));
+        start = end + 1;
+    }
+}
+
+// For the admin: which modules a step got and which optional ones were skipped (info),
+// and at SlurmdDebug=debug everything the container receives, and from which module.
+void log_plan(const std::string& text)
+{
+    for_each_line(text, [](const std::string& line) {
         if (line.starts_with("modules ") || line.starts_with("skipped "))
             slurm_info("cocoon: plan: %s", line.c_str());
         else
             slurm_debug("cocoon: plan: %s", line.c_str());
-        start = end + 1;
-    }
+    });
 }
 
 void start_container(spank_t sp, const spank::ImageRequest& request)
@@ -298,6 +305,12 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     };
     spank::ImportReporter reporter;
     hooks.progress = [&reporter](const ImportEvent& event) { reporter(event); };
+    // On the user's terminal (srun's stderr), like the import progress.
+    hooks.entrypoint_log = [](const std::string& lines) {
+        for_each_line(lines, [](const std::string& line) {
+            slurm_spank_log("cocoon: entrypoint: %s", line.c_str());
+        });
+    };
     hooks.undumpable = true;
     state.workdir = spec.workdir;
     state.seccomp = config.seccomp;

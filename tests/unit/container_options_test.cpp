@@ -139,6 +139,7 @@ TEST(Resolve, DefaultsWithNothingGiven)
     auto resolved = resolve_container_options({}, env_of({}), "/submit", false);
     EXPECT_TRUE(resolved.container.writable);
     EXPECT_FALSE(resolved.container.remap_root);
+    EXPECT_FALSE(resolved.container.entrypoint_log);
     EXPECT_FALSE(resolved.container.mount_home.has_value());
     EXPECT_FALSE(resolved.entrypoint.has_value());
     EXPECT_TRUE(resolved.container.mounts.empty());
@@ -153,7 +154,8 @@ TEST(Resolve, EnvironmentFillsInAndCommandLineWins)
                        {"PYXIS_CONTAINER_READONLY", "1"},
                        {"PYXIS_CONTAINER_MOUNT_HOME", "0"},
                        {"PYXIS_CONTAINER_UNSHARE", "ipc"},
-                       {"PYXIS_CONTAINER_ENTRYPOINT", "yes"}});
+                       {"PYXIS_CONTAINER_ENTRYPOINT", "yes"},
+                       {"PYXIS_CONTAINER_ENTRYPOINT_LOG", "1"}});
     auto from_env = resolve_container_options({}, env, "/submit", false);
     EXPECT_EQ(from_env.container.mounts.at(0).target, "/env");
     EXPECT_EQ(from_env.container.workdir, "/from-env");
@@ -162,6 +164,7 @@ TEST(Resolve, EnvironmentFillsInAndCommandLineWins)
     EXPECT_EQ(from_env.container.mount_home, std::optional<bool>(false));
     EXPECT_TRUE(from_env.container.unshare.ipc);
     EXPECT_EQ(from_env.entrypoint, std::optional<bool>(true));
+    EXPECT_TRUE(from_env.container.entrypoint_log);
 
     TypedOptions typed = {{"container-mounts", "/cli:/cli"},
                           {"container-workdir", "/from-cli"},

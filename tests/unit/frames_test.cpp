@@ -145,6 +145,7 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     spec.options.remap_root = true;
     spec.options.writable = false;
     spec.options.unshare = {true, false, true};
+    spec.options.entrypoint_log = true;
     Config config = parse_config("mount_home: false\nshared_caches: [/s]\nwritable_size: 5M\n",
                                  "test");
 
@@ -177,6 +178,7 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     EXPECT_TRUE(spec_back.options.unshare.net);
     EXPECT_FALSE(spec_back.options.unshare.ipc);
     EXPECT_TRUE(spec_back.options.unshare.uts);
+    EXPECT_TRUE(spec_back.options.entrypoint_log);
     EXPECT_EQ(config_back.writable_size, uint64_t{5} << 20);
     EXPECT_FALSE(config_back.mount_home);
     EXPECT_EQ(config_back.shared_caches, std::vector<std::string>{"/s"});

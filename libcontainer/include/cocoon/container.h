@@ -32,6 +32,9 @@ public:
         std::function<void(pid_t)> write_id_maps;
         // Receives the progress of an image import, in the parent.
         ImportProgress progress;
+        // With --container-entrypoint-log: what the image's entrypoint printed, control
+        // characters escaped, one line after another (also when it failed).
+        std::function<void(const std::string&)> entrypoint_log;
         // The holder makes itself undumpable: not even the user's other processes may
         // ptrace it or open its /proc entries (the plugin; the CLI joins its holder as the
         // same user, so it cannot ask for this).

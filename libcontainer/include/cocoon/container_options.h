@@ -46,6 +46,9 @@ struct ContainerOptions {
     // upper layer over the image, or the image read-only.
     bool writable = true;
     UnshareRequest unshare;
+    // --container-entrypoint-log: the entrypoint's output (stdout and stderr) is shown to
+    // the user instead of discarded.
+    bool entrypoint_log = false;
 
     // Whether the user is uid 0 of the container's outer user namespace, so that the
     // image's root-owned files are theirs (a writable root, as with enroot, or remap-root);

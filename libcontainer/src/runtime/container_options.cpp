@@ -237,6 +237,9 @@ const std::vector<ContainerOptionInfo> option_table = {
      "[cocoon] run the image's entrypoint when the container starts; the tasks get the "
      "environment it sets up",
      "[cocoon] do not run the image's entrypoint (the default)", "ENTRYPOINT", nullptr},
+    {"container-entrypoint-log", nullptr, nullptr,
+     "[cocoon] show what the image's entrypoint prints (with --container-entrypoint)", nullptr,
+     "ENTRYPOINT_LOG", nullptr},
     {"container-writable", "container-readonly", nullptr,
      "[cocoon] a writable container root (the default): changes stay in memory and go "
      "with the step",
@@ -382,6 +385,7 @@ ResolvedOptions resolve_container_options(const TypedOptions& typed, const EnvLo
     options.remap_root = resolver.flag(row("container-remap-root")).value_or(false);
     options.writable = resolver.flag(row("container-writable")).value_or(true);
     resolved.entrypoint = resolver.flag(row("container-entrypoint"));
+    options.entrypoint_log = resolver.flag(row("container-entrypoint-log")).value_or(false);
     return resolved;
 }
 

@@ -1,6 +1,7 @@
 #include "entrypoint.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,12 +31,21 @@ std::map<std::string, std::string> as_map(const std::vector<std::string>& enviro
     return map;
 }
 
+// The descriptor on which the final `env -0` writes the environment: the entrypoint's own
+// stdout and stderr go to its log (or /dev/null), never into the environment.
+constexpr int environment_fd = 3;
+
 [[noreturn]] void exec_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
-                                  std::vector<std::string> input, int out_fd,
+                                  std::vector<std::string> input, int out_fd, int log_fd,
                                   const SeccompFilter* filter)
 {
-    int null_fd = open("/dev/null", O_RDWR);
-    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(null_fd, 2) < 0)
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int output = log_fd >= 0 ? log_fd : null_fd;
+    // Out of the way of 0-3 first, so that no dup2 below overwrites a descriptor still needed.
+    int environment = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
+    output = fcntl(output, F_DUPFD_CLOEXEC, 10);
+    if (null_fd < 0 || environment < 0 || output < 0 || dup2(null_fd, 0) < 0 ||
+        dup2(output, 1) < 0 || dup2(output, 2) < 0 || dup2(environment, environment_fd) < 0)
         _exit(126);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         _exit(126);
@@ -49,7 +59,7 @@ std::map<std::string, std::string> as_map(const std::vector<std::string>& enviro
         if (image.working_dir.empty() || chdir(image.working_dir.c_str()) != 0)
             (void)!chdir("/");
     std::vector<std::string> args = image.entrypoint;
-    for (const char* arg : {"/bin/sh", "-c", "exec env -0"})
+    for (const char* arg : {"/bin/sh", "-c", "exec env -0 >&3"})
         args.emplace_back(arg);
     std::vector<char*> argv;
     for (auto& arg : args)
@@ -83,7 +93,7 @@ std::vector<std::string> entrypoint_input(const ImageConfig& image, const Contai
 
 std::vector<std::string> run_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
                                         const std::vector<std::string>& input,
-                                        const Config::Seccomp& seccomp)
+                                        const Config::Seccomp& seccomp, std::string* log)
 {
     // The entrypoint is image code like a task's command: the same filter, built here and
     // installed in the child just before it is executed.
@@ -94,11 +104,20 @@ std::vector<std::string> run_entrypoint(const ImageConfig& image, const Containe
     if (pipe2(output, O_CLOEXEC) != 0)
         throw_errno("pipe");
     UniqueFd read_end(output[0]), write_end(output[1]);
+    // A memory file, not a pipe: the entrypoint may print more than a pipe holds before the
+    // environment is read, and only the first max_entrypoint_log bytes are kept.
+    UniqueFd log_file;
+    if (log) {
+        log_file = UniqueFd(memfd_create("cocoon-entrypoint-log", MFD_CLOEXEC));
+        if (!log_file.valid())
+            throw_errno("cannot keep the entrypoint's output");
+    }
     pid_t child = fork();
     if (child < 0)
         throw_errno("cannot start the image entrypoint");
     if (child == 0)
-        exec_entrypoint(image, spec, input, write_end.get(), filter ? &*filter : nullptr);
+        exec_entrypoint(image, spec, input, write_end.get(), log_file.get(),
+                        filter ? &*filter : nullptr);
     write_end.reset();
     std::string text;
     try {
@@ -108,6 +127,11 @@ std::vector<std::string> run_entrypoint(const ImageConfig& image, const Containe
     }
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (log) {
+        log->assign(max_entrypoint_log, '\0');
+        ssize_t n = pread(log_file.get(), log->data(), log->size(), 0);
+        log->resize(n > 0 ? static_cast<size_t>(n) : 0);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail("the image entrypoint {} failed ({}; it must end by running its arguments, "

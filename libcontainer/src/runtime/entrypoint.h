@@ -18,11 +18,15 @@ namespace cocoon {
 std::vector<std::string> entrypoint_input(const ImageConfig& image, const ContainerSpec& spec);
 
 // Runs the entrypoint in the calling process's (container) root, under the seccomp filter
-// of `seccomp` like every task, and returns the environment it ended with. Throws Error
-// with its exit status when it fails.
+// of `seccomp` like every task, and returns the environment it ended with. What it prints
+// (stdout and stderr, at most max_entrypoint_log bytes) goes to `log` when given, else
+// nowhere; `log` is filled also when it fails. Throws Error with its exit status when it
+// fails.
+constexpr size_t max_entrypoint_log = 64 << 10;
 std::vector<std::string> run_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
                                         const std::vector<std::string>& input,
-                                        const Config::Seccomp& seccomp);
+                                        const Config::Seccomp& seccomp,
+                                        std::string* log = nullptr);
 
 // The variables of `after` that are new or different from `before` (NAME=VALUE lists).
 std::vector<std::pair<std::string, std::string>>

@@ -286,6 +286,9 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
             module_environment_.push_back(count(frame.payload));
         } else if (type == "plan") {
             plan_text_ = printable_lines(frame.payload);
+        } else if (type == "entrypoint-log") {
+            if (hooks.entrypoint_log)
+                hooks.entrypoint_log(printable_lines(frame.payload));
         } else if (type == "entrypoint-env") {
             entrypoint_environment_.push_back(count(frame.payload));
         } else if (type == "ready") {

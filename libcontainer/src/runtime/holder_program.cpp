@@ -69,7 +69,18 @@ void send_entrypoint_environment(const ContainerSpec& spec, const Config& config
     if (image.entrypoint.empty())
         return;
     auto input = entrypoint_input(image, spec);
-    auto output = run_entrypoint(image, spec, input, config.seccomp);
+    std::string log;
+    std::vector<std::string> output;
+    try {
+        output = run_entrypoint(image, spec, input, config.seccomp,
+                                spec.options.entrypoint_log ? &log : nullptr);
+    } catch (const Error&) {
+        if (!log.empty())
+            sys::write_frame(status_fd, "entrypoint-log", log);
+        throw;
+    }
+    if (!log.empty())
+        sys::write_frame(status_fd, "entrypoint-log", log);
     for (const auto& [name, value] : environment_changes(input, output))
         sys::write_frame(status_fd, "entrypoint-env", name + "=" + value);
 }

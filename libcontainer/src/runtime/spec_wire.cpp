@@ -115,7 +115,8 @@ json encode_options(const ContainerOptions& options)
             {"writable", options.writable},
             {"unshare_net", options.unshare.net},
             {"unshare_ipc", options.unshare.ipc},
-            {"unshare_uts", options.unshare.uts}};
+            {"unshare_uts", options.unshare.uts},
+            {"entrypoint_log", options.entrypoint_log}};
 }
 
 ContainerOptions decode_options(const json& in)
@@ -140,6 +141,7 @@ ContainerOptions decode_options(const json& in)
     options.unshare.net = in.at("unshare_net");
     options.unshare.ipc = in.at("unshare_ipc");
     options.unshare.uts = in.at("unshare_uts");
+    options.entrypoint_log = in.at("entrypoint_log");
     return options;
 }
 

@@ -191,6 +191,11 @@ int run_command(int argc, char** argv)
     spec.keep_environment = options.keep_env;
     auto resolved = resolve_container_options(options.container_options, process_environment,
                                               current_directory(), true);
+    for (const auto& [name, value] : options.container_options)
+        if (name == "container-name")
+            fail("--container-name={}: named containers live in a Slurm job (srun, sbatch, "
+                 "salloc); 'cocoon run' makes a new container each time, leave it out",
+                 value);
     spec.options = resolved.container;
     options.container_workdir = spec.options.workdir;
     spec.run_entrypoint = resolved.entrypoint.value_or(false);

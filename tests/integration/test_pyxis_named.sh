@@ -49,13 +49,14 @@ img='$img'
 in_image='$IN_IMAGE'
 EOF
 cat >> "$script" <<'EOF'
-step() { label=$1; shift; out=$("$@" 2>&1); echo "$label rc=$? $out" | tr '\n' ' '; echo; }
+# One line a step: LABEL rc=STATUS OUTPUT (its lines joined with spaces).
+step() { label=$1; shift; out=$("$@" 2>&1); rc=$?; echo "$label rc=$rc $(echo $out)"; }
 step created srun --container-name=dev "$img" sh -c "$in_image; echo kept > /etc/named-marker"
 step reused srun --container-name=dev sh -c "$in_image; cat /etc/named-marker"
 step image-ignored srun --container-name=dev "$img" cat /etc/named-marker
 step exec srun --container-name=dev:exec cat /etc/named-marker
 step no_exec srun --container-name=dev:no_exec cat /etc/named-marker
-step env PYXIS_CONTAINER_NAME=dev srun cat /etc/named-marker
+step env env PYXIS_CONTAINER_NAME=dev srun cat /etc/named-marker
 step create-existing srun --container-name=dev:create "$img" true
 step exec-missing srun --container-name=other:exec true
 step missing-no-image srun --container-name=other true
@@ -68,7 +69,7 @@ for i in $(seq 100); do
     joined=$(srun --overlap --container-name=dev sh -c 'cat /etc/first-ns && readlink /proc/self/ns/mnt' 2>/dev/null) && break
     sleep 0.1
 done
-echo "attached $joined" | tr '\n' ' '; echo
+echo "attached $(echo $joined)"
 kill $first; wait
 EOF
 chown "$TEST_USER" "$script"
@@ -78,13 +79,13 @@ run_user sbatch --wait -o "$out_file" "$script"
 job=$(last_job_id)
 [[ -f "$out_file" ]] || fail "batch output missing; sbatch said: $OUT $ERR"
 job_out=$(cat "$out_file")
-line() { grep -a "^$1 " <<<"$job_out"; }
-assert_eq "created rc=0 " "$(line created)" "step creating the named container"
-assert_eq "reused rc=0 kept " "$(line reused)" "a later step without an image"
-assert_eq "image-ignored rc=0 kept " "$(line image-ignored)" "a later step with an image"
-assert_eq "exec rc=0 kept " "$(line exec)" ":exec"
-assert_eq "no_exec rc=0 kept " "$(line no_exec)" ":no_exec"
-assert_eq "env rc=0 kept " "$(line env)" "PYXIS_CONTAINER_NAME"
+line() { grep -a "^$1 " <<<"$job_out" | sed 's/ *$//'; }
+assert_eq "created rc=0" "$(line created)" "step creating the named container"
+assert_eq "reused rc=0 kept" "$(line reused)" "a later step without an image"
+assert_eq "image-ignored rc=0 kept" "$(line image-ignored)" "a later step with an image"
+assert_eq "exec rc=0 kept" "$(line exec)" ":exec"
+assert_eq "no_exec rc=0 kept" "$(line no_exec)" ":no_exec"
+assert_eq "env rc=0 kept" "$(line env)" "PYXIS_CONTAINER_NAME"
 assert_contains "$(line create-existing)" "--container-name=dev:create: the job already has a container named 'dev' on this node" ":create of an existing name"
 assert_not_contains "$(line create-existing)" "rc=0" ":create of an existing name"
 assert_contains "$(line exec-missing)" "--container-name=other:exec: the job has no container named 'other' on this node" ":exec of a missing name"
@@ -92,7 +93,7 @@ assert_not_contains "$(line exec-missing)" "rc=0" ":exec of a missing name"
 assert_contains "$(line missing-no-image)" "give --container-image=IMAGE to create it" "a missing name without an image"
 assert_not_contains "$(line unnamed)" "rc=0" "an unnamed container"
 assert_contains "$(line unnamed)" "No such file" "an unnamed container sees no named changes"
-assert_eq "create-new rc=0 clean " "$(line create-new)" ":create of a new name"
+assert_eq "create-new rc=0 clean" "$(line create-new)" ":create of a new name"
 read -r _ first_ns joined_ns _ <<<"$(line attached)"
 [[ "$first_ns" == mnt:* && "$first_ns" == "$joined_ns" ]] ||
     fail "srun --overlap did not join the running container: $(line attached)"

@@ -125,6 +125,8 @@ RunOptions parse_run_options(int argc, char** argv)
                                     const RunOptions& options)
 {
     try {
+        for (const auto& name : dropped_locale_variables(image, process_environment, options.keep_env))
+            unsetenv(name.c_str());
         for (const auto& [name, value] :
              image_environment(image, process_environment, options.keep_env))
             setenv(name.c_str(), value.c_str(), 1);

@@ -211,6 +211,8 @@ std::string current_directory()
 void apply_image_config(spank_t sp, const ImageConfig& image)
 {
     auto job_value = [sp](const std::string& name) { return spank::job_env(sp, name); };
+    for (const auto& name : dropped_locale_variables(image, job_value, spank::kept_environment()))
+        spank_unsetenv(sp, name.c_str());
     for (const auto& [name, value] : image_environment(image, job_value, spank::kept_environment()))
         spank_setenv(sp, name.c_str(), value.c_str(), 1);
     state.image_workdir = image.working_dir;

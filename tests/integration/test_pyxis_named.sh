@@ -63,7 +63,7 @@ step missing-no-image srun --container-name=other true
 step unnamed srun "$img" sh -c "$in_image; cat /etc/named-marker"
 step create-new srun --container-name=fresh:create "$img" sh -c "$in_image; test ! -e /etc/named-marker && echo clean"
 # A running step's container, joined by another step.
-srun --container-name=dev sh -c 'readlink /proc/self/ns/mnt > /etc/first-ns; sleep 30' &
+srun --container-name=dev sh -c 'readlink /proc/self/ns/mnt > /etc/ns && mv /etc/ns /etc/first-ns; sleep 30' &
 first=$!
 for i in $(seq 100); do
     joined=$(srun --overlap --container-name=dev sh -c 'cat /etc/first-ns && readlink /proc/self/ns/mnt' 2>/dev/null) && break

@@ -121,6 +121,41 @@ TEST(ModulesConfig, BadModulesNameTheKey)
               "got 'dev/x'");
 }
 
+TEST(ModulesConfig, AbiCheckReadsBackAndNamesBadValues)
+{
+    Config config = config_of(R"(
+modules:
+  mpi:
+    abi_check:
+      policy: full
+      replace: {libmpi.so.12: libmpich.so.12, libmpicxx.so.12: libmpichcxx.so.12}
+)");
+    std::string text = format_config(config);
+    EXPECT_EQ(format_config(config_of(text)), text);
+    const auto& check = config.modules.at("mpi").abi_check;
+    ASSERT_TRUE(check);
+    EXPECT_EQ(check->policy, Module::AbiCheck::Policy::Full);
+    EXPECT_EQ(check->replace.at("libmpi.so.12"), "libmpich.so.12");
+    EXPECT_EQ(config_of("modules: {m: {abi_check: {replace: {a.so.1: b.so.1}}}}")
+                  .modules.at("m").abi_check->policy,
+              Module::AbiCheck::Policy::Major);
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {abi_check: {policy: exact, replace: {a.so.1: b.so.1}}}}");
+              }),
+              "test.yaml: modules: m: abi_check: policy: 'exact' is not one of major, full, strict");
+    EXPECT_EQ(error_of([] { config_of("modules: {m: {abi_check: {policy: major}}}"); }),
+              "test.yaml: modules: m: abi_check: replace: must map the image's sonames to the "
+              "host's (libmpi.so.12: libmpich.so.12)");
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {abi_check: {replace: {libmpi.so.12: /lib/libmpich.so.12}}}}");
+              }),
+              "test.yaml: modules: m: abi_check: replace: 'libmpi.so.12: /lib/libmpich.so.12' is "
+              "not a pair of sonames (libmpi.so.12: libmpich.so.12)");
+    EXPECT_EQ(error_of([] { config_of("modules: {m: {abi_check: {colour: red}}}"); }).find(
+                  "test.yaml: modules: m: abi_check: unknown key 'colour'"),
+              0u);
+}
+
 TEST(ModulesSelect, WhenRequestAndGpus)
 {
     Config config = config_of(modules_yaml);

@@ -64,6 +64,7 @@ struct ResolvedModule {
     std::vector<std::pair<std::string, std::string>> set_environment;
     std::vector<std::pair<std::string, std::string>> prepend_environment;
     std::vector<std::string> pass_environment;
+    std::vector<LibraryReplacement> replacements; // abi_check, checked against the image
 };
 
 struct ModuleResolution {

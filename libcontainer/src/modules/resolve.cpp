@@ -18,6 +18,7 @@
 #include "cocoon/modules.h"
 #include "modules/elf.h"
 #include "modules/ld_cache.h"
+#include "modules/replaced_libraries.h"
 
 namespace cocoon {
 
@@ -254,6 +255,7 @@ public:
         for (const auto& bind : module_.binds)
             add_bind(bind);
         add_libraries();
+        add_replacements();
         add_executables();
         resolved_.files = module_.files;
         for (const auto& [name, value] : module_.set_environment)
@@ -323,6 +325,42 @@ private:
                          : fmt::format(" or in {}", fmt::join(module_.library_dirs, ", ")));
             found[soname] = *path;
             libraries_.add_dependencies(*path, false, false, found);
+        }
+        for (const auto& [soname, path] : found)
+            resolved_.libraries.push_back({path, fmt::format("{}/{}", module_lib_dir, soname)});
+    }
+
+    // abi_check: each host library found is bound under the image's soname (with its
+    // dependencies) and its version noted for the check against the image's copy. A host
+    // that lacks one is noted too: an image that has it is refused rather than mixed.
+    void add_replacements()
+    {
+        if (!module_.abi_check)
+            return;
+        std::map<std::string, std::string> found;
+        for (const auto& [image_soname, host_soname] : module_.abi_check->replace) {
+            LibraryReplacement replacement;
+            replacement.module = resolved_.name;
+            replacement.image_soname = image_soname;
+            replacement.host_soname = host_soname;
+            replacement.policy = module_.abi_check->policy;
+            if (auto path = libraries_.find(host_soname, {}, "/")) {
+                replacement.host_path = *path;
+                replacement.host_version = read_library_version(*path);
+                found[image_soname] = *path;
+                libraries_.add_dependencies(*path, false, false, found);
+            }
+            resolved_.replacements.push_back(std::move(replacement));
+        }
+        if (found.empty()) {
+            std::vector<std::string> wanted;
+            for (const auto& [image_soname, host_soname] : module_.abi_check->replace)
+                wanted.push_back(host_soname);
+            fail("none of the libraries of abi_check ({}) is in the ld.so cache{}",
+                 fmt::join(wanted, ", "),
+                 module_.library_dirs.empty()
+                     ? std::string()
+                     : fmt::format(" or in {}", fmt::join(module_.library_dirs, ", ")));
         }
         for (const auto& [soname, path] : found)
             resolved_.libraries.push_back({path, fmt::format("{}/{}", module_lib_dir, soname)});

@@ -187,6 +187,8 @@ void plan_modules(const ModuleResolution& resolution, Plan& plan)
             add_change(plan, {Kind::Prepend, variable, value, name});
         for (const auto& variable : module.pass_environment)
             add_change(plan, {Kind::Pass, variable, "", name});
+        for (const auto& replacement : module.replacements)
+            plan.replaced_libraries.push_back(replacement);
     }
     for (const auto& skipped : resolution.skipped)
         plan.skipped.push_back(skipped);

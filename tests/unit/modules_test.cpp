@@ -182,6 +182,25 @@ TEST(ModulesSelect, JobGpusPreferTheStepsAllocation)
     EXPECT_TRUE(job_gpus({{"CUDA_VISIBLE_DEVICES", ""}}).empty());
 }
 
+TEST(ModulesSelect, GpuListsAreRenumberedForTheContainersDevices)
+{
+    // The job's GPUs 2 and 3 are the container's 0 and 1, in device order.
+    EXPECT_EQ(renumber_gpu_list("2,3", {2, 3}), "0,1");
+    EXPECT_EQ(renumber_gpu_list("3,2", {3, 2}), "1,0");
+    EXPECT_EQ(renumber_gpu_list("1", {1}), "0");
+    // A narrower list than the allocation: the position among the allocated devices.
+    EXPECT_EQ(renumber_gpu_list("2", {0, 2}), "1");
+    // UUIDs name a GPU wherever it is: kept.
+    EXPECT_EQ(renumber_gpu_list("GPU-8a1c2f,3", {1, 3}), "GPU-8a1c2f,1");
+    // Already relative (Slurm with ConstrainDevices=yes): unchanged.
+    EXPECT_EQ(renumber_gpu_list("0,1", {2, 3}), "0,1");
+    EXPECT_EQ(renumber_gpu_list("", {2}), "");
+    Config config = config_of("modules: {g: {renumber_gpus: [CUDA_VISIBLE_DEVICES]}}");
+    EXPECT_EQ(config.modules.at("g").renumber_gpus,
+              std::vector<std::string>{"CUDA_VISIBLE_DEVICES"});
+    EXPECT_EQ(format_config(config_of(format_config(config))), format_config(config));
+}
+
 TEST(ModulesSelect, ModuleNames)
 {
     EXPECT_EQ(parse_module_names("slurm,munge,slurm", "--container-modules"),

@@ -53,6 +53,9 @@ struct Module {
     std::map<std::string, std::string> set_environment;
     std::map<std::string, std::string> prepend_environment;
     std::vector<std::string> pass_environment;
+    // Variables of the job that list GPUs by index (CUDA_VISIBLE_DEVICES): inside, an index
+    // becomes the number the container sees, which has the job's GPUs' devices only.
+    std::vector<std::string> renumber_gpus;
     // Host libraries that replace the image's own copies of an ABI-stable family (MPICH's
     // libmpi.so.12): each image soname is served by a host library bound under that name
     // in /.cocoon/lib, once the image's copy passed the check `policy` names.

@@ -40,6 +40,7 @@ const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
 const std::set<std::string> known_module_keys = {
     "when",        "optional",     "device_root", "devices", "binds",       "libraries",
     "library_dirs", "executables", "plugins",     "files",   "environment", "abi_check",
+    "renumber_gpus",
 };
 const std::set<std::string> known_abi_check_keys = {"policy", "replace"};
 
@@ -356,6 +357,8 @@ Module parse_module(const YAML::Node& node, const std::string& name)
     }
     if (node["environment"])
         parse_module_environment(node["environment"], module, where + "environment: ");
+    if (node["renumber_gpus"])
+        module.renumber_gpus = string_list(node["renumber_gpus"], where + "renumber_gpus");
     if (node["abi_check"])
         module.abi_check = parse_abi_check(node["abi_check"], where + "abi_check: ");
     return module;
@@ -409,6 +412,7 @@ void emit_module(YAML::Emitter& out, const Module& module)
     out << YAML::EndMap;
     out << YAML::Key << "pass" << YAML::Value << YAML::Flow << module.pass_environment;
     out << YAML::EndMap;
+    out << YAML::Key << "renumber_gpus" << YAML::Value << YAML::Flow << module.renumber_gpus;
     if (module.abi_check) {
         out << YAML::Key << "abi_check" << YAML::Value << YAML::BeginMap;
         out << YAML::Key << "policy" << YAML::Value << abi_policy_name(module.abi_check->policy);

@@ -242,7 +242,8 @@ class ModuleResolver {
 public:
     ModuleResolver(const std::string& name, const Module& module, const ModuleContext& context,
                    const LdCache& cache)
-        : module_(module), variables_(context), gpus_(job_gpus(context.job_environment)),
+        : module_(module), variables_(context), job_environment_(context.job_environment),
+          gpus_(job_gpus(context.job_environment)),
           libraries_(cache, module.library_dirs)
     {
         resolved_.name = name;
@@ -260,6 +261,7 @@ public:
         resolved_.files = module_.files;
         for (const auto& [name, value] : module_.set_environment)
             resolved_.set_environment.emplace_back(name, variables_.expand(value));
+        add_renumbered_gpus();
         for (const auto& [name, value] : module_.prepend_environment)
             resolved_.prepend_environment.emplace_back(name, variables_.expand(value));
         resolved_.pass_environment = module_.pass_environment;
@@ -330,6 +332,18 @@ private:
             resolved_.libraries.push_back({path, fmt::format("{}/{}", module_lib_dir, soname)});
     }
 
+    // The container has the devices of the job's GPUs only, which a GPU runtime numbers
+    // from 0: the job's variables that name GPUs by index follow.
+    void add_renumbered_gpus()
+    {
+        if (gpus_.empty())
+            return;
+        for (const auto& variable : module_.renumber_gpus)
+            if (auto value = job_environment_.find(variable); value != job_environment_.end())
+                resolved_.set_environment.emplace_back(variable,
+                                                       renumber_gpu_list(value->second, gpus_));
+    }
+
     // abi_check: each host library found is bound under the image's soname (with its
     // dependencies) and its version noted for the check against the image's copy. A host
     // that lacks one is noted too: an image that has it is refused rather than mixed.
@@ -397,6 +411,7 @@ private:
 
     const Module& module_;
     Variables variables_;
+    const std::map<std::string, std::string>& job_environment_;
     std::vector<unsigned> gpus_;
     LibraryResolver libraries_;
     ResolvedModule resolved_;

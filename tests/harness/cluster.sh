@@ -403,6 +403,9 @@ UnkillableStepTimeout=30
 InactiveLimit=0
 SlurmdTimeout=30
 MinJobAge=2
+# Heterogeneous jobs are started by the backfill scheduler only, every bf_interval seconds
+# (30 by default): every second here, so a test's heterogeneous step starts at once.
+SchedulerParameters=bf_interval=1
 # Slurm 22.05 refuses "salloc --container=..." unless salloc may launch the interactive
 # step itself ("salloc: error: --container requires LaunchParameters=use_interactive_step").
 LaunchParameters=use_interactive_step

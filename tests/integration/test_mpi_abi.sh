@@ -3,7 +3,8 @@
 # the host's MPICH replaces the MPI image's own libmpich.so.12 when the image's passes the
 # module's policy, and a container whose image has a newer library than the host's is
 # refused under policy full (accepted under major) with a one-line message naming both
-# versions and the policy, leaving nothing behind. The "older host" is a stub libmpich.so.12
+# versions and the policy, leaving nothing behind; so is an image library the node has no
+# replacement for. The "older host" is a stub libmpich.so.12
 # built here that exports MPICH's version constants (MPII_Version_ABI, MPII_Version_string).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mpi_lib.sh"
@@ -54,6 +55,14 @@ assert_failed "srun --container-modules=mpichold"
 assert_not_contains "$OUT" "task ran" "a refused container runs no task"
 assert_contains "$ERR" "module 'mpichold': the image's libmpich.so.12 is version $version (MPICH $release), the host's libmpich.so.12 that would replace it is 12.1.0 (MPICH 3.4.1); abi_check policy 'full' needs the host's version to be the image's or newer" "ABI refusal"
 assert_eq 1 "$(grep -c "abi_check policy" <<<"$ERR")" "one line for the refusal ($ERR)"
+
+# An image library the node cannot replace: refused, never mixed with the host's libmpich.
+wait_idle
+run_user timeout 60 srun --container-modules=mpichnofortran "--container=$MPICH_SQSH" sh -c 'echo task ran'
+assert_failed "srun --container-modules=mpichnofortran"
+assert_not_contains "$OUT" "task ran" "a refused container runs no task"
+assert_contains "$ERR" "module 'mpichnofortran': the image has libmpichfort.so.12 (" "refusal without a host library"
+assert_contains "$ERR" "and this node has no libcocoon-no-such-fortran.so.12 to replace it" "refusal without a host library"
 
 # The same library under policy major: the same soname major is enough.
 wait_idle

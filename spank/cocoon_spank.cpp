@@ -221,18 +221,27 @@ void apply_image_config(spank_t sp, const ImageConfig& image)
 // The PMIx server of this step (srun --mpi=pmix) listens in a directory under slurmd's
 // spool, PMIX_SERVER_TMPDIR of slurmstepd's own environment, set by Slurm's mpi/pmix plugin
 // before user_init. Its tasks find the server there, so the container must see it at the
-// same path. Only this step's directory (pmix.JOBID.STEPID) is taken.
+// same path. Only this step's directory (pmix.JOBID.STEPID) is taken. In a step of a
+// heterogeneous job all components share one PMIx namespace, named after the
+// heterogeneous job's id: a component's own job id is that id plus its offset.
 std::optional<std::string> pmix_server_directory(spank_t sp)
 {
+    constexpr uint32_t max_het_components = 128;
     const char* value = getenv("PMIX_SERVER_TMPDIR");
     if (!value || value[0] != '/')
         return std::nullopt;
     std::string dir = value;
     while (dir.size() > 1 && dir.back() == '/')
         dir.pop_back();
-    auto expected = fmt::format("/pmix.{}.{}", item<uint32_t>(sp, S_JOB_ID),
-                                item<uint32_t>(sp, S_JOB_STEPID));
-    if (!dir.ends_with(expected))
+    unsigned job = 0, step = 0;
+    int end = 0;
+    std::string name = dir.substr(dir.rfind('/') + 1);
+    if (std::sscanf(name.c_str(), "pmix.%u.%u%n", &job, &step, &end) != 2 ||
+        static_cast<size_t>(end) != name.size())
+        return std::nullopt;
+    auto own_job = item<uint32_t>(sp, S_JOB_ID);
+    if (step != item<uint32_t>(sp, S_JOB_STEPID) || job > own_job ||
+        own_job - job >= max_het_components)
         return std::nullopt;
     return dir;
 }

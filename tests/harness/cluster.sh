@@ -65,6 +65,12 @@ TMPFS_DIR=/tmp/cocoon-tmpfs
 CONF=$ETC/slurm.conf
 MUNGE_SOCKET=$MUNGE_DIR/munge.socket.2
 MUNGE_PID=$MUNGE_DIR/munged.pid
+# libmunge's default socket, which the PMIx server in slurmstepd uses and cannot be told
+# otherwise (PMIx's munge security): a second munged with the cluster's key answers there
+# unless the machine's own munged already does (see start_default_munge).
+DEFAULT_MUNGE_SOCKET=/run/munge/munge.socket.2
+DEFAULT_MUNGE_PID=$MUNGE_DIR/munged-default.pid
+DEFAULT_MUNGE_CREATED_DIR=$MUNGE_DIR/created-run-munge
 CTLD_PID=$RUN_DIR/slurmctld.pid
 # slurmd replaces %n with its node name: one pid file per node.
 SLURMD_PID_PATTERN=$RUN_DIR/slurmd-%n.pid
@@ -281,6 +287,63 @@ start_munge() {
     log "munged running (socket $MUNGE_SOCKET)"
 }
 
+# The cluster's key at munge's default socket too. A munged that already answers there (the
+# machine's own) is left alone: the tests that need PMIx's munge security skip when it does
+# not accept the cluster's credentials. /run/munge is created only when missing, and
+# removed again by cmd_stop.
+start_default_munge() {
+    if [[ -S "$DEFAULT_MUNGE_SOCKET" ]] && munge -n --socket="$DEFAULT_MUNGE_SOCKET" >/dev/null 2>&1; then
+        log "a munged already answers on $DEFAULT_MUNGE_SOCKET; not starting another"
+        return 0
+    fi
+    if [[ ! -d /run/munge ]]; then
+        install -d -o munge -g munge -m 0755 /run/munge
+        : > "$DEFAULT_MUNGE_CREATED_DIR"
+    fi
+    rm -f "$DEFAULT_MUNGE_PID"
+    : > "$MUNGE_DIR/munged-default.log"
+    chown munge:munge "$MUNGE_DIR/munged-default.log"
+    chmod 0640 "$MUNGE_DIR/munged-default.log"
+    if ! without_inherited_fds runuser -u munge -- munged \
+        --key-file="$MUNGE_DIR/munge.key" \
+        --socket="$DEFAULT_MUNGE_SOCKET" \
+        --pid-file="$DEFAULT_MUNGE_PID" \
+        --log-file="$MUNGE_DIR/munged-default.log" \
+        --seed-file="$MUNGE_DIR/munged-default.seed"; then
+        show_log "$MUNGE_DIR/munged-default.log"
+        die "munged failed to start on $DEFAULT_MUNGE_SOCKET"
+    fi
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ -S "$DEFAULT_MUNGE_SOCKET" ]] && break
+        sleep 0.1
+    done
+    if ! munge -n --socket="$MUNGE_SOCKET" | unmunge --socket="$DEFAULT_MUNGE_SOCKET" >/dev/null; then
+        show_log "$MUNGE_DIR/munged-default.log"
+        die "munged on $DEFAULT_MUNGE_SOCKET does not accept the cluster's credentials"
+    fi
+    log "munged running (socket $DEFAULT_MUNGE_SOCKET, the cluster's key)"
+}
+
+# Stops the munged start_default_munge started: its pid file, or a munged whose command
+# line names both the default socket and this cluster's key (never the machine's own).
+stop_default_munge() {
+    local pid
+    stop_pid "$(read_pid "$DEFAULT_MUNGE_PID")" 5
+    for pid in /proc/[0-9]*; do
+        [[ "$(readlink "$pid/exe" 2>/dev/null)" == */munged ]] || continue
+        tr '\0' '\n' < "$pid/cmdline" 2>/dev/null | grep -qxF -- "--socket=$DEFAULT_MUNGE_SOCKET" || continue
+        tr '\0' '\n' < "$pid/cmdline" 2>/dev/null | grep -qxF -- "--key-file=$MUNGE_DIR/munge.key" &&
+            stop_pid "${pid#/proc/}" 5
+    done
+    rm -f "$DEFAULT_MUNGE_PID"
+    if [[ -f "$DEFAULT_MUNGE_CREATED_DIR" ]]; then
+        rm -f "$DEFAULT_MUNGE_SOCKET.lock"
+        rmdir /run/munge 2>/dev/null || true
+        rm -f "$DEFAULT_MUNGE_CREATED_DIR"
+    fi
+}
+
 write_config() {
     local host=$FIRST_NODE cpus i node_lines
     cpus=$(nproc)
@@ -340,6 +403,9 @@ UnkillableStepTimeout=30
 InactiveLimit=0
 SlurmdTimeout=30
 MinJobAge=2
+# Heterogeneous jobs are started by the backfill scheduler only, every bf_interval seconds
+# (30 by default): every second here, so a test's heterogeneous step starts at once.
+SchedulerParameters=bf_interval=1
 # Slurm 22.05 refuses "salloc --container=..." unless salloc may launch the interactive
 # step itself ("salloc: error: --container requires LaunchParameters=use_interactive_step").
 LaunchParameters=use_interactive_step
@@ -462,6 +528,7 @@ cmd_stop() {
         tr '\0' '\n' < "$pid/cmdline" 2>/dev/null | grep -qxF -- "--socket=$MUNGE_SOCKET" &&
             stop_pid "${pid#/proc/}" 5
     done
+    stop_default_munge
     rm -f "$RUN_DIR"/slurmd*.pid "$CTLD_PID" "$MUNGE_PID" "$DIR/env"
     rm -rf "$TMPFS_DIR"
 
@@ -501,6 +568,7 @@ cmd_start() {
     trap 'echo "cluster: start failed; stopping what was started" >&2; cmd_stop >/dev/null' EXIT
     write_config
     start_munge
+    start_default_munge
     write_mount_baseline
     start_slurm
     trap - EXIT

@@ -32,13 +32,14 @@ hello_field() {
     done
 }
 
-# check_hello WHAT RANKS NODES LIBMPI_GLOB VERSION_PREFIX: $OUT (of run_user) holds one
+# check_hello WHAT RANKS NODES LIBMPI_GLOB VERSION_PREFIX [FROM]: $OUT (of run_user) holds one
 # /hello line per rank 0..RANKS-1 from NODES distinct nodes; every rank has the same size,
 # the sum of all ranks over MPI_Allreduce, mapped a libmpi whose path matches LIBMPI_GLOB
-# from the filesystem /hello itself came from (the image), and reports a library version starting with
-# VERSION_PREFIX.
+# from the filesystem /hello itself came from (FROM=image, the default) or from another
+# one (FROM=host: a bind of the host's library), and reports a library version starting
+# with VERSION_PREFIX.
 check_hello() {
-    local what=$1 ranks=$2 nodes=$3 lib_glob=$4 version=$5 line lines=() seen=() value
+    local what=$1 ranks=$2 nodes=$3 lib_glob=$4 version=$5 from=${6:-image} line lines=() seen=() value
     assert_succeeded "$what"
     mapfile -t lines < <(grep '^mpi-hello ' <<<"$OUT")
     assert_eq "$ranks" "${#lines[@]}" "number of /hello lines of $what (stdout: $OUT; stderr: $ERR)"
@@ -51,8 +52,13 @@ check_hello() {
         # shellcheck disable=SC2053  # a glob on purpose
         [[ "$value" == $lib_glob ]] ||
             fail "$what: the rank mapped '$value', expected $lib_glob: $line"
-        [[ "$(hello_field "$line" libmpi_dev)" == "$(hello_field "$line" exe_dev)" ]] ||
-            fail "$what: $value is not from the image /hello came from: $line"
+        if [[ "$from" == image ]]; then
+            [[ "$(hello_field "$line" libmpi_dev)" == "$(hello_field "$line" exe_dev)" ]] ||
+                fail "$what: $value is not from the image /hello came from: $line"
+        else
+            [[ "$(hello_field "$line" libmpi_dev)" != "$(hello_field "$line" exe_dev)" ]] ||
+                fail "$what: $value is from the image /hello came from, not from the host: $line"
+        fi
         [[ "${line#* version=}" == "$version"* ]] ||
             fail "$what: library version is not $version: $line"
     done

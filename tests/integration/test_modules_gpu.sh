@@ -2,7 +2,8 @@
 # GPUs on a fake GPU node: device nodes made here (with /dev/null's numbers) in a private
 # tree, stub driver libraries with the real sonames, a fake nvidia-smi; the fakegpu module
 # of the test cocoon.yaml points at them (device_root, library_dirs). Checks which devices
-# and libraries a container gets for which allocation, and what --dry-run shows.
+# and libraries a container gets for which allocation, how the GPU variables are numbered
+# inside, and what --dry-run shows.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
@@ -31,6 +32,7 @@ gcc -o "$fake/bin/nvidia-smi" "$fake/src/smi.c"
 chmod -R a+rX "$fake"
 
 show='ls /dev | grep -E "^(nvidia|kfd|dri)" | tr "\n" " "; echo; ls /.cocoon/lib 2>/dev/null | tr "\n" " "; echo; echo "ld=$LD_LIBRARY_PATH caps=$NVIDIA_DRIVER_CAPABILITIES"'
+gpu_env='echo "cuda=$CUDA_VISIBLE_DEVICES rocr=$ROCR_VISIBLE_DEVICES hip=$HIP_VISIBLE_DEVICES"'
 
 # CUDA_VISIBLE_DEVICES=1: the control devices and nvidia1 only.
 wait_idle
@@ -44,6 +46,14 @@ assert_contains "$OUT" "ld=/.cocoon/lib caps=compute,utility" "environment"
 assert_contains "$OUT" "fake nvidia-smi" "nvidia-smi inside"
 assert_contains "$OUT" "char" "/dev/nvidia1 is a character device"
 assert_contains "$OUT" "written" "/dev/nvidia1 is usable"
+
+# The container sees only the job's devices, so the job's GPU indices are renumbered from 0
+# in device order; UUIDs stay.
+wait_idle
+run_user env SLURM_JOB_GPUS=1,3 CUDA_VISIBLE_DEVICES=3,GPU-8a1c2f00,1 srun --container="$BUSYBOX_SQSH" \
+    sh -c "$IN_IMAGE; $gpu_env"
+assert_succeeded "srun with SLURM_JOB_GPUS=1,3"
+assert_eq "cuda=1,GPU-8a1c2f00,0 rocr= hip=" "$OUT" "CUDA_VISIBLE_DEVICES for GPUs 1 and 3"
 
 # Slurm's allocation wins over CUDA_VISIBLE_DEVICES.
 wait_idle
@@ -70,11 +80,12 @@ assert_not_contains "$OUT" "/.cocoon/lib" "environment, module refused"
 
 # AMD: /dev/kfd and the job's render node.
 wait_idle
-run_user env ROCR_VISIBLE_DEVICES=1 srun --container="$BUSYBOX_SQSH" \
-    --container-modules=fakeamd --no-container-modules=fakegpu sh -c "$IN_IMAGE; ls /dev/dri; ls /dev | grep kfd"
+run_user env ROCR_VISIBLE_DEVICES=1 HIP_VISIBLE_DEVICES=1 srun --container="$BUSYBOX_SQSH" \
+    --container-modules=fakeamd --no-container-modules=fakegpu sh -c "$IN_IMAGE; ls /dev/dri; ls /dev | grep kfd; $gpu_env"
 assert_succeeded "srun with the fakeamd module"
 assert_eq "renderD129
-kfd" "$OUT" "AMD devices for GPU 1"
+kfd
+cuda= rocr=0 hip=0" "$OUT" "AMD devices for GPU 1, numbered 0 inside"
 
 # cocoon run --dry-run: everything the container would receive, and from which module.
 COCOON_YAML=$(_plugin_config)

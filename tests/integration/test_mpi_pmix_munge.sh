@@ -4,17 +4,19 @@
 # is to the step's PMIx server with a munge credential, so the container needs the node's
 # munge socket.
 #
-# NOT YET IN list.txt. The `munge` module (cocoon.yaml) binds the node's munge socket inside
-# at libmunge's default path, /run/munge/munge.socket.2. What is still missing is munged
-# answering at that default path on the node: the PMIx server in slurmstepd (libpmix,
-# libmunge) cannot be told another socket, and the test cluster's munged listens only on
-# its private socket (cluster.sh). Without it the server offers only
-# PMIX_SECURITY_MODE=native, and this test skips.
+# The PMIx server in slurmstepd checks those credentials through libmunge's default socket,
+# /run/munge/munge.socket.2, which it cannot be told otherwise; the test cluster runs a
+# munged with its key there (tests/harness/cluster.sh, start_default_munge). Inside, the
+# munge module binds the cluster's socket at that same default path.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mpi_lib.sh"
 require_plugin
 require_mpi_image "$OPENMPI_SQSH"
 require_mpi_plugin pmix
+
+# A munged of the machine's own, with another key, may answer at the default socket instead.
+munge -n --socket="$COCOON_TEST_MUNGE_SOCKET" | unmunge --socket=/run/munge/munge.socket.2 >/dev/null 2>&1 ||
+    skip "the munged on /run/munge/munge.socket.2 does not accept the test cluster's credentials (another key)"
 
 # The server's security modes, as a rank on the host sees them.
 run_user timeout 60 srun -n1 --mpi=pmix printenv PMIX_SECURITY_MODE

@@ -121,6 +121,41 @@ TEST(ModulesConfig, BadModulesNameTheKey)
               "got 'dev/x'");
 }
 
+TEST(ModulesConfig, AbiCheckReadsBackAndNamesBadValues)
+{
+    Config config = config_of(R"(
+modules:
+  mpi:
+    abi_check:
+      policy: full
+      replace: {libmpi.so.12: libmpich.so.12, libmpicxx.so.12: libmpichcxx.so.12}
+)");
+    std::string text = format_config(config);
+    EXPECT_EQ(format_config(config_of(text)), text);
+    const auto& check = config.modules.at("mpi").abi_check;
+    ASSERT_TRUE(check);
+    EXPECT_EQ(check->policy, Module::AbiCheck::Policy::Full);
+    EXPECT_EQ(check->replace.at("libmpi.so.12"), "libmpich.so.12");
+    EXPECT_EQ(config_of("modules: {m: {abi_check: {replace: {a.so.1: b.so.1}}}}")
+                  .modules.at("m").abi_check->policy,
+              Module::AbiCheck::Policy::Major);
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {abi_check: {policy: exact, replace: {a.so.1: b.so.1}}}}");
+              }),
+              "test.yaml: modules: m: abi_check: policy: 'exact' is not one of major, full, strict");
+    EXPECT_EQ(error_of([] { config_of("modules: {m: {abi_check: {policy: major}}}"); }),
+              "test.yaml: modules: m: abi_check: replace: must map the image's sonames to the "
+              "host's (libmpi.so.12: libmpich.so.12)");
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {abi_check: {replace: {libmpi.so.12: /lib/libmpich.so.12}}}}");
+              }),
+              "test.yaml: modules: m: abi_check: replace: 'libmpi.so.12: /lib/libmpich.so.12' is "
+              "not a pair of sonames (libmpi.so.12: libmpich.so.12)");
+    EXPECT_EQ(error_of([] { config_of("modules: {m: {abi_check: {colour: red}}}"); }).find(
+                  "test.yaml: modules: m: abi_check: unknown key 'colour'"),
+              0u);
+}
+
 TEST(ModulesSelect, WhenRequestAndGpus)
 {
     Config config = config_of(modules_yaml);
@@ -145,6 +180,25 @@ TEST(ModulesSelect, JobGpusPreferTheStepsAllocation)
     EXPECT_EQ(job_gpus({{"CUDA_VISIBLE_DEVICES", "GPU-1234,1,1"}}), std::vector<unsigned>{1});
     EXPECT_TRUE(job_gpus({{"CUDA_VISIBLE_DEVICES", "NoDevFiles"}}).empty());
     EXPECT_TRUE(job_gpus({{"CUDA_VISIBLE_DEVICES", ""}}).empty());
+}
+
+TEST(ModulesSelect, GpuListsAreRenumberedForTheContainersDevices)
+{
+    // The job's GPUs 2 and 3 are the container's 0 and 1, in device order.
+    EXPECT_EQ(renumber_gpu_list("2,3", {2, 3}), "0,1");
+    EXPECT_EQ(renumber_gpu_list("3,2", {3, 2}), "1,0");
+    EXPECT_EQ(renumber_gpu_list("1", {1}), "0");
+    // A narrower list than the allocation: the position among the allocated devices.
+    EXPECT_EQ(renumber_gpu_list("2", {0, 2}), "1");
+    // UUIDs name a GPU wherever it is: kept.
+    EXPECT_EQ(renumber_gpu_list("GPU-8a1c2f,3", {1, 3}), "GPU-8a1c2f,1");
+    // Already relative (Slurm with ConstrainDevices=yes): unchanged.
+    EXPECT_EQ(renumber_gpu_list("0,1", {2, 3}), "0,1");
+    EXPECT_EQ(renumber_gpu_list("", {2}), "");
+    Config config = config_of("modules: {g: {renumber_gpus: [CUDA_VISIBLE_DEVICES]}}");
+    EXPECT_EQ(config.modules.at("g").renumber_gpus,
+              std::vector<std::string>{"CUDA_VISIBLE_DEVICES"});
+    EXPECT_EQ(format_config(config_of(format_config(config))), format_config(config));
 }
 
 TEST(ModulesSelect, ModuleNames)

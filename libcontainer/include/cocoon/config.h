@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,22 @@ struct Module {
     std::map<std::string, std::string> set_environment;
     std::map<std::string, std::string> prepend_environment;
     std::vector<std::string> pass_environment;
+    // Variables of the job that list GPUs by index (CUDA_VISIBLE_DEVICES): inside, an index
+    // becomes the number the container sees, which has the job's GPUs' devices only.
+    std::vector<std::string> renumber_gpus;
+    // Host libraries that replace the image's own copies of an ABI-stable family (MPICH's
+    // libmpi.so.12): each image soname is served by a host library bound under that name
+    // in /.cocoon/lib, once the image's copy passed the check `policy` names.
+    struct AbiCheck {
+        enum class Policy {
+            Major,  // the same soname major version (the MPICH ABI promise)
+            Full,   // and the host's library version at least the image's
+            Strict, // the very same library version and release
+        };
+        Policy policy = Policy::Major;
+        std::map<std::string, std::string> replace; // image soname -> host soname
+    };
+    std::optional<AbiCheck> abi_check;
 };
 
 struct Config {

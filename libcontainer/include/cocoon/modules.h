@@ -37,6 +37,13 @@ std::vector<std::string> parse_module_names(const std::string& text, const std::
 // CUDA_VISIBLE_DEVICES, else ROCR_VISIBLE_DEVICES (numeric indices only).
 std::vector<unsigned> job_gpus(const std::map<std::string, std::string>& job_environment);
 
+// `value` of a variable that lists GPUs ("2,3", "GPU-8a1c...,3") as a container that has
+// the devices of `gpus` only sees them: an index becomes the position of its GPU among
+// `gpus` in device order, so inside they are 0..k-1. UUIDs stay as they are. A value with
+// an index that is not one of `gpus` is already relative (Slurm numbers them so with
+// ConstrainDevices=yes) and is returned unchanged.
+std::string renumber_gpu_list(const std::string& value, const std::vector<unsigned>& gpus);
+
 // The names of the modules that apply, in name order. Throws Error for a requested name
 // that cocoon.yaml does not define.
 std::vector<std::string> select_modules(const Config& config, const ModuleRequest& request,
@@ -64,6 +71,7 @@ struct ResolvedModule {
     std::vector<std::pair<std::string, std::string>> set_environment;
     std::vector<std::pair<std::string, std::string>> prepend_environment;
     std::vector<std::string> pass_environment;
+    std::vector<LibraryReplacement> replacements; // abi_check, checked against the image
 };
 
 struct ModuleResolution {

@@ -46,12 +46,33 @@ struct EnvironmentChange {
     std::string module;
 };
 
+// The version of a shared library of an ABI-stable family (modules' abi_check).
+struct LibraryVersion {
+    // libtool's: soname major, interface age, revision (12.2.2); {12} when only the major is
+    // known, empty when nothing is.
+    std::vector<unsigned> numbers;
+    std::string release; // the implementation's own version ("MPICH 4.0.2"), when known
+};
+
+// A library of the image that a module's host library replaces (abi_check: replace),
+// checked once the image is mounted: the image's copy, if it has one, must be compatible
+// with the host's under `policy`, or the container is refused.
+struct LibraryReplacement {
+    std::string module;
+    std::string image_soname;
+    std::string host_soname;
+    std::string host_path; // empty: the host has no such library
+    LibraryVersion host_version;
+    Module::AbiCheck::Policy policy = Module::AbiCheck::Policy::Major;
+};
+
 struct Plan {
     std::string image; // what the root filesystem comes from, for display
     std::vector<MountOp> ops;
     std::vector<EnvironmentChange> environment; // from modules, in order
     std::vector<std::string> modules;           // the modules applied
     std::vector<std::string> skipped;           // optional modules left out, and why
+    std::vector<LibraryReplacement> replaced_libraries; // from modules' abi_check
     // A writable root: an overlay over the image whose upper layer is a tmpfs of
     // `writable_size` bytes in the container's mount namespace; else the image read-only.
     bool writable = false;

@@ -17,6 +17,7 @@
 #include "util/safe_dir.h"
 #include "util/sys.h"
 #include "cocoon_build_config.h"
+#include "modules/library_abi.h"
 #include "runtime/seccomp.h"
 
 namespace cocoon {
@@ -38,8 +39,11 @@ const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
 const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
 const std::set<std::string> known_module_keys = {
     "when",        "optional",     "device_root", "devices", "binds",       "libraries",
-    "library_dirs", "executables", "plugins",     "files",   "environment",
+    "library_dirs", "executables", "plugins",     "files",   "environment", "abi_check",
+    "renumber_gpus",
 };
+const std::set<std::string> known_abi_check_keys = {"policy", "replace"};
+
 const std::set<std::string> known_bind_keys = {"source", "destination", "flags"};
 const std::set<std::string> known_file_keys = {"destination", "content"};
 const std::set<std::string> known_environment_keys = {"set", "prepend", "pass"};
@@ -262,6 +266,40 @@ void parse_module_environment(const YAML::Node& node, Module& module, const std:
         module.pass_environment = string_list(node["pass"], where + "pass");
 }
 
+bool is_soname(const std::string& text)
+{
+    return !text.empty() && text.find('/') == std::string::npos &&
+           text.find(".so") != std::string::npos;
+}
+
+Module::AbiCheck parse_abi_check(const YAML::Node& node, const std::string& where)
+{
+    if (!node.IsMap())
+        fail("{}must be a mapping (policy, replace)", where);
+    check_keys(node, known_abi_check_keys, where);
+    Module::AbiCheck check;
+    if (node["policy"]) {
+        auto policy = node["policy"].as<std::string>();
+        auto found = parse_abi_policy(policy);
+        if (!found)
+            fail("{}policy: '{}' is not one of major, full, strict", where, policy);
+        check.policy = *found;
+    }
+    if (!node["replace"] || !node["replace"].IsMap() || node["replace"].size() == 0)
+        fail("{}replace: must map the image's sonames to the host's (libmpi.so.12: "
+             "libmpich.so.12)",
+             where);
+    for (const auto& entry : node["replace"]) {
+        auto image = entry.first.as<std::string>();
+        auto host = entry.second.as<std::string>();
+        if (!is_soname(image) || !is_soname(host))
+            fail("{}replace: '{}: {}' is not a pair of sonames (libmpi.so.12: libmpich.so.12)",
+                 where, image, host);
+        check.replace[image] = host;
+    }
+    return check;
+}
+
 Module parse_module(const YAML::Node& node, const std::string& name)
 {
     std::string where = fmt::format("modules: {}: ", name);
@@ -319,6 +357,10 @@ Module parse_module(const YAML::Node& node, const std::string& name)
     }
     if (node["environment"])
         parse_module_environment(node["environment"], module, where + "environment: ");
+    if (node["renumber_gpus"])
+        module.renumber_gpus = string_list(node["renumber_gpus"], where + "renumber_gpus");
+    if (node["abi_check"])
+        module.abi_check = parse_abi_check(node["abi_check"], where + "abi_check: ");
     return module;
 }
 
@@ -370,6 +412,15 @@ void emit_module(YAML::Emitter& out, const Module& module)
     out << YAML::EndMap;
     out << YAML::Key << "pass" << YAML::Value << YAML::Flow << module.pass_environment;
     out << YAML::EndMap;
+    out << YAML::Key << "renumber_gpus" << YAML::Value << YAML::Flow << module.renumber_gpus;
+    if (module.abi_check) {
+        out << YAML::Key << "abi_check" << YAML::Value << YAML::BeginMap;
+        out << YAML::Key << "policy" << YAML::Value << abi_policy_name(module.abi_check->policy);
+        out << YAML::Key << "replace" << YAML::Value << YAML::BeginMap;
+        for (const auto& [image, host] : module.abi_check->replace)
+            out << YAML::Key << image << YAML::Value << host;
+        out << YAML::EndMap << YAML::EndMap;
+    }
     out << YAML::EndMap;
 }
 

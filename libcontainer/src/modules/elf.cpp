@@ -19,6 +19,8 @@ constexpr size_t max_program_headers = 256;
 constexpr size_t max_dynamic_entries = 4096;
 constexpr size_t max_string = 4096;
 constexpr size_t max_string_table = 16 << 20;
+constexpr size_t max_section_headers = 4096;
+constexpr size_t max_symbol_table = 16 << 20;
 
 class ElfReader {
 public:
@@ -50,6 +52,18 @@ public:
         if (length == static_cast<size_t>(n))
             fail("{} is not a valid ELF file (unterminated string)", path_);
         return std::string(buffer, length);
+    }
+
+    // The NUL-terminated string at `offset`, at most `limit` bytes; empty when there is
+    // no terminator in reach.
+    std::string read_bounded_string(uint64_t offset, size_t limit) const
+    {
+        std::string buffer(std::min(limit, max_string), '\0');
+        ssize_t n = pread(fd_.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset));
+        if (n <= 0)
+            return {};
+        size_t length = strnlen(buffer.data(), static_cast<size_t>(n));
+        return length == static_cast<size_t>(n) ? std::string() : buffer.substr(0, length);
     }
 
     void read_exact(uint64_t offset, void* buffer, size_t size) const
@@ -88,7 +102,62 @@ void split_path_list(const std::string& text, std::vector<std::string>& out)
     }
 }
 
+std::vector<Elf64_Phdr> program_headers(const ElfReader& reader, const Elf64_Ehdr& header,
+                                       const std::string& path)
+{
+    if (header.e_phnum > max_program_headers || header.e_phentsize != sizeof(Elf64_Phdr))
+        fail("{} is not a valid ELF file (program headers)", path);
+    std::vector<Elf64_Phdr> headers(header.e_phnum);
+    for (size_t i = 0; i < headers.size(); ++i)
+        reader.read_at(header.e_phoff + i * sizeof(Elf64_Phdr), headers[i]);
+    return headers;
+}
+
 } // namespace
+
+std::map<std::string, std::string> read_elf_string_symbols(const std::string& path,
+                                                           const std::set<std::string>& names)
+{
+    ElfReader reader(path);
+    std::map<std::string, std::string> values;
+    Elf64_Ehdr header {};
+    if (!reader.read_at(0, header, false) || std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0)
+        return values;
+    if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_ident[EI_DATA] != ELFDATA2LSB)
+        fail("{}: only 64-bit little-endian ELF files are supported", path);
+    if (header.e_shnum == 0)
+        return values;
+    if (header.e_shnum > max_section_headers || header.e_shentsize != sizeof(Elf64_Shdr))
+        fail("{} is not a valid ELF file (section headers)", path);
+    auto segments = program_headers(reader, header, path);
+    std::vector<Elf64_Shdr> sections(header.e_shnum);
+    for (size_t i = 0; i < sections.size(); ++i)
+        reader.read_at(header.e_shoff + i * sizeof(Elf64_Shdr), sections[i]);
+    for (const auto& section : sections) {
+        if (section.sh_type != SHT_DYNSYM)
+            continue;
+        if (section.sh_entsize != sizeof(Elf64_Sym) || section.sh_size > max_symbol_table ||
+            section.sh_link >= sections.size())
+            fail("{} is not a valid ELF file (dynamic symbol table)", path);
+        const Elf64_Shdr& strings = sections[section.sh_link];
+        std::vector<Elf64_Sym> symbols(section.sh_size / sizeof(Elf64_Sym));
+        reader.read_exact(section.sh_offset, symbols.data(), symbols.size() * sizeof(Elf64_Sym));
+        for (const auto& symbol : symbols) {
+            if (symbol.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(symbol.st_info) != STT_OBJECT ||
+                symbol.st_name >= strings.sh_size)
+                continue;
+            std::string name = reader.read_bounded_string(strings.sh_offset + symbol.st_name,
+                                                          strings.sh_size - symbol.st_name);
+            if (!names.contains(name))
+                continue;
+            std::string value = reader.read_bounded_string(
+                file_offset(segments, symbol.st_value, path), symbol.st_size);
+            if (!value.empty())
+                values[name] = value;
+        }
+    }
+    return values;
+}
 
 ElfInfo read_elf(const std::string& path)
 {
@@ -99,12 +168,8 @@ ElfInfo read_elf(const std::string& path)
         return info;
     if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_ident[EI_DATA] != ELFDATA2LSB)
         fail("{}: only 64-bit little-endian ELF files are supported", path);
-    if (header.e_phnum > max_program_headers || header.e_phentsize != sizeof(Elf64_Phdr))
-        fail("{} is not a valid ELF file (program headers)", path);
     info.is_elf = true;
-    std::vector<Elf64_Phdr> headers(header.e_phnum);
-    for (size_t i = 0; i < headers.size(); ++i)
-        reader.read_at(header.e_phoff + i * sizeof(Elf64_Phdr), headers[i]);
+    std::vector<Elf64_Phdr> headers = program_headers(reader, header, path);
 
     const Elf64_Phdr* dynamic = nullptr;
     for (const auto& program_header : headers) {

@@ -18,6 +18,7 @@
 #include "cocoon/modules.h"
 #include "modules/elf.h"
 #include "modules/ld_cache.h"
+#include "modules/replaced_libraries.h"
 
 namespace cocoon {
 
@@ -241,7 +242,8 @@ class ModuleResolver {
 public:
     ModuleResolver(const std::string& name, const Module& module, const ModuleContext& context,
                    const LdCache& cache)
-        : module_(module), variables_(context), gpus_(job_gpus(context.job_environment)),
+        : module_(module), variables_(context), job_environment_(context.job_environment),
+          gpus_(job_gpus(context.job_environment)),
           libraries_(cache, module.library_dirs)
     {
         resolved_.name = name;
@@ -254,10 +256,12 @@ public:
         for (const auto& bind : module_.binds)
             add_bind(bind);
         add_libraries();
+        add_replacements();
         add_executables();
         resolved_.files = module_.files;
         for (const auto& [name, value] : module_.set_environment)
             resolved_.set_environment.emplace_back(name, variables_.expand(value));
+        add_renumbered_gpus();
         for (const auto& [name, value] : module_.prepend_environment)
             resolved_.prepend_environment.emplace_back(name, variables_.expand(value));
         resolved_.pass_environment = module_.pass_environment;
@@ -328,6 +332,54 @@ private:
             resolved_.libraries.push_back({path, fmt::format("{}/{}", module_lib_dir, soname)});
     }
 
+    // The container has the devices of the job's GPUs only, which a GPU runtime numbers
+    // from 0: the job's variables that name GPUs by index follow.
+    void add_renumbered_gpus()
+    {
+        if (gpus_.empty())
+            return;
+        for (const auto& variable : module_.renumber_gpus)
+            if (auto value = job_environment_.find(variable); value != job_environment_.end())
+                resolved_.set_environment.emplace_back(variable,
+                                                       renumber_gpu_list(value->second, gpus_));
+    }
+
+    // abi_check: each host library found is bound under the image's soname (with its
+    // dependencies) and its version noted for the check against the image's copy. A host
+    // that lacks one is noted too: an image that has it is refused rather than mixed.
+    void add_replacements()
+    {
+        if (!module_.abi_check)
+            return;
+        std::map<std::string, std::string> found;
+        for (const auto& [image_soname, host_soname] : module_.abi_check->replace) {
+            LibraryReplacement replacement;
+            replacement.module = resolved_.name;
+            replacement.image_soname = image_soname;
+            replacement.host_soname = host_soname;
+            replacement.policy = module_.abi_check->policy;
+            if (auto path = libraries_.find(host_soname, {}, "/")) {
+                replacement.host_path = *path;
+                replacement.host_version = read_library_version(*path);
+                found[image_soname] = *path;
+                libraries_.add_dependencies(*path, false, false, found);
+            }
+            resolved_.replacements.push_back(std::move(replacement));
+        }
+        if (found.empty()) {
+            std::vector<std::string> wanted;
+            for (const auto& [image_soname, host_soname] : module_.abi_check->replace)
+                wanted.push_back(host_soname);
+            fail("none of the libraries of abi_check ({}) is in the ld.so cache{}",
+                 fmt::join(wanted, ", "),
+                 module_.library_dirs.empty()
+                     ? std::string()
+                     : fmt::format(" or in {}", fmt::join(module_.library_dirs, ", ")));
+        }
+        for (const auto& [soname, path] : found)
+            resolved_.libraries.push_back({path, fmt::format("{}/{}", module_lib_dir, soname)});
+    }
+
     void add_executables()
     {
         if (module_.executables.empty())
@@ -359,6 +411,7 @@ private:
 
     const Module& module_;
     Variables variables_;
+    const std::map<std::string, std::string>& job_environment_;
     std::vector<unsigned> gpus_;
     LibraryResolver libraries_;
     ResolvedModule resolved_;

@@ -125,6 +125,24 @@ std::vector<unsigned> job_gpus(const std::map<std::string, std::string>& job_env
     return {};
 }
 
+std::string renumber_gpu_list(const std::string& value, const std::vector<unsigned>& gpus)
+{
+    std::vector<unsigned> in_device_order = gpus;
+    std::sort(in_device_order.begin(), in_device_order.end());
+    std::vector<std::string> items = split_commas(value);
+    for (auto& item : items) {
+        if (item.empty() || item.size() > 5 ||
+            item.find_first_not_of("0123456789") != std::string::npos)
+            continue; // a UUID (GPU-...), MIG-..., NoDevFiles
+        auto found = std::find(in_device_order.begin(), in_device_order.end(),
+                               static_cast<unsigned>(std::stoul(item)));
+        if (found == in_device_order.end())
+            return value;
+        item = std::to_string(found - in_device_order.begin());
+    }
+    return fmt::format("{}", fmt::join(items, ","));
+}
+
 std::vector<std::string> select_modules(const Config& config, const ModuleRequest& request,
                                         const std::map<std::string, std::string>& job_environment)
 {
@@ -187,6 +205,8 @@ void plan_modules(const ModuleResolution& resolution, Plan& plan)
             add_change(plan, {Kind::Prepend, variable, value, name});
         for (const auto& variable : module.pass_environment)
             add_change(plan, {Kind::Pass, variable, "", name});
+        for (const auto& replacement : module.replacements)
+            plan.replaced_libraries.push_back(replacement);
     }
     for (const auto& skipped : resolution.skipped)
         plan.skipped.push_back(skipped);

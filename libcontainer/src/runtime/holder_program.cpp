@@ -45,6 +45,7 @@
 #include "cocoon/modules.h"
 #include "cocoon/plan.h"
 #include "entrypoint.h"
+#include "modules/replaced_libraries.h"
 #include "rootfs.h"
 #include "runtime/spec_wire.h"
 #include "util/frames.h"
@@ -240,6 +241,8 @@ void serve(int status_fd, int control_fd, bool named)
         throw_errno("cannot create a mount namespace");
     unshare_requested(spec.options.unshare);
     assemble_rootfs(plan, *image, spec);
+    // The image is visible now: its own MPI library decides whether the host's may stand in.
+    check_replaced_libraries(plan.replaced_libraries);
     if (spec.options.user_is_outer_root() && !spec.options.remap_root)
         enter_inner_user_namespace(spec.identity);
     if (spec.run_entrypoint)

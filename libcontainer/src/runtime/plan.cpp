@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "cocoon/error.h"
+#include "modules/library_abi.h"
 
 namespace cocoon {
 
@@ -229,6 +230,15 @@ std::string format_plan(const Plan& plan)
         }
         text += fmt::format(" (module {})\n", change.module);
     }
+    for (const auto& replaced : plan.replaced_libraries)
+        text += replaced.host_path.empty()
+                    ? fmt::format("abi       {}: refused if the image has it, no {} on this node "
+                                  "(module {})\n",
+                                  replaced.image_soname, replaced.host_soname, replaced.module)
+                    : fmt::format("abi       {} <- {} {}, policy {} (module {})\n",
+                                  replaced.image_soname, replaced.host_path,
+                                  format_library_version(replaced.host_version),
+                                  abi_policy_name(replaced.policy), replaced.module);
     for (const auto& skipped : plan.skipped)
         text += fmt::format("skipped   {}\n", skipped);
     return text;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cocoon/error.h"
+#include "cocoon/log.h"
 #include "cocoon/unique_fd.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
@@ -88,6 +89,8 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     while (waitpid(writer, &status, 0) < 0 && errno == EINTR) {
     }
     bool writer_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    // The user's message gets the last line; the admin's log gets all of it.
+    log_output(writer_ok ? LogLevel::Debug : LogLevel::Info, "tar2sqfs", messages);
     if (!merge_error.empty() && (writer_ok || merge_error.find("Broken pipe") == std::string::npos))
         throw Error(merge_error);
     if (!writer_ok)

@@ -39,6 +39,9 @@ public:
         // ptrace it or open its /proc entries (the plugin; the CLI joins its holder as the
         // same user, so it cannot ask for this).
         bool undumpable = false;
+        // A named container (--container-name): the holder outlives the end of the step
+        // (the end of its control stream) and stays until it is killed, when the job ends.
+        bool named = false;
     };
 
     // Starts the holder program (cocoon-holder, installed next to this library: checked to
@@ -83,6 +86,10 @@ public:
     // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
     void stop() noexcept;
 
+    // Lets a named holder go on without this object: its control stream ends (which a
+    // named holder ignores) and nothing waits for it.
+    void detach() noexcept;
+
 private:
     Holder(pid_t pid, int control_fd) noexcept : pid_(pid), control_fd_(control_fd) {}
     // Reads the holder's frames until "ready"; returns "" then, else the reason it failed.
@@ -98,7 +105,8 @@ private:
 
 // The body of the holder program (helper/cocoon_holder.cpp): serves one container over
 // the two descriptors Holder::start gave it. Returns its exit status.
-int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept;
+// With `named`, it stays after the end of the control stream until it is killed.
+int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept;
 
 // Writes the id maps of the user namespace of holder `pid`. With `user_is_root`
 // (ContainerOptions::user_is_outer_root) the user is uid 0 there and their primary group

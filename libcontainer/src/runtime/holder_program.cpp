@@ -20,7 +20,8 @@
 //   <- go
 //   -> entrypoint-env NAME=VALUE... with --container-entrypoint
 //   -> ready                        (or: -> error MESSAGE, at any point)
-//   <- end of stream                the step is over: unmount and exit
+//   <- end of stream                the step is over: unmount and exit (a named
+//                                   container stays until it is killed)
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -220,7 +221,7 @@ void send_log(LogLevel level, std::string_view message)
                      fmt::format("{} {}", static_cast<int>(level), message));
 }
 
-void serve(int status_fd, int control_fd)
+void serve(int status_fd, int control_fd, bool named)
 {
     sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
     if (request.type != "request")
@@ -266,13 +267,17 @@ void serve(int status_fd, int control_fd)
     // Wait for the end of the step: end of stream on the control pipe.
     while (!sys::read_frame(control_fd, 0).type.empty()) {
     }
+    // A named container serves the job's later steps: it goes when the job ends, with a
+    // SIGKILL to every process in it (the plugin's job epilog), mounts with the namespace.
+    while (named)
+        pause();
     end_leftover_processes();
     image->stop();
 }
 
 } // namespace
 
-int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept
+int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept
 {
     try {
         // Nothing this process or its children execute may gain privileges; started by
@@ -283,7 +288,7 @@ int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept
             throw_errno("cannot make the holder undumpable");
         log_status_fd = status_fd;
         set_log_sink(send_log, LogLevel::Debug);
-        serve(status_fd, control_fd);
+        serve(status_fd, control_fd, named);
         return 0;
     } catch (const std::exception& e) {
         try {

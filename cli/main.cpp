@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cocoon/error.h"
+#include "cocoon/log.h"
 #include "cocoon_build_config.h"
 #include "common.h"
 
@@ -20,6 +21,8 @@ constexpr const char* usage_text =
     "       cocoon rmi [-c FILE] IMAGE|DIGEST...\n"
     "       cocoon check [-c FILE] [--image IMAGE]\n"
     "       cocoon --version | --help\n"
+    "       cocoon -v|-vv COMMAND ...  log what cocoon does (-v) and every detail (-vv)\n"
+    "                                  on stderr\n"
     "\n"
     "IMAGE is a squashfs file or root filesystem directory (/path, ./path, name.sqsh),\n"
     "a registry image (ubuntu:24.04, ghcr.io/org/app:1.2, host:5000/ns/app@sha256:...,\n"
@@ -54,9 +57,37 @@ void usage_error(const std::string& message)
 
 } // namespace cocoon::cli
 
+namespace {
+
+void log_to_stderr(cocoon::LogLevel level, std::string_view message)
+{
+    const char* prefix = level == cocoon::LogLevel::Error ? "cocoon: error: " : "cocoon: ";
+    std::fprintf(stderr, "%s%.*s\n", prefix, static_cast<int>(message.size()), message.data());
+}
+
+// -v and -vv before the command: how much of the library's log reaches stderr. Without
+// them only what the command prints itself (and errors) does.
+int take_verbosity(int& argc, char**& argv)
+{
+    int verbosity = 0;
+    while (argc > 1 && (std::strcmp(argv[1], "-v") == 0 || std::strcmp(argv[1], "-vv") == 0 ||
+                        std::strcmp(argv[1], "--verbose") == 0)) {
+        verbosity += std::strcmp(argv[1], "-vv") == 0 ? 2 : 1;
+        argv[1] = argv[0];
+        --argc;
+        ++argv;
+    }
+    return verbosity;
+}
+
+} // namespace
+
 int main(int argc, char** argv)
 {
     using namespace cocoon::cli;
+    if (int verbosity = take_verbosity(argc, argv); verbosity > 0)
+        cocoon::set_log_sink(log_to_stderr,
+                             verbosity == 1 ? cocoon::LogLevel::Verbose : cocoon::LogLevel::Debug);
     if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
         std::strcmp(argv[1], "help") == 0) {
         std::fputs(usage_text, argc < 2 ? stderr : stdout);

@@ -63,6 +63,7 @@ extern "C" {
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
+#include "cocoon/log.h"
 #include "cocoon/importer.h"
 #include "cocoon/named_container.h"
 #include "cocoon/spec.h"
@@ -268,15 +269,13 @@ void for_each_line(const std::string& text, Function function)
     }
 }
 
-// For the admin: which modules a step got and which optional ones were skipped (info),
-// and at SlurmdDebug=debug everything the container receives, and from which module.
+// For the admin: which modules a step got and which optional ones were skipped (info).
+// Everything the container receives, and from which module, the library logs at debug.
 void log_plan(const std::string& text)
 {
     for_each_line(text, [](const std::string& line) {
         if (line.starts_with("modules ") || line.starts_with("skipped "))
             slurm_info("cocoon: plan: %s", line.c_str());
-        else
-            slurm_debug("cocoon: plan: %s", line.c_str());
     });
 }
 
@@ -461,12 +460,34 @@ void report(const std::string& message)
     (void)!write(STDERR_FILENO, line.data(), line.size());
 }
 
+// The library's log goes to Slurm's: on the submit side `srun -v` (verbose) and `-vv`
+// (debug) show it, on the node slurmd's log at its SlurmdDebug level.
+void log_to_slurm(LogLevel level, std::string_view message)
+{
+    std::string line(message);
+    switch (level) {
+    case LogLevel::Error:
+        slurm_error("cocoon: %s", line.c_str());
+        break;
+    case LogLevel::Info:
+        slurm_info("cocoon: %s", line.c_str());
+        break;
+    case LogLevel::Verbose:
+        slurm_verbose("cocoon: %s", line.c_str());
+        break;
+    case LogLevel::Debug:
+        slurm_debug("cocoon: %s", line.c_str());
+        break;
+    }
+}
+
 } // namespace
 
 extern "C" {
 
 int slurm_spank_init(spank_t sp, int ac, char** av)
 {
+    set_log_sink(log_to_slurm);
     if (parse_plugin_arguments(ac, av) != 0)
         return -1;
     switch (spank_context()) {
@@ -520,6 +541,26 @@ int slurm_spank_init_post_opt(spank_t, int, char**)
         }
     }
     return check_container_options();
+}
+
+// srun, just before it launches a step. srun applies -v to its log only after the option
+// callbacks and init_post_opt ran, so this is where `srun -v` can show which image the
+// step asks for and how cocoon reads its name.
+int slurm_spank_local_user_init(spank_t sp, int, char**)
+{
+    auto request = spank::requested_image(sp);
+    const char* container = getenv("SLURM_CONTAINER");
+    if (!request && container && *container)
+        request = spank::ImageRequest{"--container", container};
+    if (!request || !log_enabled(LogLevel::Verbose))
+        return 0;
+    log(LogLevel::Verbose, "{}={}", request->option, request->value);
+    try {
+        parse_image_reference(request->value, current_directory());
+    } catch (const Error&) {
+        // Already refused by the option's callback or by init_post_opt.
+    }
+    return 0;
 }
 
 int slurm_spank_user_init(spank_t sp, int, char**)

@@ -11,6 +11,7 @@
 
 #include "cocoon/config.h"
 #include "cocoon/error.h"
+#include "cocoon_build_config.h"
 
 using cocoon::Config;
 using cocoon::config_keys;
@@ -300,5 +301,99 @@ TEST(Config, EveryKeyIsDocumented)
         bool in_example = example.find("\n" + key + ":") != std::string::npos ||
                           example.find("\n# " + key + ":") != std::string::npos;
         EXPECT_TRUE(in_example) << key << " is missing from etc/cocoon.yaml";
+    }
+}
+
+namespace {
+
+std::string source_file(const std::string& relative)
+{
+    std::ifstream in(std::string(COCOON_SOURCE_ROOT) + "/" + relative);
+    EXPECT_TRUE(in.good()) << relative;
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The configuration as the holder receives it: two configs are equal when this is.
+std::string with_only(const std::string& yaml)
+{
+    return cocoon::format_config(parse_config(yaml, "test"));
+}
+
+bool is_mapping(const cocoon::ConfigKey& key)
+{
+    return key.type.starts_with("mapping");
+}
+
+} // namespace
+
+// The table's default of each key is what the parser really does without the key.
+TEST(Config, TheKeyTableStatesTheParsersDefaults)
+{
+    std::string defaults = cocoon::format_config(cocoon::default_config());
+    for (const auto& key : cocoon::config_key_table()) {
+        // A value that starts with { but is no mapping ({home}/...) is quoted in YAML.
+        bool quote = key.default_value.starts_with('{') && !is_mapping(key);
+        std::string value = quote ? '"' + key.default_value + '"' : key.default_value;
+        EXPECT_EQ(with_only(key.name + ": " + value), defaults)
+            << key.name << ": the table's default " << key.default_value
+            << " is not the parser's";
+    }
+}
+
+// etc/cocoon.yaml writes every key with its default (modules: the shipped examples).
+TEST(Config, TheExampleFileWritesTheDefaults)
+{
+    YAML::Node example = YAML::Load(source_file("etc/cocoon.yaml"));
+    std::string defaults = cocoon::format_config(cocoon::default_config());
+    for (const auto& key : cocoon::config_key_table()) {
+        if (key.name == "modules")
+            continue;
+        ASSERT_TRUE(example[key.name]) << key.name << " is not set in etc/cocoon.yaml";
+        YAML::Node one;
+        one[key.name] = example[key.name];
+        EXPECT_EQ(with_only(YAML::Dump(one)), defaults)
+            << key.name << " in etc/cocoon.yaml is not the default " << key.default_value;
+    }
+}
+
+// docs/configuration.md's table: "| `KEY` | TYPE | `DEFAULT`...".
+TEST(Config, TheConfigurationPageStatesTypesAndDefaults)
+{
+    std::string page = source_file("docs/configuration.md");
+    for (const auto& key : cocoon::config_key_table()) {
+        std::string row = "| `" + key.name + "` | " + key.type + " | `" + key.default_value + "`";
+        EXPECT_NE(page.find(row), std::string::npos)
+            << "docs/configuration.md has no row starting " << row;
+    }
+}
+
+// cocoon.yaml(5): ".BR KEY \" (TYPE)\"", and for keys with a plain value, the first
+// "Default:" of its entry names the table's default.
+TEST(Config, TheManualStatesTypesAndDefaults)
+{
+    std::string manual = source_file("man/cocoon.yaml.5.in");
+    auto replace = [&](const std::string& placeholder, const std::string& value) {
+        for (size_t at; (at = manual.find(placeholder)) != std::string::npos;)
+            manual.replace(at, placeholder.size(), value);
+    };
+    replace("@SQUASHFUSE@", COCOON_SQUASHFUSE);
+    replace("@TAR2SQFS@", COCOON_TAR2SQFS);
+    for (const auto& key : cocoon::config_key_table()) {
+        std::string heading = "\n.BR " + key.name + " \" (" + key.type + ")\"\n";
+        size_t entry = manual.find(heading);
+        ASSERT_NE(entry, std::string::npos) << "man/cocoon.yaml.5.in has no " << heading;
+        if (is_mapping(key))
+            continue;
+        size_t end = manual.find("\n.TP\n", entry + 1);
+        size_t label = manual.find("\nDefault:\n", entry);
+        ASSERT_LT(label, end) << key.name << ": no 'Default:' in its entry of cocoon.yaml(5)";
+        size_t line_start = label + 10;
+        std::string line = manual.substr(line_start, manual.find('\n', line_start) - line_start);
+        std::string value = line.substr(line.find(' ') + 1);
+        if (value.starts_with('"'))
+            value = value.substr(1, value.find('"', 1) - 1);
+        else
+            value = value.substr(0, value.find(' '));
+        EXPECT_EQ(value, key.default_value) << key.name << " in cocoon.yaml(5): " << line;
     }
 }

@@ -152,4 +152,13 @@ Config parse_config(const std::string& text, const std::string& origin);
 std::string format_config(const Config& config);
 std::vector<std::string> config_keys();
 
+// cocoon.yaml's top-level keys as the documentation describes them: the type's name as
+// cocoon.yaml(5) writes it, and the default as etc/cocoon.yaml writes it.
+struct ConfigKey {
+    std::string name;
+    std::string type;
+    std::string default_value;
+};
+std::vector<ConfigKey> config_key_table();
+
 } // namespace cocoon

@@ -24,17 +24,6 @@ namespace cocoon {
 
 namespace {
 
-// The one table of keys: adding a key means adding a row here and in etc/cocoon.yaml.
-const std::set<std::string> known_keys = {
-    "squashfuse",         "mount_home",            "mount_workdir",
-    "host_files",         "tar2sqfs",              "default_registry",
-    "cache_dir",          "registries",            "cache_max_size",
-    "shared_caches",      "shared_cache_owner",    "image_max_size",
-    "image_max_entries",  "image_max_path_length", "transfer_timeout",
-    "transfer_stall_timeout", "seccomp",           "modules",
-    "writable_size",
-};
-
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
 const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
 const std::set<std::string> known_module_keys = {
@@ -424,6 +413,123 @@ void emit_module(YAML::Emitter& out, const Module& module)
     out << YAML::EndMap;
 }
 
+
+// The one table of cocoon.yaml's top-level keys: name, type and default as the
+// documentation writes them, and how a value is read. Adding a key means adding a row
+// here (and the field in Config); etc/cocoon.yaml, cocoon.yaml(5) and
+// docs/configuration.md are checked against this table by tests/unit/config_test.cpp.
+struct KeyRow {
+    const char* name;
+    const char* type;
+    const char* default_value; // squashfuse and tar2sqfs: the build's (meson options)
+    void (*parse)(const YAML::Node& value, Config& config);
+};
+
+const KeyRow key_rows[] = {
+    {"squashfuse", "absolute path", COCOON_SQUASHFUSE,
+     [](const YAML::Node& v, Config& c) { c.squashfuse = absolute_path_value(v, "squashfuse"); }},
+    {"mount_home", "boolean", "true",
+     [](const YAML::Node& v, Config& c) { c.mount_home = v.as<bool>(); }},
+    {"mount_workdir", "boolean", "true",
+     [](const YAML::Node& v, Config& c) { c.mount_workdir = v.as<bool>(); }},
+    {"host_files", "list of absolute paths", "[/etc/hosts, /etc/resolv.conf]",
+     [](const YAML::Node& v, Config& c) {
+         if (!v.IsSequence())
+             fail("host_files: must be a list of absolute paths");
+         c.host_files.clear();
+         for (const auto& item : v)
+             c.host_files.push_back(absolute_path_value(item, "host_files"));
+     }},
+    {"writable_size", "size", "1G",
+     [](const YAML::Node& v, Config& c) {
+         c.writable_size = parse_cap_size(v.as<std::string>(), "writable_size");
+     }},
+    {"tar2sqfs", "absolute path", COCOON_TAR2SQFS,
+     [](const YAML::Node& v, Config& c) { c.tar2sqfs = absolute_path_value(v, "tar2sqfs"); }},
+    {"default_registry", "host[:port]", "docker.io",
+     [](const YAML::Node& v, Config& c) { c.default_registry = v.as<std::string>(); }},
+    {"cache_dir", "path", "{home}/.cache/cocoon",
+     [](const YAML::Node& v, Config& c) {
+         c.cache_dir = v.as<std::string>();
+         if (!c.cache_dir.starts_with('/') && !c.cache_dir.starts_with("{home}"))
+             fail("cache_dir: must be an absolute path or start with {{home}}, got '{}'",
+                  c.cache_dir);
+     }},
+    {"cache_max_size", "size", "0",
+     [](const YAML::Node& v, Config& c) {
+         c.cache_max_size = parse_size(v.as<std::string>(), "cache_max_size");
+     }},
+    {"shared_caches", "list of absolute paths", "[]",
+     [](const YAML::Node& v, Config& c) {
+         if (!v.IsSequence())
+             fail("shared_caches: must be a list of absolute paths");
+         for (const auto& item : v)
+             c.shared_caches.push_back(absolute_path_value(item, "shared_caches"));
+     }},
+    {"shared_cache_owner", "user name or uid", "root",
+     [](const YAML::Node& v, Config& c) {
+         c.shared_cache_owner = v.as<std::string>();
+         if (c.shared_cache_owner.empty())
+             fail("shared_cache_owner: give a user name or uid");
+     }},
+    {"image_max_size", "size", "64G",
+     [](const YAML::Node& v, Config& c) {
+         c.image_max_size = parse_cap_size(v.as<std::string>(), "image_max_size");
+     }},
+    {"image_max_entries", "number", "1000000",
+     [](const YAML::Node& v, Config& c) {
+         c.image_max_entries = parse_count(v.as<std::string>(), "image_max_entries");
+     }},
+    {"image_max_path_length", "number", "4096",
+     [](const YAML::Node& v, Config& c) {
+         c.image_max_path_length = parse_count(v.as<std::string>(), "image_max_path_length");
+     }},
+    {"transfer_timeout", "duration", "1h",
+     [](const YAML::Node& v, Config& c) {
+         c.transfer_timeout = parse_duration(v.as<std::string>(), "transfer_timeout");
+     }},
+    {"transfer_stall_timeout", "duration", "60s",
+     [](const YAML::Node& v, Config& c) {
+         c.transfer_stall_timeout = parse_duration(v.as<std::string>(), "transfer_stall_timeout");
+     }},
+    {"registries", "mapping", "{}",
+     [](const YAML::Node& v, Config& c) {
+         if (!v.IsMap())
+             fail("registries: must map registry names to settings");
+         for (const auto& entry : v) {
+             auto name = entry.first.as<std::string>();
+             c.registries[name] = parse_registry(entry.second, name);
+         }
+     }},
+    {"seccomp", "mapping", "{}",
+     [](const YAML::Node& v, Config& c) { c.seccomp = parse_seccomp(v); }},
+    {"modules", "mapping of module names to modules", "{}",
+     [](const YAML::Node& v, Config& c) {
+         if (!v.IsMap())
+             fail("modules: must map module names to modules");
+         for (const auto& entry : v) {
+             auto name = entry.first.as<std::string>();
+             c.modules[name] = parse_module(entry.second, name);
+         }
+     }},
+};
+
+const KeyRow* find_key(const std::string& name)
+{
+    for (const auto& row : key_rows)
+        if (name == row.name)
+            return &row;
+    return nullptr;
+}
+
+std::set<std::string> key_names()
+{
+    std::set<std::string> names;
+    for (const auto& row : key_rows)
+        names.insert(row.name);
+    return names;
+}
+
 } // namespace
 
 Config default_config()
@@ -443,79 +549,13 @@ Config parse_config(const std::string& text, const std::string& origin)
             return config;
         if (!root.IsMap())
             fail("the top level must be a mapping of keys to values");
-        check_keys(root, known_keys, "");
-        if (root["squashfuse"])
-            config.squashfuse = absolute_path_value(root["squashfuse"], "squashfuse");
-        if (root["mount_home"])
-            config.mount_home = root["mount_home"].as<bool>();
-        if (root["mount_workdir"])
-            config.mount_workdir = root["mount_workdir"].as<bool>();
-        if (root["host_files"]) {
-            if (!root["host_files"].IsSequence())
-                fail("host_files: must be a list of absolute paths");
-            config.host_files.clear();
-            for (const auto& item : root["host_files"])
-                config.host_files.push_back(absolute_path_value(item, "host_files"));
+        for (const auto& entry : root) {
+            auto name = entry.first.as<std::string>();
+            const KeyRow* row = find_key(name);
+            if (!row)
+                fail("unknown key '{}' (known keys: {})", name, known_keys_text(key_names()));
+            row->parse(entry.second, config);
         }
-        if (root["tar2sqfs"])
-            config.tar2sqfs = absolute_path_value(root["tar2sqfs"], "tar2sqfs");
-        if (root["default_registry"])
-            config.default_registry = root["default_registry"].as<std::string>();
-        if (root["cache_dir"]) {
-            config.cache_dir = root["cache_dir"].as<std::string>();
-            if (!config.cache_dir.starts_with('/') && !config.cache_dir.starts_with("{home}"))
-                fail("cache_dir: must be an absolute path or start with {{home}}, got '{}'",
-                     config.cache_dir);
-        }
-        if (root["shared_cache_owner"]) {
-            config.shared_cache_owner = root["shared_cache_owner"].as<std::string>();
-            if (config.shared_cache_owner.empty())
-                fail("shared_cache_owner: give a user name or uid");
-        }
-        if (root["shared_caches"]) {
-            if (!root["shared_caches"].IsSequence())
-                fail("shared_caches: must be a list of absolute paths");
-            for (const auto& item : root["shared_caches"])
-                config.shared_caches.push_back(absolute_path_value(item, "shared_caches"));
-        }
-        if (root["cache_max_size"])
-            config.cache_max_size = parse_size(root["cache_max_size"].as<std::string>(), "cache_max_size");
-        if (root["image_max_size"])
-            config.image_max_size =
-                parse_cap_size(root["image_max_size"].as<std::string>(), "image_max_size");
-        if (root["image_max_entries"])
-            config.image_max_entries =
-                parse_count(root["image_max_entries"].as<std::string>(), "image_max_entries");
-        if (root["image_max_path_length"])
-            config.image_max_path_length = parse_count(
-                root["image_max_path_length"].as<std::string>(), "image_max_path_length");
-        if (root["transfer_timeout"])
-            config.transfer_timeout =
-                parse_duration(root["transfer_timeout"].as<std::string>(), "transfer_timeout");
-        if (root["transfer_stall_timeout"])
-            config.transfer_stall_timeout = parse_duration(
-                root["transfer_stall_timeout"].as<std::string>(), "transfer_stall_timeout");
-        if (root["registries"]) {
-            if (!root["registries"].IsMap())
-                fail("registries: must map registry names to settings");
-            for (const auto& entry : root["registries"]) {
-                auto name = entry.first.as<std::string>();
-                config.registries[name] = parse_registry(entry.second, name);
-            }
-        }
-        if (root["seccomp"])
-            config.seccomp = parse_seccomp(root["seccomp"]);
-        if (root["modules"]) {
-            if (!root["modules"].IsMap())
-                fail("modules: must map module names to modules");
-            for (const auto& entry : root["modules"]) {
-                auto name = entry.first.as<std::string>();
-                config.modules[name] = parse_module(entry.second, name);
-            }
-        }
-        if (root["writable_size"])
-            config.writable_size =
-                parse_cap_size(root["writable_size"].as<std::string>(), "writable_size");
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
     } catch (const Error& e) {
@@ -526,7 +566,16 @@ Config parse_config(const std::string& text, const std::string& origin)
 
 std::vector<std::string> config_keys()
 {
-    return {known_keys.begin(), known_keys.end()};
+    auto names = key_names();
+    return {names.begin(), names.end()};
+}
+
+std::vector<ConfigKey> config_key_table()
+{
+    std::vector<ConfigKey> table;
+    for (const auto& row : key_rows)
+        table.push_back({row.name, row.type, row.default_value});
+    return table;
 }
 
 std::string format_config(const Config& config)

@@ -148,6 +148,14 @@ std::string error_of(archive* a)
     return message ? message : "unknown libarchive error";
 }
 
+// A failed write of the merged stream keeps its errno (EPIPE: the reader stopped), so the
+// caller can tell a reader that gave up from a broken layer without reading the text.
+[[noreturn]] void fail_writing(archive* out, const std::string& what)
+{
+    throw Error(fmt::format("writing the merged image: {}{}", what, error_of(out)),
+                archive_errno(out));
+}
+
 // Hostile names can be long enough to drown the message.
 std::string shown(std::string_view name)
 {
@@ -381,7 +389,7 @@ Merger::Merger(int out_fd, const LayerLimits& limits)
     if (archive_write_set_format_pax_restricted(out_.get()) != ARCHIVE_OK ||
         archive_write_open2(out_.get(), &sink_, nullptr, write_to_sink, nullptr, nullptr) !=
             ARCHIVE_OK)
-        fail("writing the merged image: {}", error_of(out_.get()));
+        fail_writing(out_.get(), "");
 }
 
 void Merger::merge(const Layer& layer, size_t index)
@@ -620,8 +628,7 @@ void Merger::write_header(archive_entry* entry, std::string_view raw, const Laye
 {
     int status = archive_write_header(out_.get(), entry);
     if (status != ARCHIVE_OK && status != ARCHIVE_WARN)
-        fail("writing the merged image: entry '{}' of layer {}: {}", shown(raw), layer.digest,
-             error_of(out_.get()));
+        fail_writing(out_.get(), fmt::format("entry '{}' of layer {}: ", shown(raw), layer.digest));
 }
 
 void Merger::copy_data(archive* in, std::string_view raw, const Layer& layer)
@@ -633,8 +640,8 @@ void Merger::copy_data(archive* in, std::string_view raw, const Layer& layer)
         if (read < 0)
             fail("layer {}: reading entry '{}': {}", layer.digest, shown(raw), error_of(in));
         if (archive_write_data(out_.get(), buffer_.data(), static_cast<size_t>(read)) != read)
-            fail("writing the merged image: entry '{}' of layer {}: {}", shown(raw),
-                 layer.digest, error_of(out_.get()));
+            fail_writing(out_.get(),
+                         fmt::format("entry '{}' of layer {}: ", shown(raw), layer.digest));
     }
 }
 
@@ -660,7 +667,7 @@ void Merger::finish()
         check_link(entry.second);
     check_link_loops();
     if (archive_write_close(out_.get()) != ARCHIVE_OK)
-        fail("writing the merged image: {}", error_of(out_.get()));
+        fail_writing(out_.get(), "");
 }
 
 // tar2sqfs resolves a hardlink by path in the final tree. So the target must be there, and

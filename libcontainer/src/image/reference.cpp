@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cocoon/error.h"
+#include "cocoon/log.h"
 #include "cocoon/image.h"
 #include "cocoon/reference.h"
 
@@ -424,8 +425,10 @@ const Transport* find_transport(std::string_view text)
 
 } // namespace
 
-ImageReference parse_image_reference(std::string_view text, const std::string& base_dir,
-                                     const std::string& default_registry)
+namespace {
+
+ImageReference parse_reference_text(std::string_view text, const std::string& base_dir,
+                                    const std::string& default_registry)
 {
     if (text.empty())
         fail("the image is empty; {}", accepted_forms);
@@ -447,6 +450,35 @@ ImageReference parse_image_reference(std::string_view text, const std::string& b
         return reference;
     }
     return parse_registry_reference(text, default_registry);
+}
+
+const char* kind_name(ImageReference::Kind kind)
+{
+    switch (kind) {
+    case ImageReference::Kind::Path:
+        return "a squashfs file or directory";
+    case ImageReference::Kind::Registry:
+        return "a registry image";
+    case ImageReference::Kind::OciLayout:
+        return "an OCI layout";
+    case ImageReference::Kind::OciArchive:
+        return "an OCI archive";
+    case ImageReference::Kind::DockerArchive:
+        return "a docker archive";
+    }
+    return "an image";
+}
+
+} // namespace
+
+ImageReference parse_image_reference(std::string_view text, const std::string& base_dir,
+                                     const std::string& default_registry)
+{
+    ImageReference reference = parse_reference_text(text, base_dir, default_registry);
+    // How a name was read is the first question when an image is not the one expected.
+    log(LogLevel::Verbose, "image '{}' is {}: {}", text, kind_name(reference.kind),
+        reference.canonical());
+    return reference;
 }
 
 std::string ImageReference::canonical() const

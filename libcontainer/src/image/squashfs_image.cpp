@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "cocoon/error.h"
+#include "cocoon/log.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
 
@@ -146,7 +147,10 @@ void SquashfsImage::mount(const std::string& target)
     if (stat(target.c_str(), &st) != 0) {
         int error = errno;
         stop();
-        std::string message = first_line(sys::read_file(err_read.get(), 64 * 1024));
+        std::string output = sys::read_file(err_read.get(), 64 * 1024);
+        // The user's message gets the first line; the admin's log gets all of it.
+        log_output(LogLevel::Info, "squashfuse", output);
+        std::string message = first_line(output);
         if (message.empty())
             message = std::strerror(error);
         fail("cannot mount image {}: squashfuse: {}", path_, message);

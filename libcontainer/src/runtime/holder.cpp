@@ -24,6 +24,7 @@
 
 #include "cocoon/container.h"
 #include "cocoon/error.h"
+#include "cocoon/log.h"
 #include "cocoon_build_config.h"
 #include "runtime/spec_wire.h"
 #include "util/frames.h"
@@ -102,6 +103,16 @@ std::string printable_lines(const std::string& text)
         start = end + 1;
     }
     return result;
+}
+
+// "LEVEL MESSAGE" from the holder's log (cocoon/log.h) into this process's log.
+void forward_log(const std::string& payload)
+{
+    int level = payload.empty() ? -1 : payload.front() - '0';
+    if (payload.size() < 2 || payload[1] != ' ' || level < static_cast<int>(LogLevel::Error) ||
+        level > static_cast<int>(LogLevel::Debug))
+        fail("the container's holder sent a malformed log message");
+    log_message(static_cast<LogLevel>(level), "holder: " + payload.substr(2));
 }
 
 std::string parse_workdir(const std::string& payload)
@@ -326,6 +337,9 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
             module_environment_.push_back(count(frame.payload));
         } else if (type == "plan") {
             plan_text_ = printable_lines(frame.payload);
+            log_output(LogLevel::Debug, "plan", plan_text_);
+        } else if (type == "log") {
+            forward_log(frame.payload.substr(0, max_message_bytes));
         } else if (type == "entrypoint-log") {
             if (hooks.entrypoint_log)
                 hooks.entrypoint_log(printable_lines(frame.payload));

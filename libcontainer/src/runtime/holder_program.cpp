@@ -13,6 +13,8 @@
 //   -> image-env NAME=VALUE ...     the image's Env, in order
 //   -> image-workdir PATH           the image's WorkingDir, when set
 //   -> plan TEXT                    the container's plan with its modules (for the log)
+//   -> log LEVEL MESSAGE ...        what the setup logged (cocoon/log.h), at any point
+//                                   before ready
 //   -> module-env NAME=VALUE ...    the variables the modules set for the tasks
 //   -> maps                         the user namespace exists: write its id maps
 //   <- go
@@ -39,6 +41,7 @@
 #include <tuple>
 
 #include "cocoon/container.h"
+#include "cocoon/log.h"
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
@@ -208,6 +211,17 @@ void end_leftover_processes() noexcept
         kill_namespace_members(own.get());
 }
 
+// The setup's log goes to the parent as frames, which it hands to its own log sink (Slurm's
+// log in the plugin, stderr in cocoon run). The parent stops reading at "ready", so the
+// holder stops logging there.
+int log_status_fd = -1;
+
+void send_log(LogLevel level, std::string_view message)
+{
+    sys::write_frame(log_status_fd, "log",
+                     fmt::format("{} {}", static_cast<int>(level), message));
+}
+
 void serve(int status_fd, int control_fd, bool named)
 {
     sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
@@ -247,6 +261,7 @@ void serve(int status_fd, int control_fd, bool named)
         enter_inner_user_namespace(spec.identity);
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);
+    set_log_sink(nullptr);
     sys::write_frame(status_fd, "ready");
     // From now on the end of the step is the end of the control stream, also when the
     // parent dies (its descriptors close): the parent-death SIGKILL would kill this
@@ -274,6 +289,8 @@ int run_holder_program(int status_fd, int control_fd, bool undumpable, bool name
             throw_errno("cannot set no_new_privs");
         if (undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
             throw_errno("cannot make the holder undumpable");
+        log_status_fd = status_fd;
+        set_log_sink(send_log, LogLevel::Debug);
         serve(status_fd, control_fd, named);
         return 0;
     } catch (const std::exception& e) {

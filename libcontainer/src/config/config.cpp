@@ -31,7 +31,7 @@ const std::set<std::string> known_keys = {
     "shared_caches",      "shared_cache_owner",    "image_max_size",
     "image_max_entries",  "image_max_path_length", "transfer_timeout",
     "transfer_stall_timeout", "seccomp",           "modules",
-    "writable_size",
+    "writable_size",      "kernel_mount",
 };
 
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
@@ -421,6 +421,8 @@ Config parse_config(const std::string& text, const std::string& origin)
             if (config.shared_cache_owner.empty())
                 fail("shared_cache_owner: give a user name or uid");
         }
+        if (root["kernel_mount"])
+            config.kernel_mount = root["kernel_mount"].as<bool>();
         if (root["shared_caches"]) {
             if (!root["shared_caches"].IsSequence())
                 fail("shared_caches: must be a list of absolute paths");
@@ -492,6 +494,7 @@ std::string format_config(const Config& config)
     out << YAML::Key << "cache_max_size" << YAML::Value << std::to_string(config.cache_max_size);
     out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
     out << YAML::Key << "shared_cache_owner" << YAML::Value << config.shared_cache_owner;
+    out << YAML::Key << "kernel_mount" << YAML::Value << config.kernel_mount;
     out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
     out << YAML::Key << "image_max_entries" << YAML::Value
         << std::to_string(config.image_max_entries);

@@ -279,7 +279,7 @@ TEST(Config, FormattedConfigHasEveryKey)
     EXPECT_EQ(written, keys);
 }
 
-// Every key the parser knows is documented where admins look: the README's table,
+// Every key the parser knows is documented where admins look: docs/configuration.md's table,
 // cocoon.yaml(5) and the example etc/cocoon.yaml. A key added to the code alone fails here.
 TEST(Config, EveryKeyIsDocumented)
 {
@@ -288,15 +288,15 @@ TEST(Config, EveryKeyIsDocumented)
         EXPECT_TRUE(in.good()) << relative;
         return std::string(std::istreambuf_iterator<char>(in), {});
     };
-    std::string readme = read("README.md");
-    std::string manual = "\n" + read("man/cocoon.yaml.5");
+    std::string table = read("docs/configuration.md");
+    std::string manual = "\n" + read("man/cocoon.yaml.5.in");
     std::string example = "\n" + read("etc/cocoon.yaml");
     for (const auto& key : config_keys()) {
-        EXPECT_NE(readme.find("| `" + key + "` |"), std::string::npos)
-            << key << " is missing from the README's configuration table";
+        EXPECT_NE(table.find("| `" + key + "` |"), std::string::npos)
+            << key << " is missing from the table of docs/configuration.md";
         bool in_manual = manual.find("\n.B " + key + "\n") != std::string::npos ||
                          manual.find("\n.BR " + key + " ") != std::string::npos;
-        EXPECT_TRUE(in_manual) << key << " is not described in man/cocoon.yaml.5";
+        EXPECT_TRUE(in_manual) << key << " is not described in man/cocoon.yaml.5.in";
         bool in_example = example.find("\n" + key + ":") != std::string::npos ||
                           example.find("\n# " + key + ":") != std::string::npos;
         EXPECT_TRUE(in_example) << key << " is missing from etc/cocoon.yaml";

@@ -23,11 +23,14 @@ COCOON_CACHE_DIR=$cache timeout "$COCOON_TIMEOUT" "$COCOON" pull -c "$COCOON_YAM
 image_file=$(find "$cache/images" -name '*.sqsh' -print -quit)
 [[ -f "$image_file" ]] || fail "no image in $cache/images"
 
+# Exits 99 unless the task runs in the image pulled above (its layers carry the token).
+IN_UNIQUE="grep -qx $UNIQUE_TOKEN /etc/cocoon-token || { echo 'task is not inside the image' >&2; exit 99; }"
+
 # The filesystem types of the container's mounts, one a line: a read-only root is made of
-# binds of the image's own mount, so its type shows.
+# binds of the image's own mount, so its type shows. IMAGE [SENTINEL]
 mount_types() {
     run_user srun --container-readonly --container="$1" sh -c \
-        "$IN_IMAGE; sed -n 's/.* - \([^ ]*\) .*/\1/p' /proc/self/mountinfo | sort -u"
+        "${2:-$IN_UNIQUE}; sed -n 's/.* - \([^ ]*\) .*/\1/p' /proc/self/mountinfo | sort -u"
 }
 
 # No loop device may stay attached to FILE after the step (the kernel detaches it when
@@ -55,7 +58,7 @@ assert_no_loop_device "$image_file"
 wait_idle
 mark=$(slurmd_logs_mark)
 run_user srun --container="$UNIQUE_REF" sh -c \
-    "$IN_IMAGE; echo changed >> /etc/os-release && touch /new-file && grep -q changed /etc/os-release && echo write-ok"
+    "$IN_UNIQUE; echo changed >> /etc/os-release && touch /new-file && grep -q changed /etc/os-release && echo write-ok"
 assert_succeeded "srun --container=$UNIQUE_REF with a writable root"
 assert_contains "$OUT" write-ok "writes into the writable root"
 assert_not_contains "$(slurmd_logs_since "$mark")" "with squashfuse" "slurmd log, trusted image"
@@ -63,7 +66,7 @@ assert_no_loop_device "$image_file"
 
 # 3. The user's own squashfs file: squashfuse.
 wait_idle
-mount_types "$BUSYBOX_SQSH"
+mount_types "$BUSYBOX_SQSH" "$IN_IMAGE"
 assert_succeeded "srun --container-readonly --container=$BUSYBOX_SQSH"
 assert_contains "$OUT" fuse.squashfuse "mount types inside, the user's file"
 # ("fuse.squashfuse" does not contain "squashfs")

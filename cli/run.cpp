@@ -125,6 +125,8 @@ RunOptions parse_run_options(int argc, char** argv)
                                     const RunOptions& options)
 {
     try {
+        for (const auto& name : dropped_locale_variables(image, process_environment, options.keep_env))
+            unsetenv(name.c_str());
         for (const auto& [name, value] :
              image_environment(image, process_environment, options.keep_env))
             setenv(name.c_str(), value.c_str(), 1);
@@ -191,6 +193,11 @@ int run_command(int argc, char** argv)
     spec.keep_environment = options.keep_env;
     auto resolved = resolve_container_options(options.container_options, process_environment,
                                               current_directory(), true);
+    for (const auto& [name, value] : options.container_options)
+        if (name == "container-name")
+            fail("--container-name={}: named containers live in a Slurm job (srun, sbatch, "
+                 "salloc); 'cocoon run' makes a new container each time, leave it out",
+                 value);
     spec.options = resolved.container;
     options.container_workdir = spec.options.workdir;
     spec.run_entrypoint = resolved.entrypoint.value_or(false);

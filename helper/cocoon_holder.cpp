@@ -2,7 +2,7 @@
 // up and own one container. Not meant to be run by hand: it speaks a framed protocol on the
 // two descriptors it is given (see libcontainer/src/runtime/holder_program.cpp).
 //
-//   cocoon-holder --status-fd N --control-fd M [--undumpable]
+//   cocoon-holder --status-fd N --control-fd M [--undumpable] [--named]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +26,7 @@ int main(int argc, char** argv)
     int status_fd = -1;
     int control_fd = -1;
     bool undumpable = false;
+    bool named = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--status-fd" && i + 1 < argc)
@@ -34,6 +35,8 @@ int main(int argc, char** argv)
             control_fd = parse_fd(argv[++i]);
         else if (arg == "--undumpable")
             undumpable = true;
+        else if (arg == "--named")
+            named = true;
         else
             status_fd = control_fd = -1, i = argc;
     }
@@ -42,5 +45,5 @@ int main(int argc, char** argv)
                              "plugin and by 'cocoon run'; not meant to be run by hand\n");
         return 2;
     }
-    return cocoon::run_holder_program(status_fd, control_fd, undumpable);
+    return cocoon::run_holder_program(status_fd, control_fd, undumpable, named);
 }

@@ -8,6 +8,12 @@
 //                         no_new_privs, install the seccomp filter; slurmstepd then
 //                         executes the task's command
 //   exit                  stop the holder; its mounts go with the namespaces
+//   job_prolog, job_epilog  end the job's named containers (--container-name) on this
+//                         node: at its end, and at its start after a requeue
+//
+// A named container's holder outlives its step: the step that creates it records it
+// (named_containers.h) and leaves it running; a later step of the job that names it joins
+// its namespaces instead of building a container.
 //
 // Errors found in user_init do not reach srun, so they are kept and reported by every task
 // in task_init, which fails the task with the message on the user's terminal. A user's
@@ -31,6 +37,8 @@
 //      ever join it, and under proctrack/linuxproc a task's background child escapes
 //      Slurm's tracking (catalogue FT-15). The open descriptor keeps the namespace, so
 //      its identity cannot be reused by another.
+//   5. the records of named containers, in a root-only directory, and the SIGKILL of
+//      their processes at the job's end (named_containers.cpp says exactly what).
 // Nothing else runs as root: no user-supplied path is touched, nothing is executed, and the
 // job's environment is never read by code that runs as root except to get the image name.
 // slurmstepd's own environment (not the job's: slurmd started it) gives the PMIx server's
@@ -62,9 +70,11 @@ extern "C" {
 #include "cocoon/image_config.h"
 #include "cocoon/importer.h"
 #include "cocoon/kernel_mount.h"
+#include "cocoon/named_container.h"
 #include "cocoon/spec.h"
 #include "cocoon_build_config.h"
 #include "import_reporter.h"
+#include "named_containers.h"
 #include "options.h"
 #include "pyxis_options.h"
 
@@ -92,6 +102,10 @@ struct StepState {
     std::optional<NamespaceFds> namespaces; // per task
     UniqueFd container_mnt_ns;              // slurmstepd's, ends leftovers at exit
     Config::Seccomp seccomp;                // cocoon.yaml's, for task_init
+    bool holder_is_named = false;           // this step created a named container
+    // The named container of an earlier step that this step joins.
+    std::optional<NamedContainerRecord> named;
+    bool named_no_exec = false; // :no_exec: its files, not its private namespaces
 };
 
 StepState state;
@@ -225,6 +239,8 @@ std::string current_directory()
 void apply_image_config(spank_t sp, const ImageConfig& image)
 {
     auto job_value = [sp](const std::string& name) { return spank::job_env(sp, name); };
+    for (const auto& name : dropped_locale_variables(image, job_value, spank::kept_environment()))
+        spank_unsetenv(sp, name.c_str());
     for (const auto& [name, value] : image_environment(image, job_value, spank::kept_environment()))
         spank_setenv(sp, name.c_str(), value.c_str(), 1);
     state.image_workdir = image.working_dir;
@@ -283,7 +299,28 @@ void log_plan(const std::string& text)
     });
 }
 
-void start_container(spank_t sp, const spank::ImageRequest& request)
+ResolvedOptions resolve_step_options(spank_t sp)
+{
+    // Relative mount sources: from the step's working directory, as srun saw them.
+    auto job_value = [sp](const std::string& name) { return spank::job_env(sp, name); };
+    return resolve_container_options(spank::typed_container_options(), job_value,
+                                     current_directory(), false);
+}
+
+// The environment a container gives its tasks, on top of the job's.
+void apply_container_environment(spank_t sp, const ImageConfig& image,
+                                 const EnvironmentPairs& module_environment,
+                                 const EnvironmentPairs& entrypoint_environment)
+{
+    apply_image_config(sp, image);
+    for (const auto& [name, value] : module_environment)
+        spank_setenv(sp, name.c_str(), value.c_str(), 1);
+    for (const auto& [name, value] : entrypoint_environment)
+        spank_setenv(sp, name.c_str(), value.c_str(), 1);
+}
+
+void start_container(spank_t sp, const spank::ImageRequest& request,
+                     const ResolvedOptions& resolved, bool named)
 {
     Config config = load_site_config();
     ContainerSpec spec;
@@ -298,10 +335,6 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     spec.cache_dir = resolve_cache_dir(config, spec.identity,
                                        spank::job_env(sp, "COCOON_CACHE_DIR").value_or(""));
     spec.keep_environment = spank::kept_environment();
-    // Relative mount sources: from the step's working directory, as srun saw them.
-    auto job_value = [sp](const std::string& name) { return spank::job_env(sp, name); };
-    auto resolved = resolve_container_options(spank::typed_container_options(), job_value,
-                                              spec.workdir, false);
     spec.options = resolved.container;
     spec.run_entrypoint = resolved.entrypoint.value_or(false);
     state.requested_workdir = spec.options.workdir;
@@ -343,6 +376,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     hooks.kernel_mount = [&config](pid_t holder, const TrustedImageRequest& request) {
         return mount_trusted_kernel_image(config, holder, request);
     };
+    hooks.named = named;
     state.workdir = spec.workdir;
     state.seccomp = config.seccomp;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
@@ -355,12 +389,86 @@ void start_container(spank_t sp, const spank::ImageRequest& request)
     ImageConfig image;
     image.env = state.holder->image_environment();
     image.working_dir = state.holder->image_workdir();
-    apply_image_config(sp, image);
-    for (const auto& [name, value] : state.holder->module_environment())
-        spank_setenv(sp, name.c_str(), value.c_str(), 1);
-    for (const auto& [name, value] : state.holder->entrypoint_environment())
-        spank_setenv(sp, name.c_str(), value.c_str(), 1);
+    apply_container_environment(sp, image, state.holder->module_environment(),
+                                state.holder->entrypoint_environment());
     log_plan(state.holder->plan_text());
+}
+
+// --container-name: join the job's container of that name on this node, or create it.
+void start_or_join_named(spank_t sp, const std::optional<spank::ImageRequest>& request,
+                         const ResolvedOptions& resolved)
+{
+    const ContainerName& wanted = *resolved.name;
+    const std::string& typed = resolved.name_source;
+    const std::string& name = wanted.name;
+    using Mode = ContainerName::Mode;
+    std::optional<spank::JobContainers> job;
+    std::optional<NamedContainerRecord> existing;
+    {
+        RootEuid root;
+        // Locked until this function returns: a step starting at the same time with the
+        // same name waits, then joins what this one created.
+        job = spank::JobContainers::open(item<uint32_t>(sp, S_JOB_ID), true);
+        existing = job->find(name);
+    }
+    if (existing && wanted.mode == Mode::Create)
+        fail("{}: the job already has a container named '{}' on this node; use "
+             "--container-name={} to join it, or choose another name",
+             typed, name, name);
+    if (!existing && wanted.mode == Mode::Exec)
+        fail("{}: the job has no container named '{}' on this node; create it first "
+             "(--container-name={} with --container-image=IMAGE)",
+             typed, name, name);
+    if (existing) {
+        state.named = existing;
+        state.named_no_exec = wanted.mode == Mode::NoExec;
+        state.workdir = current_directory();
+        state.requested_workdir = resolved.container.workdir;
+        state.seccomp = load_site_config().seccomp;
+        ImageConfig image;
+        image.env = existing->image_environment;
+        image.working_dir = existing->image_workdir;
+        apply_container_environment(sp, image, existing->module_environment,
+                                    existing->entrypoint_environment);
+        return;
+    }
+    if (!request)
+        fail("{}: the job has no container named '{}' on this node yet; give "
+             "--container-image=IMAGE to create it",
+             typed, name);
+    try {
+        start_container(sp, *request, resolved, true);
+    } catch (const Error& e) {
+        throw e.wrap(fmt::format("{}={}", request->option, request->value));
+    }
+    state.holder_is_named = true;
+    NamedContainerRecord record;
+    record.pid = state.holder->pid();
+    record.start_time = process_start_time(record.pid);
+    record.image = request->value;
+    record.image_environment = state.holder->image_environment();
+    record.image_workdir = state.holder->image_workdir();
+    record.module_environment = state.holder->module_environment();
+    record.entrypoint_environment = state.holder->entrypoint_environment();
+    RootEuid root;
+    job->save(name, record);
+}
+
+// The job prolog and epilog: whatever named containers the job has on this node end.
+void end_named_containers(spank_t sp) noexcept
+{
+    try {
+        auto job_id = item<uint32_t>(sp, S_JOB_ID);
+        RootEuid root;
+        auto job = spank::JobContainers::open(job_id, false);
+        if (!job)
+            return;
+        if (int ended = job->end_all())
+            slurm_info("cocoon: ended %d named container(s) of job %u", ended, job_id);
+    } catch (const std::exception& e) {
+        slurm_error("cocoon: cannot end the named containers of the job: %s",
+                    printable(e.what()).c_str());
+    }
 }
 
 bool is_remote(spank_t sp)
@@ -441,11 +549,23 @@ int slurm_spank_user_init(spank_t sp, int, char**)
     if (!is_remote(sp))
         return 0;
     auto request = spank::requested_image(sp);
-    if (!request)
-        return 0;
+    std::optional<ResolvedOptions> resolved;
     try {
         auto step = item<uint32_t>(sp, S_JOB_STEPID);
         if (step == SLURM_EXTERN_CONT)
+            return 0;
+        try {
+            resolved = resolve_step_options(sp);
+        } catch (const Error&) {
+            if (!request)
+                return 0; // not a container step: its options are not ours to judge
+            throw;
+        }
+        if (resolved->name) {
+            start_or_join_named(sp, request, *resolved);
+            return 0;
+        }
+        if (!request)
             return 0;
         if (request->option == "--container") {
             auto reference = parse_image_reference(request->value, current_directory());
@@ -453,9 +573,13 @@ int slurm_spank_user_init(spank_t sp, int, char**)
             if (reference.kind == ImageReference::Kind::Path && is_oci_bundle(reference.path))
                 return 0;
         }
-        start_container(sp, *request);
+        start_container(sp, *request, *resolved, false);
     } catch (const std::exception& e) {
-        state.error = printable(fmt::format("{}={}: {}", request->option, request->value, e.what()));
+        // Named containers' messages say what was typed; the others' are the image's.
+        bool named = resolved && resolved->name;
+        state.error = printable(named || !request ? std::string(e.what())
+                                                  : fmt::format("{}={}: {}", request->option,
+                                                                request->value, e.what()));
         slurm_info("cocoon: %s", state.error.c_str());
     }
     return 0;
@@ -463,11 +587,24 @@ int slurm_spank_user_init(spank_t sp, int, char**)
 
 int slurm_spank_task_init_privileged(spank_t sp, int, char**)
 {
-    if (!is_remote(sp) || !state.holder || !state.error.empty())
+    if (!is_remote(sp) || !state.error.empty())
         return 0;
     try {
-        state.namespaces = open_namespaces(state.holder->pid());
+        if (state.named) {
+            state.namespaces = open_namespaces(state.named->pid);
+            // Checked after opening: these are the holder's, not those of a reused pid.
+            if (!named_holder_alive(*state.named))
+                fail("the container named in --container-name has ended");
+            if (state.named_no_exec) {
+                state.namespaces->net = UniqueFd();
+                state.namespaces->ipc = UniqueFd();
+                state.namespaces->uts = UniqueFd();
+            }
+        } else if (state.holder) {
+            state.namespaces = open_namespaces(state.holder->pid());
+        }
     } catch (const std::exception& e) {
+        state.namespaces.reset();
         state.error = fmt::format("the container of this step: {}", e.what());
     }
     return 0;
@@ -508,7 +645,12 @@ int slurm_spank_task_init(spank_t sp, int, char**)
 
 int slurm_spank_exit(spank_t sp, int, char**)
 {
-    if (is_remote(sp) && state.holder) {
+    if (is_remote(sp) && state.holder && state.holder_is_named) {
+        // It serves the job's later steps; the job's end ends it (slurm_spank_job_epilog).
+        state.holder->detach();
+        state.holder.reset();
+        state.container_mnt_ns = UniqueFd();
+    } else if (is_remote(sp) && state.holder) {
         if (state.container_mnt_ns.valid()) {
             kill_namespace_members(state.container_mnt_ns.get());
             state.container_mnt_ns = UniqueFd();
@@ -516,6 +658,21 @@ int slurm_spank_exit(spank_t sp, int, char**)
         state.holder->stop();
         state.holder.reset();
     }
+    return 0;
+}
+
+// Job start (also after a requeue): a dead earlier run of this job id may have left named
+// containers behind. Job end (also after scancel): end them. Never fails: a failed
+// prolog or epilog would drain the node.
+int slurm_spank_job_prolog(spank_t sp, int, char**)
+{
+    end_named_containers(sp);
+    return 0;
+}
+
+int slurm_spank_job_epilog(spank_t sp, int, char**)
+{
+    end_named_containers(sp);
     return 0;
 }
 

@@ -65,3 +65,27 @@ TEST(ImageConfig, EnvNames)
     EXPECT_THROW(parse_env_names("1A"), Error);
     EXPECT_THROW(parse_env_names("A=B"), Error);
 }
+
+TEST(LocaleVariables, TheImagesLocaleIsTakenWhole)
+{
+    std::map<std::string, std::string> job = {
+        {"LANG", "de_DE.UTF-8"}, {"LC_ALL", "de_DE.UTF-8"}, {"LC_TIME", "fr_FR.UTF-8"},
+        {"HOME", "/home/u"}};
+    auto lookup = [&job](const std::string& name) -> std::optional<std::string> {
+        auto it = job.find(name);
+        return it == job.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    ImageConfig with_lang;
+    with_lang.env = {{"PATH", "/bin"}, {"LANG", "C.UTF-8"}};
+    EXPECT_EQ(dropped_locale_variables(with_lang, lookup, {}),
+              (std::vector<std::string>{"LC_ALL", "LC_TIME"}));
+    // --container-env keeps the job's value.
+    EXPECT_EQ(dropped_locale_variables(with_lang, lookup, {"LC_ALL"}),
+              (std::vector<std::string>{"LC_TIME"}));
+    // An image without locale variables leaves the job's alone.
+    ImageConfig without;
+    without.env = {{"PATH", "/bin"}};
+    EXPECT_TRUE(dropped_locale_variables(without, lookup, {}).empty());
+    EXPECT_TRUE(is_locale_variable("LC_MESSAGES"));
+    EXPECT_FALSE(is_locale_variable("LC_FOO"));
+}

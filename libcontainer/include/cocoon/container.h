@@ -44,6 +44,9 @@ public:
         // returns a detached kernel mount of it for holder `pid` (mount_trusted_squashfs,
         // as root), or an invalid descriptor to leave it to squashfuse. Empty: squashfuse.
         std::function<UniqueFd(pid_t, const TrustedImageRequest&)> kernel_mount;
+        // A named container (--container-name): the holder outlives the end of the step
+        // (the end of its control stream) and stays until it is killed, when the job ends.
+        bool named = false;
     };
 
     // Starts the holder program (cocoon-holder, installed next to this library: checked to
@@ -88,6 +91,10 @@ public:
     // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
     void stop() noexcept;
 
+    // Lets a named holder go on without this object: its control stream ends (which a
+    // named holder ignores) and nothing waits for it.
+    void detach() noexcept;
+
 private:
     Holder(pid_t pid, int control_fd) noexcept : pid_(pid), control_fd_(control_fd) {}
     // Reads the holder's frames until "ready"; returns "" then, else the reason it failed.
@@ -104,7 +111,8 @@ private:
 
 // The body of the holder program (helper/cocoon_holder.cpp): serves one container over
 // the two descriptors Holder::start gave it. Returns its exit status.
-int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept;
+// With `named`, it stays after the end of the control stream until it is killed.
+int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept;
 
 // Writes the id maps of the user namespace of holder `pid`. With `user_is_root`
 // (ContainerOptions::user_is_outer_root) the user is uid 0 there and their primary group

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "cocoon/named_container.h"
+
 namespace cocoon {
 
 // One entry of --container-mounts=SRC[:DST[:FLAGS]].
@@ -110,6 +112,10 @@ struct ResolvedOptions {
     ContainerOptions container;
     // --[no-]container-entrypoint, PYXIS_CONTAINER_ENTRYPOINT; unset: the default.
     std::optional<bool> entrypoint;
+    // --container-name=NAME[:FLAG], PYXIS_CONTAINER_NAME; unset: the step's own container.
+    std::optional<ContainerName> name;
+    // Where it came from, for messages: "--container-name=VALUE" or "NAME=VALUE".
+    std::string name_source;
 };
 
 // The options of the table from `typed` (the command line) or, for an option not typed,

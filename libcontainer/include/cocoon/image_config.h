@@ -29,6 +29,20 @@ image_environment(const ImageConfig& config,
                   const std::function<std::optional<std::string>(const std::string&)>& job_value,
                   const std::vector<std::string>& keep);
 
+// The locale variables (LANG, LANGUAGE, LC_ALL, LC_CTYPE, ... LC_IDENTIFICATION) are one
+// setting. When the image's Env sets any of them, the job's other locale variables are left
+// out of the container: a host LC_ALL or LC_CTYPE would override the image's LANG with a
+// locale the image may not have ("cannot change locale"). Names in `keep`
+// (--container-env) stay. Returns the job's variables to unset; none when the image sets
+// no locale variable (the job's then pass through, as under pyxis).
+std::vector<std::string>
+dropped_locale_variables(const ImageConfig& config,
+                         const std::function<std::optional<std::string>(const std::string&)>& job_value,
+                         const std::vector<std::string>& keep);
+
+// Whether `name` is one of those locale variables.
+bool is_locale_variable(const std::string& name);
+
 // Parses a --container-env value: NAME[,NAME...]; throws Error naming a bad name.
 std::vector<std::string> parse_env_names(const std::string& value);
 

@@ -248,6 +248,10 @@ const std::vector<ContainerOptionInfo> option_table = {
      "[cocoon] give the container private namespaces: net (loopback only), ipc (SysV IPC "
      "and /dev/mqueue), uts (its own hostname)",
      nullptr, "UNSHARE", nullptr},
+    {"container-name", nullptr, "NAME[:auto|create|exec|no_exec]",
+     "[cocoon] keep this step's container, with its changes, for the later steps of the "
+     "job on the node; a step naming it without an image uses it (see spank-cocoon(8))",
+     nullptr, "NAME", nullptr},
 };
 
 // Where a value came from, for messages: "--container-mounts=VALUE" or "NAME=VALUE".
@@ -386,6 +390,11 @@ ResolvedOptions resolve_container_options(const TypedOptions& typed, const EnvLo
     options.writable = resolver.flag(row("container-writable")).value_or(true);
     resolved.entrypoint = resolver.flag(row("container-entrypoint"));
     options.entrypoint_log = resolver.flag(row("container-entrypoint-log")).value_or(false);
+    with_value(resolver, "container-name", [&](const std::string& value) {
+        resolved.name = parse_container_name(value);
+    });
+    if (auto source = resolver.value(row("container-name")))
+        resolved.name_source = source->shown();
     return resolved;
 }
 

@@ -131,10 +131,12 @@ std::string holder_program_path()
     return path.lexically_normal().string();
 }
 
+// `parent`: the process whose death kills the holder until it is ready; 0 for none (a
+// named holder, whose parent has already exited).
 void prepare_holder_process(pid_t parent, std::array<int, 3> keep, int program_fd)
 {
     // After the switch to the job user (which clears a parent-death signal).
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    if (parent != 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
         _exit(1);
     setsid();
     for (int sig : ignored_signals)
@@ -201,6 +203,8 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
                     "--control-fd", std::to_string(control_child.get())};
     if (hooks.undumpable)
         argv.strings.emplace_back("--undumpable");
+    if (hooks.named)
+        argv.strings.emplace_back("--named");
     CArray envp;
     for (const char* name : passed_variables)
         if (const char* value = getenv(name))
@@ -208,6 +212,15 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
     char** argv_pointers = argv.get();
     char** envp_pointers = envp.get();
     std::string request = encode_holder_request(spec, config);
+
+    // A named holder must outlive its step, whose end kills what descends from slurmstepd
+    // (proctrack/linuxproc): it is a grandchild whose parent exits at once, and this
+    // process learns its pid through a pipe.
+    int pid_pipe[2] = {-1, -1};
+    if (hooks.named && pipe2(pid_pipe, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd pid_read(pid_pipe[0]);
+    UniqueFd pid_write(pid_pipe[1]);
 
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -221,6 +234,14 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
             sys::write_frame_raw(status_write.get(), "error", e.what());
             _exit(1);
         }
+        if (hooks.named) {
+            pid_t holder = fork();
+            if (holder != 0) {
+                (void)!write(pid_write.get(), &holder, sizeof(holder));
+                _exit(holder > 0 ? 0 : 1);
+            }
+            parent = 0;
+        }
         prepare_holder_process(parent, {status_write.get(), control_child.get(), program.get()},
                                program.get());
         syscall(SYS_execveat, program.get(), "", argv_pointers, envp_pointers, AT_EMPTY_PATH);
@@ -233,6 +254,20 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
 
     status_write.reset();
     control_child.reset();
+    if (hooks.named) {
+        pid_write.reset();
+        pid_t holder_pid = -1;
+        bool got = read(pid_read.get(), &holder_pid, sizeof(holder_pid)) ==
+                   static_cast<ssize_t>(sizeof(holder_pid));
+        reap(pid);
+        if (!got || holder_pid <= 0) {
+            // The switch to the job user failed (its reason is on the status pipe), or fork.
+            sys::Frame frame = sys::read_frame(status_read.get(), max_message_bytes);
+            throw Error(frame.type == "error" ? printable(frame.payload)
+                                              : "cannot start the container holder");
+        }
+        pid = holder_pid;
+    }
     Holder holder(pid, control_parent.release());
     std::string failure;
     try {
@@ -243,6 +278,11 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
     }
     if (failure.empty())
         return holder;
+    if (hooks.named) {
+        // Not this process's child: stop() cannot reap it.
+        kill(holder.pid_, SIGKILL);
+        holder.detach();
+    }
     holder.stop();
     throw Error(failure);
 }
@@ -365,6 +405,15 @@ void Holder::stop() noexcept
     }
     kill(pid_, SIGKILL);
     reap(pid_);
+    pid_ = -1;
+}
+
+void Holder::detach() noexcept
+{
+    if (control_fd_ >= 0) {
+        close(control_fd_);
+        control_fd_ = -1;
+    }
     pid_ = -1;
 }
 

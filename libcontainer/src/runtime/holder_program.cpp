@@ -21,7 +21,8 @@
 //   <- fuse                         not trusted or not possible: squashfuse mounts it
 //   -> entrypoint-env NAME=VALUE... with --container-entrypoint
 //   -> ready                        (or: -> error MESSAGE, at any point)
-//   <- end of stream                the step is over: unmount and exit
+//   <- end of stream                the step is over: unmount and exit (a named
+//                                   container stays until it is killed)
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -225,7 +226,7 @@ void end_leftover_processes() noexcept
         kill_namespace_members(own.get());
 }
 
-void serve(int status_fd, int control_fd)
+void serve(int status_fd, int control_fd, bool named)
 {
     sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
     if (request.type != "request")
@@ -273,13 +274,17 @@ void serve(int status_fd, int control_fd)
     // Wait for the end of the step: end of stream on the control pipe.
     while (!sys::read_frame(control_fd, 0).type.empty()) {
     }
+    // A named container serves the job's later steps: it goes when the job ends, with a
+    // SIGKILL to every process in it (the plugin's job epilog), mounts with the namespace.
+    while (named)
+        pause();
     end_leftover_processes();
     image->stop();
 }
 
 } // namespace
 
-int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept
+int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept
 {
     try {
         // Nothing this process or its children execute may gain privileges; started by
@@ -288,7 +293,7 @@ int run_holder_program(int status_fd, int control_fd, bool undumpable) noexcept
             throw_errno("cannot set no_new_privs");
         if (undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
             throw_errno("cannot make the holder undumpable");
-        serve(status_fd, control_fd);
+        serve(status_fd, control_fd, named);
         return 0;
     } catch (const std::exception& e) {
         try {

@@ -72,6 +72,43 @@ image_environment(const ImageConfig& config,
     return result;
 }
 
+namespace {
+
+constexpr const char* locale_variables[] = {
+    "LANG",        "LANGUAGE",    "LC_ALL",     "LC_CTYPE",     "LC_NUMERIC",
+    "LC_TIME",     "LC_COLLATE",  "LC_MONETARY", "LC_MESSAGES", "LC_PAPER",
+    "LC_NAME",     "LC_ADDRESS",  "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION",
+};
+
+} // namespace
+
+bool is_locale_variable(const std::string& name)
+{
+    return std::find(std::begin(locale_variables), std::end(locale_variables), name) !=
+           std::end(locale_variables);
+}
+
+std::vector<std::string>
+dropped_locale_variables(const ImageConfig& config,
+                         const std::function<std::optional<std::string>(const std::string&)>& job_value,
+                         const std::vector<std::string>& keep)
+{
+    auto set_by_image = [&config](const std::string& name) {
+        return std::any_of(config.env.begin(), config.env.end(),
+                           [&name](const auto& pair) { return pair.first == name; });
+    };
+    bool image_sets_locale = std::any_of(config.env.begin(), config.env.end(),
+                                         [](const auto& pair) { return is_locale_variable(pair.first); });
+    std::vector<std::string> dropped;
+    if (!image_sets_locale)
+        return dropped;
+    for (const char* name : locale_variables)
+        if (!set_by_image(name) && std::find(keep.begin(), keep.end(), name) == keep.end() &&
+            job_value(name))
+            dropped.emplace_back(name);
+    return dropped;
+}
+
 std::vector<std::string> parse_env_names(const std::string& value)
 {
     std::vector<std::string> names;

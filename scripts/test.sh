@@ -33,7 +33,7 @@ export COCOON_TEST_DIR=$state
 # red (the test images themselves are inputs, rebuilt by make-images.sh when they change).
 tests/harness/registry.sh stop >/dev/null 2>&1 || true
 [[ -d "$state" ]] && tests/harness/cluster.sh stop >/dev/null 2>&1 || true
-rm -rf --one-file-system "$state/cache" "$state/shared-cache" "$state/registry" \
+rm -rf --one-file-system "$state/cache" "$state/shared-cache" "$state/kernel-cache" "$state/registry" \
     "$state/results" "$state"/unique.*
 if test_home=$(getent passwd cocoontest | cut -d: -f6) && [[ -n "$test_home" ]]; then
     rm -rf --one-file-system "$test_home/.cache/cocoon" "$test_home/.config/cocoon" \

@@ -28,7 +28,12 @@
 //   2. write_id_maps() of our own child holder under RootEuid.
 //   3. open_namespaces() of our own child holder in task_init_privileged, and of its mount
 //      namespace in user_init, kept until exit.
-//   4. at exit, SIGKILL what is still in that mount namespace: only the job user's tasks
+//   4. mount_trusted_kernel_image(): with cocoon.yaml kernel_mount, when the holder names an
+//      image of a shared cache (an index into our own shared_caches and a digest, nothing
+//      else), check the file on descriptors and mount it with the kernel's squashfs from
+//      a read-only loop device; the holder receives only the detached mount
+//      (runtime/kernel_mount.cpp, runtime/trusted_file.cpp).
+//   5. at exit, SIGKILL what is still in that mount namespace: only the job user's tasks
 //      ever join it, and under proctrack/linuxproc a task's background child escapes
 //      Slurm's tracking (catalogue FT-15). The open descriptor keeps the namespace, so
 //      its identity cannot be reused by another.
@@ -65,6 +70,7 @@ extern "C" {
 #include "cocoon/image_config.h"
 #include "cocoon/log.h"
 #include "cocoon/importer.h"
+#include "cocoon/kernel_mount.h"
 #include "cocoon/named_container.h"
 #include "cocoon/spec.h"
 #include "cocoon_build_config.h"
@@ -154,6 +160,28 @@ public:
 private:
     uid_t saved_;
 };
+
+// The holder's image lies in a shared cache: mount it with the kernel when it is trusted
+// (mount_trusted_squashfs decides, from our own configuration and on descriptors). Any
+// refusal leaves the image to squashfuse and says why in slurmd's log.
+UniqueFd mount_trusted_kernel_image(const Config& config, pid_t holder,
+                                   const TrustedImageRequest& request)
+{
+    try {
+        RootEuid root;
+        // The holder is our unreaped child: its pid names it. Its user namespace maps the
+        // image's owners as squashfuse would.
+        UniqueFd userns(open(fmt::format("/proc/{}/ns/user", holder).c_str(),
+                             O_RDONLY | O_CLOEXEC));
+        if (!userns.valid())
+            throw_errno("cannot open the container's user namespace");
+        return mount_trusted_squashfs(config, request, userns.get());
+    } catch (const std::exception& e) {
+        slurm_info("cocoon: image %s: %s; mounting it with squashfuse", request.hex.c_str(),
+                   printable(e.what()).c_str());
+        return UniqueFd();
+    }
+}
 
 // ---- end of root context -------------------------------------------------------------------
 
@@ -353,6 +381,9 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
         });
     };
     hooks.undumpable = true;
+    hooks.kernel_mount = [&config](pid_t holder, const TrustedImageRequest& request) {
+        return mount_trusted_kernel_image(config, holder, request);
+    };
     hooks.named = named;
     state.workdir = spec.workdir;
     state.seccomp = config.seccomp;

@@ -36,6 +36,7 @@
 #   COCOON_CONFIG           plugin config file (default $COCOON_TEST_DIR/etc/cocoon.yaml)
 #   COCOON_CONFIG_TEMPLATE  copied to COCOON_CONFIG when that file does not exist yet
 #   COCOON_IMAGES           test image directory (default $COCOON_TEST_DIR/images)
+#   COCOON_SLURM_PORT_BASE  slurmctld port; the slurmd ports follow it (default 16817)
 #
 # Must run as root (it creates a user, starts daemons and runs slurmd as root).
 set -euo pipefail
@@ -46,11 +47,14 @@ source "$HARNESS_DIR/daemon.sh"
 DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 TEST_USER=cocoontest
 EXTRA_GROUP=cocoonextra
-CTLD_PORT=16817
-SLURMD_PORT=16818
+# slurmctld, then one slurmd port per node, from COCOON_SLURM_PORT_BASE on (default 16817):
+# a cluster left running on the default ports does not stop another from starting.
+PORT_BASE=${COCOON_SLURM_PORT_BASE:-16817}
+CTLD_PORT=$PORT_BASE
+SLURMD_PORT=$((PORT_BASE + 1))
 # The further nodes and their slurmd ports (the first node is $(hostname -s) on SLURMD_PORT).
 EXTRA_NODES=(cocoon-n2 cocoon-n3)
-EXTRA_PORTS=(16819 16820)
+EXTRA_PORTS=($((PORT_BASE + 2)) $((PORT_BASE + 3)))
 MULTI_PARTITION=multi
 START_TIMEOUT=60
 

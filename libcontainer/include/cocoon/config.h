@@ -96,6 +96,11 @@ struct Config {
     // Who fills the shared caches: a user name or uid. A shared cache (and its images/ and
     // refs/) must belong to root or to this user, and be writable by nobody else.
     std::string shared_cache_owner = "root";
+    // Mount the images of the shared caches with the kernel's squashfs (a read-only loop
+    // device) instead of squashfuse, when the cache and the image file are root's and
+    // writable by nobody else (checked as root on descriptors at every step); anything
+    // else stays on squashfuse. Only for the plugin, which can regain root.
+    bool kernel_mount = false;
     // The squashfs writer that turns an image's merged layers into one file.
     std::string tar2sqfs;
 

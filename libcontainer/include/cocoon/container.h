@@ -16,6 +16,7 @@
 #include "cocoon/config.h"
 #include "cocoon/image.h"
 #include "cocoon/importer.h"
+#include "cocoon/kernel_mount.h"
 #include "cocoon/spec.h"
 #include "cocoon/unique_fd.h"
 
@@ -39,6 +40,10 @@ public:
         // ptrace it or open its /proc entries (the plugin; the CLI joins its holder as the
         // same user, so it cannot ask for this).
         bool undumpable = false;
+        // Asked when the image lies in a shared cache and cocoon.yaml has kernel_mount:
+        // returns a detached kernel mount of it for holder `pid` (mount_trusted_squashfs,
+        // as root), or an invalid descriptor to leave it to squashfuse. Empty: squashfuse.
+        std::function<UniqueFd(pid_t, const TrustedImageRequest&)> kernel_mount;
         // A named container (--container-name): the holder outlives the end of the step
         // (the end of its control stream) and stays until it is killed, when the job ends.
         bool named = false;
@@ -94,6 +99,7 @@ private:
     Holder(pid_t pid, int control_fd) noexcept : pid_(pid), control_fd_(control_fd) {}
     // Reads the holder's frames until "ready"; returns "" then, else the reason it failed.
     std::string receive(int status_fd, const Hooks& hooks);
+    void answer_kernel_mount(const std::string& payload, const Hooks& hooks);
     pid_t pid_ = -1;
     int control_fd_ = -1;
     std::vector<std::pair<std::string, std::string>> image_environment_;

@@ -9,11 +9,13 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "cocoon/config.h"
 #include "cocoon/importer.h"
+#include "cocoon/kernel_mount.h"
 #include "cocoon/reference.h"
 
 namespace cocoon {
@@ -33,6 +35,14 @@ public:
 
     // Stops whatever keeps the mount alive (the FUSE server). Safe to call twice.
     virtual void stop() noexcept = 0;
+
+    // An image of a shared cache while cocoon.yaml has kernel_mount: which cache and which
+    // image, for the privileged side to check and mount with the kernel. Empty otherwise.
+    virtual std::optional<TrustedImageRequest> trusted_image() const { return std::nullopt; }
+
+    // Makes mount() move `mount` (the privileged side's detached kernel mount of this
+    // image) into place instead of starting squashfuse.
+    virtual void use_kernel_mount(UniqueFd mount) { (void)mount; }
 
     // The image configuration (OCI config JSON: Env, WorkingDir, Entrypoint, ...), empty
     // for images that have none (squashfs files, directories).

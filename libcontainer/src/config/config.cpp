@@ -472,6 +472,8 @@ const KeyRow key_rows[] = {
          if (c.shared_cache_owner.empty())
              fail("shared_cache_owner: give a user name or uid");
      }},
+    {"kernel_mount", "boolean", "false",
+     [](const YAML::Node& v, Config& c) { c.kernel_mount = v.as<bool>(); }},
     {"image_max_size", "size", "64G",
      [](const YAML::Node& v, Config& c) {
          c.image_max_size = parse_cap_size(v.as<std::string>(), "image_max_size");
@@ -592,6 +594,7 @@ std::string format_config(const Config& config)
     out << YAML::Key << "cache_max_size" << YAML::Value << std::to_string(config.cache_max_size);
     out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
     out << YAML::Key << "shared_cache_owner" << YAML::Value << config.shared_cache_owner;
+    out << YAML::Key << "kernel_mount" << YAML::Value << config.kernel_mount;
     out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
     out << YAML::Key << "image_max_entries" << YAML::Value
         << std::to_string(config.image_max_entries);

@@ -2,6 +2,8 @@
 // OCI layout) plug in.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/mount.h>
 
 #include "cocoon/error.h"
 #include "cocoon/image.h"
@@ -13,21 +15,49 @@ namespace cocoon {
 
 namespace {
 
-// An imported image: its cached squashfs file, plus the image configuration.
+// An imported image: its cached squashfs file, plus the image configuration. From a shared
+// cache (with kernel_mount) it may come mounted by the kernel instead of squashfuse.
 class ImportedSquashfsImage final : public ImageSource {
 public:
-    ImportedSquashfsImage(std::unique_ptr<ImageSource> squashfs, std::string config)
-        : squashfs_(std::move(squashfs)), config_(std::move(config))
+    ImportedSquashfsImage(std::unique_ptr<ImageSource> squashfs, std::string config,
+                          std::optional<TrustedImageRequest> trusted)
+        : squashfs_(std::move(squashfs)), config_(std::move(config)),
+          trusted_(std::move(trusted))
     {
     }
-    void mount(const std::string& target) override { squashfs_->mount(target); }
+    void mount(const std::string& target) override
+    {
+        if (!kernel_mount_.valid())
+            return squashfs_->mount(target);
+        if (syscall(SYS_move_mount, kernel_mount_.get(), "", AT_FDCWD, target.c_str(),
+                    MOVE_MOUNT_F_EMPTY_PATH) != 0)
+            throw_errno(fmt::format("cannot place the kernel mount of the image at {}", target));
+        kernel_mount_.reset();
+    }
     void stop() noexcept override { squashfs_->stop(); }
     std::string config() const override { return config_; }
+    std::optional<TrustedImageRequest> trusted_image() const override { return trusted_; }
+    void use_kernel_mount(UniqueFd mount) override { kernel_mount_ = std::move(mount); }
 
 private:
     std::unique_ptr<ImageSource> squashfs_;
     std::string config_;
+    std::optional<TrustedImageRequest> trusted_;
+    UniqueFd kernel_mount_;
 };
+
+// With kernel_mount: the shared cache `squashfs` lies in, when it is one.
+std::optional<TrustedImageRequest> trusted_image_request(const Config& config,
+                                                         const ImportedImage& image)
+{
+    auto colon = image.digest.find(':');
+    if (!config.kernel_mount || colon == std::string::npos)
+        return std::nullopt;
+    for (size_t i = 0; i < config.shared_caches.size(); ++i)
+        if (image.squashfs.starts_with(config.shared_caches[i] + "/images/"))
+            return TrustedImageRequest{i, image.digest.substr(colon + 1)};
+    return std::nullopt;
+}
 
 std::unique_ptr<ImageSource> open_path(const std::string& path, const Config& config, uid_t uid,
                                        gid_t gid);
@@ -43,10 +73,11 @@ std::unique_ptr<ImageSource> open_image(const ContainerSpec& spec, const Config&
         return open_path(reference.path, config, identity.uid, identity.gid);
     // Mounted from the descriptor the cache opened (and locked): never reopened by path.
     auto imported = ensure_image(reference, config, spec.cache_dir, identity.home, progress);
+    auto trusted = trusted_image_request(config, imported);
     return std::make_unique<ImportedSquashfsImage>(
         std::make_unique<SquashfsImage>(imported.squashfs, std::move(imported.in_use), config,
                                         identity.uid, identity.gid),
-        imported.config);
+        imported.config, std::move(trusted));
 }
 
 namespace {

@@ -27,6 +27,7 @@
 #include "cocoon/log.h"
 #include "cocoon_build_config.h"
 #include "runtime/spec_wire.h"
+#include "util/fd_passing.h"
 #include "util/frames.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
@@ -333,6 +334,8 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
         } else if (type == "maps") {
             hooks.write_id_maps(pid_);
             sys::write_frame(control_fd_, "go");
+        } else if (type == "kernel-mount") {
+            answer_kernel_mount(frame.payload.substr(0, max_message_bytes), hooks);
         } else if (type == "module-env") {
             module_environment_.push_back(count(frame.payload));
         } else if (type == "plan") {
@@ -354,6 +357,20 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
             return fmt::format("the container's holder sent an unexpected '{}' message", type);
         }
     }
+}
+
+// The holder asks for a kernel mount of a shared-cache image: the hook (root, in the
+// plugin) decides; without one, or when it refuses, the holder uses squashfuse.
+void Holder::answer_kernel_mount(const std::string& payload, const Hooks& hooks)
+{
+    TrustedImageRequest request = parse_trusted_image_request(payload);
+    UniqueFd mount = hooks.kernel_mount ? hooks.kernel_mount(pid_, request) : UniqueFd();
+    if (!mount.valid()) {
+        sys::write_frame(control_fd_, "fuse");
+        return;
+    }
+    sys::write_frame(control_fd_, "kernel-mount");
+    sys::send_fd(control_fd_, mount.get());
 }
 
 Holder::Holder(Holder&& other) noexcept

@@ -18,6 +18,9 @@
 //   -> module-env NAME=VALUE ...    the variables the modules set for the tasks
 //   -> maps                         the user namespace exists: write its id maps
 //   <- go
+//   -> kernel-mount CACHE HEX       an image of a shared cache (cocoon.yaml kernel_mount)
+//   <- kernel-mount + descriptor    a detached kernel mount of it, or
+//   <- fuse                         not trusted or not possible: squashfuse mounts it
 //   -> entrypoint-env NAME=VALUE... with --container-entrypoint
 //   -> ready                        (or: -> error MESSAGE, at any point)
 //   <- end of stream                the step is over: unmount and exit (a named
@@ -51,6 +54,7 @@
 #include "modules/replaced_libraries.h"
 #include "rootfs.h"
 #include "runtime/spec_wire.h"
+#include "util/fd_passing.h"
 #include "util/frames.h"
 #include "util/sys.h"
 
@@ -198,6 +202,21 @@ void enter_inner_user_namespace(const Identity& identity)
     finish();
 }
 
+// Asks the parent to mount an image of a shared cache with the kernel. The parent checks
+// it as root and answers with a detached mount, or "fuse" when it will not.
+void ask_for_kernel_mount(ImageSource& image, int status_fd, int control_fd)
+{
+    auto trusted = image.trusted_image();
+    if (!trusted)
+        return;
+    sys::write_frame(status_fd, "kernel-mount", format_trusted_image_request(*trusted));
+    sys::Frame answer = sys::read_frame(control_fd, 0);
+    if (answer.type == "kernel-mount")
+        image.use_kernel_mount(sys::receive_fd(control_fd));
+    else if (answer.type != "fuse")
+        _exit(1); // the parent gave up
+}
+
 // A task's background child outlives its task when Slurm's process tracking does not
 // follow it (proctrack/linuxproc reparents it to init), and it would keep the container,
 // its mounts and the image alive after the step. At the end of the step, end every process
@@ -251,6 +270,9 @@ void serve(int status_fd, int control_fd, bool named)
     sys::write_frame(status_fd, "maps");
     if (sys::read_frame(control_fd, 0).type != "go")
         _exit(1); // the parent gave up
+    // Now that the user namespace exists: the kernel mount shows the image's owners
+    // through it.
+    ask_for_kernel_mount(*image, status_fd, control_fd);
     if (unshare(CLONE_NEWNS) != 0)
         throw_errno("cannot create a mount namespace");
     unshare_requested(spec.options.unshare);

@@ -1,0 +1,139 @@
+// ROOT CONTEXT (mount_trusted_squashfs): slurmstepd regains root for this one call. It
+// reads no path or string from the user: the cache directory comes from the site's own
+// cocoon.yaml, the holder supplies only an index into that list and 64 hex digits, both
+// checked before use. The file is checked on its descriptor (runtime/trusted_file.h), the
+// loop device is bound to that descriptor, and the filesystem is created from the loop
+// device: no path the user could change is opened in between.
+#include "cocoon/kernel_mount.h"
+
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <linux/mount.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cocoon/error.h"
+#include "runtime/trusted_file.h"
+
+namespace cocoon {
+
+namespace {
+
+// Another process may take the free loop device between the question and our claim.
+constexpr int loop_attempts = 16;
+
+bool is_hex_digest(const std::string& hex)
+{
+    return hex.size() == 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// Binds a free loop device to `file`, read-only, detached automatically when its last user
+// (the filesystem) goes. Returns the open loop device and its path.
+std::pair<UniqueFd, std::string> attach_loop(int file)
+{
+    UniqueFd control(open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+    if (!control.valid())
+        throw_errno("cannot open /dev/loop-control");
+    struct loop_config config {};
+    config.fd = static_cast<uint32_t>(file);
+    config.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+    for (int attempt = 0; attempt < loop_attempts; ++attempt) {
+        int number = ioctl(control.get(), LOOP_CTL_GET_FREE);
+        if (number < 0)
+            throw_errno("cannot find a free loop device");
+        std::string path = fmt::format("/dev/loop{}", number);
+        UniqueFd loop(open(path.c_str(), O_RDWR | O_CLOEXEC));
+        if (!loop.valid())
+            throw_errno(fmt::format("cannot open {}", path));
+        if (ioctl(loop.get(), LOOP_CONFIGURE, &config) == 0)
+            return {std::move(loop), path};
+        if (errno != EBUSY)
+            throw_errno(fmt::format("cannot configure {}", path));
+    }
+    fail("no free loop device after {} attempts", loop_attempts);
+}
+
+int fs_config(int fs, unsigned command, const char* key, const char* value)
+{
+    return static_cast<int>(syscall(SYS_fsconfig, fs, command, key, value, 0));
+}
+
+// A detached, read-only squashfs mount of the block device `device`.
+UniqueFd mount_squashfs(const std::string& device)
+{
+    UniqueFd fs(static_cast<int>(syscall(SYS_fsopen, "squashfs", FSOPEN_CLOEXEC)));
+    if (!fs.valid())
+        throw_errno("the kernel has no squashfs filesystem");
+    if (fs_config(fs.get(), FSCONFIG_SET_STRING, "source", device.c_str()) != 0 ||
+        fs_config(fs.get(), FSCONFIG_SET_FLAG, "ro", nullptr) != 0 ||
+        fs_config(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr) != 0)
+        throw_errno(fmt::format("cannot mount {} as squashfs", device));
+    UniqueFd mount(static_cast<int>(syscall(
+        SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)));
+    if (!mount.valid())
+        throw_errno(fmt::format("cannot create a mount of {}", device));
+    return mount;
+}
+
+// Shows the image's owners through the container's user namespace, as squashfuse does:
+// the image's root is the container's root.
+void map_owners(int mount, int userns_fd)
+{
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns_fd);
+    if (syscall(SYS_mount_setattr, mount, "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0)
+        throw_errno("cannot map the image's owners into the container (idmapped squashfs "
+                    "mounts need a recent kernel)");
+}
+
+} // namespace
+
+std::string format_trusted_image_request(const TrustedImageRequest& request)
+{
+    return fmt::format("{} {}", request.cache, request.hex);
+}
+
+TrustedImageRequest parse_trusted_image_request(const std::string& text)
+{
+    auto space = text.find(' ');
+    std::string index = text.substr(0, space);
+    TrustedImageRequest request;
+    if (space == std::string::npos || index.empty() || index.size() > 4 ||
+        index.find_first_not_of("0123456789") != std::string::npos)
+        fail("malformed kernel mount request");
+    request.cache = std::stoul(index);
+    request.hex = text.substr(space + 1);
+    if (!is_hex_digest(request.hex))
+        fail("malformed kernel mount request");
+    return request;
+}
+
+UniqueFd mount_trusted_squashfs(const Config& config, const TrustedImageRequest& request,
+                                int userns_fd)
+{
+    if (!config.kernel_mount)
+        fail("kernel_mount is off in cocoon.yaml");
+    if (request.cache >= config.shared_caches.size() || !is_hex_digest(request.hex))
+        fail("the image is not in a shared cache of cocoon.yaml");
+    const std::string& cache = config.shared_caches[request.cache];
+    try {
+        UniqueFd file = open_root_owned_file(cache + "/images", request.hex + ".sqsh");
+        char magic[4] = {};
+        if (pread(file.get(), magic, sizeof(magic), 0) != sizeof(magic) ||
+            std::memcmp(magic, "hsqs", 4) != 0)
+            fail("{}/images/{}.sqsh is not a squashfs file", cache, request.hex);
+        auto [loop, device] = attach_loop(file.get());
+        UniqueFd mount = mount_squashfs(device);
+        map_owners(mount.get(), userns_fd);
+        return mount; // the loop device goes with the last reference to this mount
+    } catch (const Error& e) {
+        throw e.wrap("not mounted by the kernel");
+    }
+}
+
+} // namespace cocoon

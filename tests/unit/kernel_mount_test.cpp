@@ -1,0 +1,285 @@
+// The check that decides which files may reach the kernel's squashfs parser, and the kernel
+// mount itself on a real loop device. Runs as root (the unit suite does); another user is
+// simulated with an unused uid.
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "cocoon/error.h"
+#include "cocoon/kernel_mount.h"
+#include "runtime/trusted_file.h"
+
+using namespace cocoon;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uid_t other_uid = 54321;
+const std::string hex(64, 'a');
+
+std::string error_of(const std::function<void()>& action)
+{
+    try {
+        action();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// DIR/cache/images/HEX.sqsh, all root's, the way `cocoon pull` as root leaves a shared cache.
+class TrustedCache : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        if (geteuid() != 0)
+            GTEST_SKIP() << "needs root (files of other owners, loop devices)";
+        char pattern[] = "/tmp/cocoon-kernel-mount-test.XXXXXX";
+        ASSERT_NE(mkdtemp(pattern), nullptr);
+        top_ = pattern;
+        chmod(top_.c_str(), 0755);
+        cache_ = top_ + "/cache";
+        images_ = cache_ + "/images";
+        fs::create_directories(images_);
+        chmod(cache_.c_str(), 0755);
+        chmod(images_.c_str(), 0755);
+        file_ = images_ + "/" + hex + ".sqsh";
+        std::ofstream(file_) << "hsqs and the rest of an image";
+        chmod(file_.c_str(), 0644);
+    }
+    void TearDown() override
+    {
+        if (!top_.empty())
+            fs::remove_all(top_);
+    }
+    std::string open_error(const std::string& dir = {}, const std::string& name = {})
+    {
+        return error_of([&] {
+            open_root_owned_file(dir.empty() ? images_ : dir, name.empty() ? hex + ".sqsh" : name);
+        });
+    }
+    std::string top_, cache_, images_, file_;
+};
+
+} // namespace
+
+TEST_F(TrustedCache, ARootOwnedFileInRootOwnedDirectoriesOpens)
+{
+    EXPECT_EQ(open_error(), "");
+    UniqueFd fd = open_root_owned_file(images_, hex + ".sqsh");
+    char magic[4] = {};
+    ASSERT_EQ(pread(fd.get(), magic, 4, 0), 4);
+    EXPECT_EQ(std::string(magic, 4), "hsqs") << "the descriptor is the checked file, readable";
+}
+
+TEST_F(TrustedCache, AFileOfAnotherUserIsRefused)
+{
+    ASSERT_EQ(chown(file_.c_str(), other_uid, 0), 0);
+    EXPECT_NE(open_error().find("owned by uid 54321, not root"), std::string::npos) << open_error();
+}
+
+TEST_F(TrustedCache, AFileOthersCanWriteIsRefused)
+{
+    chmod(file_.c_str(), 0664);
+    EXPECT_NE(open_error().find("writable by its group or others"), std::string::npos);
+    chmod(file_.c_str(), 0646);
+    EXPECT_NE(open_error().find("writable by its group or others"), std::string::npos);
+}
+
+TEST_F(TrustedCache, ASymbolicLinkInPlaceOfTheFileIsRefused)
+{
+    std::string elsewhere = top_ + "/elsewhere.sqsh";
+    fs::rename(file_, elsewhere);
+    fs::create_symlink(elsewhere, file_);
+    EXPECT_NE(open_error().find("is a symbolic link"), std::string::npos) << open_error();
+}
+
+TEST_F(TrustedCache, ASymbolicLinkOnTheWayIsRefused)
+{
+    // Even a root-owned link: the walk follows none.
+    fs::create_directory_symlink(cache_, top_ + "/link");
+    EXPECT_NE(open_error(top_ + "/link/images").find("symbolic link or not a directory"),
+              std::string::npos)
+        << open_error(top_ + "/link/images");
+}
+
+TEST_F(TrustedCache, ADirectoryOfAnotherUserIsRefused)
+{
+    ASSERT_EQ(chown(cache_.c_str(), other_uid, 0), 0);
+    EXPECT_NE(open_error().find(cache_ + " is owned by uid 54321"), std::string::npos)
+        << open_error();
+    ASSERT_EQ(chown(cache_.c_str(), 0, 0), 0);
+    ASSERT_EQ(chown(images_.c_str(), other_uid, 0), 0);
+    EXPECT_NE(open_error().find(images_ + " is owned by uid 54321"), std::string::npos);
+}
+
+TEST_F(TrustedCache, AWritableDirectoryIsRefused)
+{
+    chmod(top_.c_str(), 0777); // a parent others may change
+    EXPECT_NE(open_error().find(top_ + " is writable by its group or others"), std::string::npos)
+        << open_error();
+    chmod(top_.c_str(), 01777); // sticky above the cache: others cannot replace root's entries
+    EXPECT_EQ(open_error(), "");
+    chmod(images_.c_str(), 01777); // but the directory of the file itself stays closed
+    EXPECT_NE(open_error().find(images_ + " is writable"), std::string::npos) << open_error();
+}
+
+TEST_F(TrustedCache, AHardLinkedFileIsRefused)
+{
+    fs::create_hard_link(file_, top_ + "/second-name");
+    EXPECT_NE(open_error().find("2 hard links"), std::string::npos) << open_error();
+}
+
+TEST_F(TrustedCache, OddNamesAreRefused)
+{
+    EXPECT_NE(open_error(cache_ + "/../cache/images").find("'..'"), std::string::npos);
+    EXPECT_NE(open_error("images", hex + ".sqsh").find("not an absolute path"), std::string::npos);
+    EXPECT_NE(open_error(images_, "../images/x").find("not a file name"), std::string::npos);
+    EXPECT_NE(open_error(images_, "missing.sqsh").find("cannot open"), std::string::npos);
+}
+
+TEST(TrustedImageRequest, OnlyAnIndexAndSixtyFourHexDigitsAreAccepted)
+{
+    auto request = parse_trusted_image_request("1 " + hex);
+    EXPECT_EQ(request.cache, 1u);
+    EXPECT_EQ(request.hex, hex);
+    EXPECT_EQ(format_trusted_image_request(request), "1 " + hex);
+    for (const std::string& bad : {std::string("1"), " " + hex, "x " + hex, "-1 " + hex,
+                                  "99999 " + hex, "0 " + hex.substr(1), "0 " + hex + "a",
+                                  "0 ../" + hex.substr(3), "0 " + std::string(64, 'A'),
+                                  "0  " + hex})
+        EXPECT_NE(error_of([&] { parse_trusted_image_request(bad); }), "") << bad;
+}
+
+TEST_F(TrustedCache, TheSiteConfigurationDecidesNotTheRequest)
+{
+    Config config;
+    config.shared_caches = {cache_};
+    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, hex}, -1); })
+                  .find("kernel_mount is off"),
+              std::string::npos);
+    config.kernel_mount = true;
+    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {1, hex}, -1); })
+                  .find("not in a shared cache"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, "../x"}, -1); })
+                  .find("not in a shared cache"),
+              std::string::npos);
+    ASSERT_EQ(chown(file_.c_str(), other_uid, 0), 0);
+    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, hex}, -1); }).find("not root"),
+              std::string::npos);
+}
+
+namespace {
+
+// A child in a user namespace of its own (root inside = root outside) until `release`.
+struct UsernsChild {
+    pid_t pid = -1;
+    int release = -1;
+    UniqueFd userns;
+    UsernsChild()
+    {
+        int ready[2], go[2];
+        if (pipe(ready) != 0 || pipe(go) != 0)
+            return;
+        pid = fork();
+        if (pid == 0) {
+            close(ready[0]);
+            close(go[1]);
+            char byte = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+            (void)!write(ready[1], &byte, 1);
+            (void)!read(go[0], &byte, 1);
+            _exit(0);
+        }
+        close(ready[1]);
+        close(go[0]);
+        release = go[1];
+        char byte = 'n';
+        if (read(ready[0], &byte, 1) == 1 && byte == 'y') {
+            std::ofstream(fmt::format("/proc/{}/uid_map", pid)) << "0 0 1";
+            std::ofstream(fmt::format("/proc/{}/setgroups", pid)) << "deny";
+            std::ofstream(fmt::format("/proc/{}/gid_map", pid)) << "0 0 1";
+            userns = UniqueFd(open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY));
+        }
+        close(ready[0]);
+    }
+    ~UsernsChild()
+    {
+        close(release);
+        if (pid > 0)
+            waitpid(pid, nullptr, 0);
+    }
+};
+
+// Loop devices whose backing file is `path`.
+int loops_backed_by(const std::string& path)
+{
+    int count = 0;
+    for (const auto& entry : fs::directory_iterator("/sys/block")) {
+        std::ifstream in(entry.path() / "loop" / "backing_file");
+        std::string backing;
+        if (in && std::getline(in, backing) && backing == path)
+            ++count;
+    }
+    return count;
+}
+
+} // namespace
+
+TEST_F(TrustedCache, ATrustedImageIsMountedByTheKernelAndLeavesNoLoopDevice)
+{
+    if (system("command -v mksquashfs >/dev/null") != 0)
+        GTEST_SKIP() << "mksquashfs (squashfs-tools) is not installed";
+    std::string tree = top_ + "/tree";
+    fs::create_directories(tree);
+    std::ofstream(tree + "/hello") << "from the kernel\n";
+    fs::remove(file_);
+    std::string command = fmt::format("mksquashfs {} {} -quiet -no-progress -all-root >/dev/null",
+                                      tree, file_);
+    ASSERT_EQ(system(command.c_str()), 0);
+    chmod(file_.c_str(), 0644);
+    Config config;
+    config.kernel_mount = true;
+    config.shared_caches = {"/nowhere", cache_};
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    {
+        UniqueFd mount = mount_trusted_squashfs(config, {1, hex}, child.userns.get());
+        ASSERT_TRUE(mount.valid());
+        EXPECT_EQ(loops_backed_by(file_), 1);
+        UniqueFd hello(openat(mount.get(), "hello", O_RDONLY | O_CLOEXEC));
+        ASSERT_TRUE(hello.valid());
+        char text[64] = {};
+        EXPECT_EQ(read(hello.get(), text, sizeof(text)), 16);
+        EXPECT_STREQ(text, "from the kernel\n");
+        EXPECT_NE(openat(mount.get(), "new", O_CREAT | O_WRONLY | O_CLOEXEC, 0644), 0)
+            << "read-only";
+    }
+    // The loop device goes with the mount (autoclear); its release may lag a moment.
+    int left = 1;
+    for (int i = 0; i < 100 && (left = loops_backed_by(file_)) != 0; ++i)
+        usleep(20 * 1000);
+    EXPECT_EQ(left, 0) << "a loop device still backs " << file_;
+}
+
+TEST_F(TrustedCache, AFileThatIsNotSquashfsNeverReachesTheKernel)
+{
+    std::ofstream(file_) << "not an image at all";
+    Config config;
+    config.kernel_mount = true;
+    config.shared_caches = {cache_};
+    UsernsChild child;
+    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, hex}, child.userns.get()); })
+                  .find("not a squashfs file"),
+              std::string::npos);
+    EXPECT_EQ(loops_backed_by(file_), 0);
+}

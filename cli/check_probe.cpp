@@ -67,8 +67,8 @@ std::string tar_header(const std::string& name, char type, size_t size, unsigned
     put(257, 6, std::string("ustar\0", 6));
     put(263, 2, "00");
     unsigned sum = 0;
-    for (unsigned char c : block)
-        sum += c;
+    for (char c : block)
+        sum += static_cast<unsigned char>(c);
     put(148, 8, octal(sum, 6) + std::string("\0 ", 2));
     return block;
 }

@@ -42,8 +42,10 @@ void ProgressDisplay::operator()(const ImportEvent& event)
                         event.layers, mib(event.bytes), mib(event.total_bytes),
                         mib(static_cast<uint64_t>(rate)));
         if (terminal_) {
-            int width = 30;
-            int filled = event.total_bytes ? static_cast<int>(width * event.bytes / event.total_bytes) : 0;
+            constexpr int width = 30;
+            int filled = event.total_bytes
+                             ? static_cast<int>(uint64_t {width} * event.bytes / event.total_bytes)
+                             : 0;
             std::string bar(static_cast<size_t>(std::min(filled, width)), '#');
             bar.resize(static_cast<size_t>(width), '.');
             std::fprintf(out_, "\r[%s] %s\033[K", bar.c_str(), line.c_str());

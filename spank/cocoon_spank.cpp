@@ -381,8 +381,8 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
         });
     };
     hooks.undumpable = true;
-    hooks.kernel_mount = [&config](pid_t holder, const TrustedImageRequest& request) {
-        return mount_trusted_kernel_image(config, holder, request);
+    hooks.kernel_mount = [&config](pid_t holder, const TrustedImageRequest& wanted) {
+        return mount_trusted_kernel_image(config, holder, wanted);
     };
     hooks.named = named;
     state.workdir = spec.workdir;

@@ -32,8 +32,8 @@ bool plain_name(const std::string& name)
 {
     if (name.empty() || name.size() > 255 || name.front() == '.')
         return false;
-    for (unsigned char c : name)
-        if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
             return false;
     return true;
 }

@@ -446,7 +446,7 @@ size_t remove_from_cache(const std::string& cache_dir, const std::string& what)
     size_t removed = 0;
     for (const auto& image : cache.list())
         if (image.digest == what || (digest_prefix && image.digest.compare(7, what.size(), what) == 0))
-            removed += cache.remove(image.digest) ? 1 : 0;
+            removed += cache.remove(image.digest) ? 1U : 0U;
     return removed;
 }
 

@@ -286,7 +286,7 @@ Kind kind_of(archive_entry* entry)
 // and libarchive 3.6 reads both.
 void drop_privileges(archive_entry* entry)
 {
-    archive_entry_set_perm(entry, archive_entry_perm(entry) & ~(S_ISUID | S_ISGID));
+    archive_entry_set_perm(entry, archive_entry_perm(entry) & ~static_cast<mode_t>(S_ISUID | S_ISGID));
     if (archive_entry_xattr_reset(entry) == 0)
         return;
     std::vector<std::pair<std::string, std::string>> kept;

@@ -78,8 +78,8 @@ std::string to_lower(std::string_view text)
 
 bool has_control_character(std::string_view text)
 {
-    for (unsigned char c : text)
-        if (c < 0x20 || c == 0x7f)
+    for (char c : text)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
             return true;
     return false;
 }

@@ -100,7 +100,8 @@ std::map<std::string, std::string> challenge_parameters(const std::string& heade
 std::string url_escape(const std::string& text)
 {
     std::string out;
-    for (unsigned char c : text) {
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
         if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
             out.push_back(static_cast<char>(c));
         else

@@ -177,8 +177,8 @@ UnshareRequest parse_unshare_request(const std::string& text)
 bool parse_boolean_value(const std::string& name, const std::string& text)
 {
     std::string lower;
-    for (unsigned char c : text)
-        lower += static_cast<char>(std::tolower(c));
+    for (char c : text)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     for (const char* yes : {"1", "true", "yes", "on"})
         if (lower == yes)
             return true;

@@ -76,8 +76,8 @@ bool valid_variable_name(const std::string& name)
 {
     if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front())))
         return false;
-    for (unsigned char c : name)
-        if (!std::isalnum(c) && c != '_')
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
             return false;
     return true;
 }

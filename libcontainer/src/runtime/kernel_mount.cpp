@@ -85,7 +85,7 @@ void map_owners(int mount, int userns_fd)
 {
     struct mount_attr attr {};
     attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = static_cast<uint64_t>(userns_fd);
+    attr.userns_fd = static_cast<__u64>(userns_fd);
     if (syscall(SYS_mount_setattr, mount, "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0)
         throw_errno("cannot map the image's owners into the container (idmapped squashfs "
                     "mounts need a recent kernel)");

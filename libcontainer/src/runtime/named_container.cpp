@@ -72,8 +72,8 @@ ContainerName parse_container_name(const std::string& text)
         fail("'{}' starts with '.'; a name is letters, digits, '.', '_' and '-', not starting "
              "with '.'",
              printable(result.name));
-    for (unsigned char c : result.name)
-        if (!name_character(c))
+    for (char ch : result.name)
+        if (auto c = static_cast<unsigned char>(ch); !name_character(c))
             fail("'{}' holds '{}'; a name is letters, digits, '.', '_' and '-'",
                  printable(result.name), printable(std::string(1, static_cast<char>(c))));
     if (colon == std::string::npos)

@@ -24,7 +24,7 @@ constexpr long fuse_magic = 0x65735546; // FUSE_SUPER_MAGIC (not in every linux/
 UniqueFd open_component(int parent, const std::string& name, int flags)
 {
     struct open_how how {};
-    how.flags = static_cast<uint64_t>(flags | O_NOFOLLOW | O_CLOEXEC);
+    how.flags = static_cast<__u64>(flags | O_NOFOLLOW | O_CLOEXEC);
     how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH;
     int fd;
     do {

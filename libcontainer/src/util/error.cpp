@@ -28,7 +28,8 @@ std::string printable(const std::string& text)
 {
     std::string escaped;
     escaped.reserve(text.size());
-    for (unsigned char c : text) {
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
         if (c < 0x20 || c == 0x7f || c == '\\')
             escaped += fmt::format("\\x{:02x}", c);
         else

@@ -46,7 +46,7 @@ std::optional<std::string> read_text(const std::string& path)
     return text.str();
 }
 
-std::string trim(std::string text)
+std::string trim(const std::string& text)
 {
     auto begin = text.find_first_not_of(" \t\r\n");
     auto end = text.find_last_not_of(" \t\r\n");

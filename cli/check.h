@@ -44,7 +44,7 @@ private:
 };
 
 std::optional<std::string> read_text(const std::string& path);
-std::string trim(std::string text);
+std::string trim(const std::string& text);
 std::string parent_dir(const std::string& path);
 
 struct ProgramResult {

@@ -40,6 +40,9 @@ for ((i = 0; i < 100; i++)); do
     [[ "$(squeue -h -j "$job" -o %T 2>/dev/null)" == PENDING ]] && break
     sleep 0.1
 done
+# Not in the second of the requeue: slurmd refuses a job whose credential was revoked in
+# the same second ("Job credential revoked"), which is why Slurm itself waits.
+sleep 2
 scontrol update JobId="$job" StartTime=now || fail "cannot let requeued job $job start now"
 for ((i = 0; i < 300; i++)); do
     grep -q second-run-fresh "$out_file" 2>/dev/null && break

@@ -40,6 +40,6 @@ void log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) noe
 // Text another program wrote (a helper's stderr), made fit for a log: at most `max_bytes`,
 // control characters escaped, one message per line, each prefixed with `source: `.
 void log_output(LogLevel level, std::string_view source, std::string_view text,
-                size_t max_bytes = 16 * 1024) noexcept;
+                size_t max_bytes = size_t{16} * 1024) noexcept;
 
 } // namespace cocoon

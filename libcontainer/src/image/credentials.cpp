@@ -16,7 +16,7 @@ namespace cocoon {
 
 namespace {
 
-constexpr size_t max_file_size = 1024 * 1024;
+constexpr size_t max_file_size = size_t{1024} * 1024;
 
 // Where a user's credentials live, in the order they are consulted.
 constexpr const char* credential_files[] = {

@@ -216,7 +216,7 @@ ImportedImage to_imported(const CachedImage& image)
     return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
 }
 
-void report(const ImportProgress& progress, ImportEvent event)
+void report(const ImportProgress& progress, const ImportEvent& event)
 {
     if (progress)
         progress(event);

@@ -51,7 +51,7 @@ constexpr size_t max_component_length = 255; // NAME_MAX
 // The average bytes of a kept path that image_max_entries allows: real images average
 // well under 100.
 constexpr uint64_t kept_bytes_per_entry = 256;
-constexpr size_t copy_chunk = 64 * 1024;
+constexpr size_t copy_chunk = size_t{64} * 1024;
 constexpr size_t shown_name_length = 200;
 constexpr std::string_view whiteout_prefix = ".wh.";
 constexpr std::string_view opaque_marker = ".wh..wh..opq";

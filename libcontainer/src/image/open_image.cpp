@@ -59,8 +59,7 @@ std::optional<TrustedImageRequest> trusted_image_request(const Config& config,
     return std::nullopt;
 }
 
-std::unique_ptr<ImageSource> open_path(const std::string& path, const Config& config, uid_t uid,
-                                       gid_t gid);
+std::unique_ptr<ImageSource> open_path(const std::string& path, const Config& config);
 
 } // namespace
 
@@ -70,22 +69,19 @@ std::unique_ptr<ImageSource> open_image(const ContainerSpec& spec, const Config&
     const auto& reference = spec.image;
     const auto& identity = spec.identity;
     if (reference.kind == ImageReference::Kind::Path)
-        return open_path(reference.path, config, identity.uid, identity.gid);
+        return open_path(reference.path, config);
     // Mounted from the descriptor the cache opened (and locked): never reopened by path.
     auto imported = ensure_image(reference, config, spec.cache_dir, identity.home, progress);
     auto trusted = trusted_image_request(config, imported);
     return std::make_unique<ImportedSquashfsImage>(
-        std::make_unique<SquashfsImage>(imported.squashfs, std::move(imported.in_use), config,
-                                        identity.uid, identity.gid),
+        std::make_unique<SquashfsImage>(imported.squashfs, std::move(imported.in_use), config),
         imported.config, std::move(trusted));
 }
 
 namespace {
 
-std::unique_ptr<ImageSource> open_path(const std::string& path, const Config& config, uid_t uid,
-                                       gid_t gid)
+std::unique_ptr<ImageSource> open_path(const std::string& path, const Config& config)
 {
-
     // O_NONBLOCK: a FIFO planted at the path must not hang the step.
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd.valid()) {
@@ -102,7 +98,7 @@ std::unique_ptr<ImageSource> open_path(const std::string& path, const Config& co
     if (S_ISDIR(st.st_mode))
         return std::make_unique<DirectoryImage>(path, std::move(fd));
     if (S_ISREG(st.st_mode))
-        return std::make_unique<SquashfsImage>(path, std::move(fd), config, uid, gid);
+        return std::make_unique<SquashfsImage>(path, std::move(fd), config);
     fail("image {} is neither a squashfs file nor a directory", path);
 }
 

@@ -80,15 +80,13 @@ void check_squashfs_superblock(int fd, const std::string& path)
         fail("image {} is not a squashfs file (give a squashfs file or a root filesystem "
              "directory)",
              path);
-    unsigned major = superblock[28] | (superblock[29] << 8);
+    auto major = static_cast<unsigned>(superblock[28] | (superblock[29] << 8));
     if (major != 4)
         fail("image {} is squashfs version {}, only version 4 is supported", path, major);
 }
 
-SquashfsImage::SquashfsImage(std::string path, UniqueFd fd, const Config& config, uid_t uid,
-                             gid_t gid)
-    : path_(std::move(path)), fd_(std::move(fd)), squashfuse_(config.squashfuse), uid_(uid),
-      gid_(gid)
+SquashfsImage::SquashfsImage(std::string path, UniqueFd fd, const Config& config)
+    : path_(std::move(path)), fd_(std::move(fd)), squashfuse_(config.squashfuse)
 {
     check_squashfs_superblock(fd_.get(), path_);
     // Marks the image in use for as long as this descriptor lives (squashfuse inherits it),
@@ -147,7 +145,7 @@ void SquashfsImage::mount(const std::string& target)
     if (stat(target.c_str(), &st) != 0) {
         int error = errno;
         stop();
-        std::string output = sys::read_file(err_read.get(), 64 * 1024);
+        std::string output = sys::read_file(err_read.get(), size_t{64} * 1024);
         // The user's message gets the first line; the admin's log gets all of it.
         log_output(LogLevel::Info, "squashfuse", output);
         std::string message = first_line(output);

@@ -12,7 +12,7 @@ namespace cocoon {
 
 class SquashfsImage final : public ImageSource {
 public:
-    SquashfsImage(std::string path, UniqueFd fd, const Config& config, uid_t uid, gid_t gid);
+    SquashfsImage(std::string path, UniqueFd fd, const Config& config);
     ~SquashfsImage() override;
     void mount(const std::string& target) override;
     void stop() noexcept override;
@@ -22,8 +22,6 @@ private:
     UniqueFd fd_;
     std::string squashfuse_;
     UniqueFd program_; // squashfuse_, opened and checked before any namespace exists
-    uid_t uid_;
-    gid_t gid_;
     pid_t server_ = -1;
 };
 

@@ -294,8 +294,9 @@ void serve(int status_fd, int control_fd, bool named)
     }
     // A named container serves the job's later steps: it goes when the job ends, with a
     // SIGKILL to every process in it (the plugin's job epilog), mounts with the namespace.
-    while (named)
-        pause();
+    if (named)
+        for (;;)
+            pause();
     end_leftover_processes();
     image->stop();
 }

@@ -243,8 +243,9 @@ std::string describe_seccomp(const Config& config)
     // Group the denied calls by what they return, in table order.
     std::vector<std::pair<int, std::string>> groups;
     for (const auto& [what, error] : filter.denied()) {
+        int code = error; // clang 14 (clang-tidy) cannot capture a structured binding
         auto group = std::find_if(groups.begin(), groups.end(),
-                                  [error](const auto& g) { return g.first == error; });
+                                  [code](const auto& g) { return g.first == code; });
         if (group == groups.end())
             groups.emplace_back(error, what);
         else

@@ -19,6 +19,8 @@ PACKAGES=(
     # the MPI test images (tests/harness/make-mpi-image.sh) compile their program with the
     # MPI's own wrapper; Slurm's mpi/pmix plugin loads the host's libpmix.so (libpmix-dev)
     libmpich-dev libopenmpi-dev libpmix-dev
+    # scripts/lint.sh: the style and static checks of .clang-format and .clang-tidy
+    clang-format clang-tidy
 )
 # test_security_seccomp.sh builds static i386 and x32 probes (gcc -m32, -mx32).
 if [[ "$(dpkg --print-architecture)" == amd64 ]]; then

@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh Debian 12 machine as root:
 #   install packages -> build -> the unit suite under ASan/UBSan (build-asan) -> start a
 #   private three-node Slurm cluster on this machine -> run the unit and integration
-#   suites -> stop the cluster. COCOON_SANITIZERS=0 leaves out the sanitizer run.
+#   suites, and beside them scripts/lint.sh (clang-format, clang-tidy) -> stop the cluster.
+#   COCOON_SANITIZERS=0 leaves out the sanitizer run.
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,11 +62,21 @@ trap 'tests/harness/registry.sh stop >/dev/null 2>&1 || true
 # Two OCI registries on 127.0.0.1:5000 (open) and :5001 (Basic auth) with the test images.
 tests/harness/registry.sh start
 
+# The style and static checks (scripts/lint.sh) run beside the integration suite, which
+# mostly waits on Slurm, at a lower priority; they count as one more test.
+lint_log=build/meson-logs/lint.txt
+nice -n 10 scripts/lint.sh > "$lint_log" 2>&1 &
+lint_pid=$!
+
 # Integration tests share one cluster, whose nodes are this machine: one test at a time.
 set +e
 meson test -C build --num-processes 1 --print-errorlogs "$@"
 status=$?
+wait "$lint_pid"
+lint_status=$?
 set -e
+echo "--- scripts/lint.sh"
+cat "$lint_log"
 
 # meson's summary counts test programs; turn it into the one closing line CI reads.
 # The sanitizer run counts too; when it failed before running anything (a build error) that
@@ -89,7 +100,8 @@ PY
 if (( sanitizer_status != 0 )) && [[ ! -f "$sanitizer_log" ]]; then
     failed=$((failed + 1))
 fi
+if (( lint_status == 0 )); then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 summary="$passed passed, $failed failed"
 (( skipped > 0 )) && summary+=", $skipped skipped"
 echo "$summary"
-(( status == 0 && sanitizer_status == 0 && failed == 0 ))
+(( status == 0 && sanitizer_status == 0 && lint_status == 0 && failed == 0 ))

@@ -198,6 +198,10 @@ int run_command(int argc, char** argv)
             fail("--container-name={}: named containers live in a Slurm job (srun, sbatch, "
                  "salloc); 'cocoon run' makes a new container each time, leave it out",
                  value);
+        else if (name == "container-save")
+            fail("--container-save={}: 'cocoon run' does not save its container yet (srun, "
+                 "sbatch and salloc do); leave it out",
+                 value);
     spec.options = resolved.container;
     options.container_workdir = spec.options.workdir;
     spec.run_entrypoint = resolved.entrypoint.value_or(false);

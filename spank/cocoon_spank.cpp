@@ -65,6 +65,7 @@ extern "C" {
 
 #include "cocoon/config.h"
 #include "cocoon/container.h"
+#include "cocoon/container_save.h"
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
@@ -107,6 +108,13 @@ struct StepState {
     // The named container of an earlier step that this step joins.
     std::optional<NamedContainerRecord> named;
     bool named_no_exec = false; // :no_exec: its files, not its private namespaces
+    // --container-save=PATH (absolute; empty: none), saved as the job user once the last
+    // task of node 0 has ended.
+    std::string save_path;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+    uint32_t tasks_ended = 0;
 };
 
 StepState state;
@@ -611,6 +619,12 @@ int slurm_spank_user_init(spank_t sp, int, char**)
                 return 0; // not a container step: its options are not ours to judge
             throw;
         }
+        if (!resolved->save.empty()) {
+            state.save_path = resolved->save;
+            state.uid = item<uid_t>(sp, S_JOB_UID);
+            state.gid = item<gid_t>(sp, S_JOB_GID);
+            state.groups = job_groups(sp);
+        }
         if (resolved->name) {
             start_or_join_named(sp, request, *resolved);
             return 0;
@@ -689,6 +703,42 @@ int slurm_spank_task_init(spank_t sp, int, char**)
     } catch (const std::exception& e) {
         report(e.what());
         return -1;
+    }
+    return 0;
+}
+
+// --container-save: when the last task of the step on node 0 has ended, and before
+// slurmstepd tells srun so (task_exit runs first), so the file is complete when srun
+// returns. Slurm only logs what task_exit returns and the tasks' exit codes are already
+// known: a failed save cannot fail the step; its reason goes to the step's stderr (srun's
+// terminal) and the slurmd log.
+int slurm_spank_task_exit(spank_t sp, int, char**)
+{
+    if (!is_remote(sp) || state.save_path.empty() || !state.error.empty())
+        return 0;
+    try {
+        if (item<uint32_t>(sp, S_JOB_NODEID) != 0)
+            return 0;
+        if (++state.tasks_ended < item<uint32_t>(sp, S_JOB_LOCAL_TASK_COUNT))
+            return 0;
+        pid_t holder = state.named ? state.named->pid : state.holder ? state.holder->pid() : -1;
+        if (holder < 0)
+            return 0;
+        std::optional<NamespaceFds> namespaces;
+        {
+            RootEuid root;
+            namespaces = open_namespaces(holder);
+        }
+        Config config = load_site_config();
+        save_container(*namespaces, state.save_path, config,
+                       [] { drop_to_job_user(state.uid, state.gid, state.groups); });
+        slurm_info("cocoon: saved the container to %s", printable(state.save_path).c_str());
+    } catch (const std::exception& e) {
+        // slurmstepd's stderr is the step's by now: this one line reaches srun (or the
+        // batch job's output) and the slurmd log. Returning an error would only add
+        // Slurm's own two lines.
+        slurm_error("cocoon: --container-save=%s: %s; the container was not saved",
+                    printable(state.save_path).c_str(), printable(e.what()).c_str());
     }
     return 0;
 }

@@ -246,3 +246,31 @@ TEST(OptionTable, EveryRowHasHelpAndAVariable)
         EXPECT_TRUE(std::string(row.name).starts_with("container-")) << row.name;
     }
 }
+
+TEST(ContainerSave, RelativePathsAreTakenFromTheWorkingDirectory)
+{
+    auto none = env_of({});
+    EXPECT_EQ(resolve_container_options({{"container-save", "out/x.sqsh"}}, none, "/submit", false).save,
+              "/submit/out/x.sqsh");
+    EXPECT_EQ(resolve_container_options({{"container-save", "/a/../b.sqsh"}}, none, "/submit", false).save,
+              "/b.sqsh");
+    EXPECT_EQ(resolve_container_options({}, env_of({{"PYXIS_CONTAINER_SAVE", "p.sqsh"}}), "/s", false).save,
+              "/s/p.sqsh");
+    EXPECT_EQ(resolve_container_options({}, env_of({{"COCOON_CONTAINER_SAVE", "c.sqsh"},
+                                                    {"PYXIS_CONTAINER_SAVE", "p.sqsh"}}),
+                                        "/s", false)
+                  .save,
+              "/s/c.sqsh");
+    EXPECT_EQ(resolve_container_options({}, none, "/s", false).save, "");
+}
+
+TEST(ContainerSave, BadPathsNameWhatWasTyped)
+{
+    EXPECT_EQ(resolve_error({{"container-save", ""}}),
+              "--container-save=: the path is empty; give the squashfs file to write");
+    EXPECT_EQ(resolve_error({{"container-save", "dir/"}}),
+              "--container-save=dir/: the path names a directory; give a file in it, such as "
+              "dir/image.sqsh");
+    EXPECT_EQ(resolve_error({}, {{"PYXIS_CONTAINER_SAVE", "a\nb"}}),
+              "PYXIS_CONTAINER_SAVE=a\nb: the path has a control character; choose another");
+}

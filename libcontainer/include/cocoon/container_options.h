@@ -116,7 +116,14 @@ struct ResolvedOptions {
     std::optional<ContainerName> name;
     // Where it came from, for messages: "--container-name=VALUE" or "NAME=VALUE".
     std::string name_source;
+    // --container-save=PATH, PYXIS_CONTAINER_SAVE: the squashfs file the container is saved
+    // to when the step ends (absolute); empty: none.
+    std::string save;
 };
+
+// The absolute, normalised path of --container-save=TEXT (a relative one is taken from
+// `base_dir`). Throws Error when TEXT is empty, has a control character or ends in '/'.
+std::string resolve_save_path(const std::string& text, const std::string& base_dir);
 
 // The options of the table from `typed` (the command line) or, for an option not typed,
 // from COCOON_CONTAINER_<SUFFIX>, else PYXIS_CONTAINER_<SUFFIX>. Relative mount sources are

@@ -252,6 +252,10 @@ const std::vector<ContainerOptionInfo> option_table = {
      "[cocoon] keep this step's container, with its changes, for the later steps of the "
      "job on the node; a step naming it without an image uses it (see spank-cocoon(8))",
      nullptr, "NAME", nullptr},
+    {"container-save", nullptr, "PATH",
+     "[cocoon] when the step ends, save the container (image and changes) to this squashfs "
+     "file, usable later with --container-image=PATH; relative to the working directory",
+     nullptr, "SAVE", nullptr},
 };
 
 // Where a value came from, for messages: "--container-mounts=VALUE" or "NAME=VALUE".
@@ -356,6 +360,26 @@ void with_value(const Resolver& resolver, const char* name,
 
 } // namespace
 
+std::string resolve_save_path(const std::string& text, const std::string& base_dir)
+{
+    if (text.empty())
+        fail("the path is empty; give the squashfs file to write");
+    for (char c : text)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            fail("the path has a control character; choose another");
+    std::filesystem::path path(text);
+    if (path.is_relative())
+        path = std::filesystem::path(base_dir) / path;
+    path = path.lexically_normal();
+    if (!path.has_filename()) {
+        std::string dir = text;
+        while (!dir.empty() && dir.back() == '/')
+            dir.pop_back();
+        fail("the path names a directory; give a file in it, such as {}/image.sqsh", dir);
+    }
+    return path.string();
+}
+
 std::optional<std::string> process_environment(const std::string& name)
 {
     const char* value = getenv(name.c_str());
@@ -395,6 +419,9 @@ ResolvedOptions resolve_container_options(const TypedOptions& typed, const EnvLo
     });
     if (auto source = resolver.value(row("container-name")))
         resolved.name_source = source->shown();
+    with_value(resolver, "container-save", [&](const std::string& value) {
+        resolved.save = resolve_save_path(value, base_dir);
+    });
     return resolved;
 }
 

@@ -1,0 +1,226 @@
+// How a container is saved: three processes, none privileged.
+//   saver   (a fork of the caller, dropped to the user by in_child) creates the temporary
+//           file next to PATH on the host, waits for the two below, then renames the file
+//           into place or removes it.
+//   opener  joins the container's namespaces and sends the saver a descriptor of the
+//           container's root directory; nothing else runs inside the container, so no
+//           program of the image is trusted or needed.
+//   packer  joins only the container's user namespace, where the user owns the image's
+//           files (uid 0 with a writable root), and runs the host's gensquashfs on that
+//           descriptor: the owners written are those the container sees, and the program
+//           and its libraries are the host's.
+#include "cocoon/container_save.h"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "cocoon/error.h"
+#include "util/safe_dir.h"
+#include "util/sys.h"
+
+namespace cocoon {
+
+namespace {
+
+void send_fd(int socket, int fd)
+{
+    char byte = 0;
+    iovec io{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    if (sendmsg(socket, &message, 0) != 1)
+        _exit(1);
+}
+
+UniqueFd receive_fd(int socket)
+{
+    char byte = 0;
+    iovec io{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    if (recvmsg(socket, &message, MSG_CMSG_CLOEXEC) != 1)
+        return UniqueFd();
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    if (!header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int)))
+        return UniqueFd();
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(header), sizeof(int));
+    return UniqueFd(fd);
+}
+
+int wait_for(pid_t pid)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+// The opener: a detached copy of the container's root mount alone, from inside it. Its
+// submounts (/proc, /sys, /dev, /tmp, binds) are not in the copy, so the packer sees only
+// the image and the changes made to it. The opener joins only the outer user namespace,
+// which owns the mount namespace and so may clone its mounts.
+UniqueFd open_container_root(const NamespaceFds& namespaces)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+        throw_errno("socketpair");
+    UniqueFd mine(pair[0]), theirs(pair[1]);
+    pid_t opener = fork();
+    if (opener < 0)
+        throw_errno("fork");
+    if (opener == 0) {
+        if (setns(namespaces.user.get(), CLONE_NEWUSER) != 0 ||
+            setns(namespaces.mnt.get(), CLONE_NEWNS) != 0)
+            _exit(1);
+        int root = static_cast<int>(
+            syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+        if (root < 0)
+            _exit(2);
+        send_fd(theirs.get(), root);
+        _exit(0);
+    }
+    theirs.reset();
+    UniqueFd root = receive_fd(mine.get());
+    int status = wait_for(opener);
+    if (!root.valid())
+        fail("cannot open the container's root ({})",
+             WIFEXITED(status) && WEXITSTATUS(status) == 2 ? "cloning its mount failed"
+                                                            : "has the container ended?");
+    return root;
+}
+
+std::string last_line(std::string text)
+{
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+        text.pop_back();
+    auto newline = text.find_last_of('\n');
+    return newline == std::string::npos ? text : text.substr(newline + 1);
+}
+
+// The packer: gensquashfs of the root into `output`, as the container's owner.
+void pack(int program, int user_ns, int root, const std::string& output)
+{
+    int errors[2];
+    if (pipe2(errors, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd errors_read(errors[0]), errors_write(errors[1]);
+    std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
+    const char* argv[] = {"gensquashfs", "--quiet", "--force", "--keep-time",
+                          "--compressor", "zstd", "--num-jobs", jobs.c_str(), "--pack-dir", ".",
+                          output.c_str(), nullptr};
+    const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
+    pid_t packer = fork();
+    if (packer < 0)
+        throw_errno("fork");
+    if (packer == 0) {
+        int null_fd = open("/dev/null", O_RDWR);
+        if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
+            dup2(errors_write.get(), 2) < 0 || setns(user_ns, CLONE_NEWUSER) != 0 ||
+            fchdir(root) != 0)
+            _exit(126);
+        syscall(SYS_execveat, program, "", const_cast<char* const*>(argv),
+                const_cast<char* const*>(envp), AT_EMPTY_PATH);
+        _exit(127);
+    }
+    errors_write.reset();
+    std::string messages = sys::read_file(errors_read.get(), 1 << 20);
+    int status = wait_for(packer);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("gensquashfs failed: {}",
+             messages.empty() ? "it failed without a message" : last_line(messages));
+}
+
+// The saver's work, as the user.
+void save(const NamespaceFds& namespaces, const std::string& path, int program)
+{
+    std::filesystem::path target(path);
+    std::string dir = target.parent_path().string();
+    std::string temp = (target.parent_path() / ("." + target.filename().string() + ".XXXXXX")).string();
+    int fd = mkostemp(temp.data(), O_CLOEXEC);
+    if (fd < 0)
+        fail("cannot create a file in {}: {}; give a path in a directory you can write", dir,
+             std::strerror(errno));
+    UniqueFd file(fd);
+    try {
+        mode_t mask = umask(0);
+        umask(mask);
+        if (fchmod(file.get(), 0666 & ~mask) != 0)
+            throw_errno("fchmod");
+        UniqueFd root = open_container_root(namespaces);
+        pack(program, namespaces.user.get(), root.get(), temp);
+        if (fsync(file.get()) != 0)
+            throw_errno(fmt::format("cannot write {}", temp));
+        if (rename(temp.c_str(), path.c_str()) != 0)
+            throw_errno(fmt::format("cannot rename {} to {}", temp, path));
+    } catch (...) {
+        unlink(temp.c_str());
+        throw;
+    }
+}
+
+} // namespace
+
+void save_container(const NamespaceFds& namespaces, const std::string& path, const Config& config,
+                    const std::function<void()>& in_child)
+{
+    // gensquashfs comes with tar2sqfs (squashfs-tools-ng), in the same directory.
+    std::string program_path =
+        (std::filesystem::path(config.tar2sqfs).parent_path() / "gensquashfs").string();
+    if (access(program_path.c_str(), X_OK) != 0)
+        fail("the squashfs writer {} is not installed (package squashfs-tools-ng, next to "
+             "cocoon.yaml's tar2sqfs)",
+             program_path);
+    UniqueFd program = sys::open_trusted_program(program_path, "the squashfs writer gensquashfs");
+
+    int errors[2];
+    if (pipe2(errors, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd errors_read(errors[0]), errors_write(errors[1]);
+    pid_t saver = fork();
+    if (saver < 0)
+        throw_errno("cannot start the save");
+    if (saver == 0) {
+        std::string message;
+        try {
+            if (in_child)
+                in_child();
+            save(namespaces, path, program.get());
+            _exit(0);
+        } catch (const std::exception& e) {
+            message = e.what();
+        }
+        (void)!write(errors_write.get(), message.data(), message.size());
+        _exit(1);
+    }
+    errors_write.reset();
+    std::string message = sys::read_file(errors_read.get(), 1 << 16);
+    int status = wait_for(saver);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("{}", message.empty() ? "the save failed without a message" : message);
+}
+
+} // namespace cocoon

@@ -162,11 +162,10 @@ bool check_user_namespaces(CheckReport& report)
         seen += (seen.empty() ? "" : ", ") + std::string(sysctl.name) + "=" + v;
     }
     if (int error = try_unprivileged_userns(); error != 0) {
-        report.problem(item,
-                       std::string("an unprivileged process cannot create one: ") +
-                           std::strerror(error),
-                       "enable CONFIG_USER_NS in the kernel and allow it to users (sysctls "
-                       "above, seccomp or LSM policy of the node)");
+        report.problem(
+            item, std::string("an unprivileged process cannot create one: ") + std::strerror(error),
+            "enable CONFIG_USER_NS in the kernel and allow it to users (sysctls "
+            "above, seccomp or LSM policy of the node)");
         return false;
     }
     report.ok(item, seen + (seen.empty() ? "" : "; ") + "an unprivileged process creates one");
@@ -215,16 +214,19 @@ Config check_config(CheckReport& report, const std::string& path, bool given)
     try {
         config = load_config(path);
     } catch (const std::exception& e) {
-        report.problem(item, e.what(), "correct the key named above (cocoon.yaml(5) lists every key)");
+        report.problem(item, e.what(),
+                       "correct the key named above (cocoon.yaml(5) lists every key)");
         return default_config();
     }
     try {
         load_trusted_config(path);
-        report.ok(item, path + ": every key valid; root's, writable only by root, in root's directories");
+        report.ok(item,
+                  path + ": every key valid; root's, writable only by root, in root's directories");
     } catch (const std::exception& e) {
-        report.problem(item, e.what(),
-                       "chown root:root " + path + " && chmod 0644 " + path +
-                           ", and the same owner (no group or other write) for every directory above it");
+        report.problem(
+            item, e.what(),
+            "chown root:root " + path + " && chmod 0644 " + path +
+                ", and the same owner (no group or other write) for every directory above it");
     }
     return config;
 }
@@ -242,8 +244,9 @@ bool check_program(CheckReport& report, const std::string& key, const std::strin
     try {
         verify_trusted_program(path, "the " + key + " program (cocoon.yaml key " + key + ")");
     } catch (const std::exception& e) {
-        report.problem(key, e.what(), "chown root " + path + " && chmod go-w " + path +
-                                          " (and the directories above it)");
+        report.problem(key, e.what(),
+                       "chown root " + path + " && chmod go-w " + path +
+                           " (and the directories above it)");
         return false;
     }
     report.ok(key, path + ": installed, root's, writable only by root");
@@ -259,7 +262,8 @@ void check_caches(CheckReport& report, const Config& config)
     if (dir.starts_with("{home}")) {
         report.ok("cache_dir", dir + ": each user's cache in their home directory");
     } else if (placeholder == std::string::npos) {
-        report.problem("cache_dir", dir + " has no {uid}, {user} or {home}: every user would share one cache",
+        report.problem("cache_dir",
+                       dir + " has no {uid}, {user} or {home}: every user would share one cache",
                        "set cache_dir to a per-user path such as /var/tmp/cocoon/{uid}");
     } else {
         // The directory the per-user caches are created in: root's, and sticky when users
@@ -287,12 +291,15 @@ void check_caches(CheckReport& report, const Config& config)
     for (const auto& shared : config.shared_caches) {
         const std::string item = "shared cache " + shared;
         struct passwd* owner = getpwnam(config.shared_cache_owner.c_str());
-        uid_t uid = owner ? owner->pw_uid
-                          : static_cast<uid_t>(std::strtoul(config.shared_cache_owner.c_str(), nullptr, 10));
+        uid_t uid =
+            owner
+                ? owner->pw_uid
+                : static_cast<uid_t>(std::strtoul(config.shared_cache_owner.c_str(), nullptr, 10));
         try {
             verify_shared_cache(shared, uid);
-            report.ok(item, access(shared.c_str(), F_OK) == 0 ? "only root or its owner can change it"
-                                                               : "not on this node (skipped by jobs)");
+            report.ok(item, access(shared.c_str(), F_OK) == 0
+                                ? "only root or its owner can change it"
+                                : "not on this node (skipped by jobs)");
         } catch (const std::exception& e) {
             report.problem(item, e.what(),
                            "chown -R " + config.shared_cache_owner + " " + shared +
@@ -310,7 +317,8 @@ int check_image(const std::string& config_path, const std::string& image_text)
         config = load_cli_config(config_path);
         report.ok("configuration", config_path.empty() ? "loaded" : config_path);
     } catch (const std::exception& e) {
-        report.problem("configuration", e.what(), "ask your admin to run cocoon check on this node");
+        report.problem("configuration", e.what(),
+                       "ask your admin to run cocoon check on this node");
         return 1;
     }
     ContainerSpec spec;
@@ -318,7 +326,8 @@ int check_image(const std::string& config_path, const std::string& image_text)
     spec.identity = current_identity();
     spec.cache_dir = cache_dir(config, spec.identity);
     try {
-        spec.image = parse_image_reference(image_text, current_directory(), config.default_registry);
+        spec.image =
+            parse_image_reference(image_text, current_directory(), config.default_registry);
         report.ok("image name", image_text);
     } catch (const std::exception& e) {
         report.problem("image name", image_text + ": " + e.what(), "");
@@ -374,7 +383,6 @@ int check_image(const std::string& config_path, const std::string& image_text)
     return report.failures() == 0 ? 0 : 1;
 }
 } // namespace
-
 
 int check_command(int argc, char** argv)
 {

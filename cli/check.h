@@ -17,7 +17,6 @@
 
 namespace cocoon::cli {
 
-
 // One line per item: "ok", "FAIL" with the fix on the next line, or "skip" (not checked
 // because something it needs failed).
 class CheckReport {

@@ -114,12 +114,12 @@ std::string make_probe_image(CheckReport& report, const Config& config, const Te
     std::string tar = dir.path + "/probe.tar";
     std::string image = dir.path + "/probe.sqsh";
     std::ofstream(tar, std::ios::binary) << probe_tar();
-    ProgramResult result = run_program(
-        {config.tar2sqfs, "--quiet", "--no-skip", "--compressor", "zstd", "--comp-extra",
-         "level=3", image},
-        tar);
+    ProgramResult result = run_program({config.tar2sqfs, "--quiet", "--no-skip", "--compressor",
+                                        "zstd", "--comp-extra", "level=3", image},
+                                       tar);
     if (result.status != 0) {
-        report.problem(item, config.tar2sqfs + " could not write a zstd image: " + trim(result.output),
+        report.problem(item,
+                       config.tar2sqfs + " could not write a zstd image: " + trim(result.output),
                        "install squashfs-tools-ng built with zstd (Debian 12's is)");
         return "";
     }
@@ -144,7 +144,7 @@ std::string read_in_container(const Holder& holder, const std::string& path,
         try {
             join_container(holder.pid());
             auto text = read_text(path);
-            message = !text ? "cannot read " + path + ": " + std::strerror(errno)
+            message = !text               ? "cannot read " + path + ": " + std::strerror(errno)
                       : *text != expected ? path + " reads back different bytes"
                                           : "";
         } catch (const std::exception& e) {
@@ -188,7 +188,8 @@ void check_squashfuse_zstd(CheckReport& report, Config config, const std::string
         failure = e.what();
     }
     if (failure.empty())
-        report.ok(item, config.squashfuse + " mounts a zstd image in a container and reads it back");
+        report.ok(item,
+                  config.squashfuse + " mounts a zstd image in a container and reads it back");
     else
         report.problem(item, "a container on a zstd image failed: " + failure,
                        "install a squashfuse built with zstd (Debian 12's squashfuse is) and "

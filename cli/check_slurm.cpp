@@ -114,28 +114,28 @@ std::optional<uint32_t> elf_symbol_u32(const std::string& path, const std::strin
     auto fits = [&data](uint64_t offset, uint64_t size) {
         return offset <= data.size() && size <= data.size() - offset;
     };
-    Elf64_Ehdr header {};
-    if (!fits(0, sizeof(header)) || data.compare(0, 4, ELFMAG) != 0 ||
-        data[EI_CLASS] != ELFCLASS64)
+    Elf64_Ehdr header{};
+    if (!fits(0, sizeof(header)) || data.compare(0, 4, ELFMAG) != 0 || data[EI_CLASS] != ELFCLASS64)
         return std::nullopt;
     std::memcpy(&header, data.data(), sizeof(header));
     std::vector<Elf64_Shdr> sections(header.e_shnum);
     if (header.e_shentsize != sizeof(Elf64_Shdr) ||
         !fits(header.e_shoff, sections.size() * sizeof(Elf64_Shdr)))
         return std::nullopt;
-    std::memcpy(sections.data(), data.data() + header.e_shoff, sections.size() * sizeof(Elf64_Shdr));
+    std::memcpy(sections.data(), data.data() + header.e_shoff,
+                sections.size() * sizeof(Elf64_Shdr));
     for (const auto& table : sections) {
         if (table.sh_type != SHT_DYNSYM || table.sh_link >= sections.size() ||
             !fits(table.sh_offset, table.sh_size))
             continue;
         const auto& strings = sections[table.sh_link];
         for (uint64_t at = 0; at + sizeof(Elf64_Sym) <= table.sh_size; at += sizeof(Elf64_Sym)) {
-            Elf64_Sym symbol {};
+            Elf64_Sym symbol{};
             std::memcpy(&symbol, data.data() + table.sh_offset + at, sizeof(symbol));
             if (symbol.st_name >= strings.sh_size || symbol.st_size != 4 ||
                 symbol.st_shndx >= sections.size() ||
-                data.compare(strings.sh_offset + symbol.st_name, name.size() + 1,
-                             name.c_str(), name.size() + 1) != 0)
+                data.compare(strings.sh_offset + symbol.st_name, name.size() + 1, name.c_str(),
+                             name.size() + 1) != 0)
                 continue;
             const auto& holder = sections[symbol.st_shndx];
             uint64_t offset = holder.sh_offset + (symbol.st_value - holder.sh_addr);
@@ -173,16 +173,14 @@ std::string check_plugstack(CheckReport& report)
                        "run on a Slurm node, or set SLURM_CONF to its slurm.conf");
         return "";
     }
-    std::string plugstack =
-        slurm_setting(slurm_conf, "PlugStackConfig").value_or(parent_dir(slurm_conf) +
-                                                               "/plugstack.conf");
+    std::string plugstack = slurm_setting(slurm_conf, "PlugStackConfig")
+                                .value_or(parent_dir(slurm_conf) + "/plugstack.conf");
     auto line = find_plugstack_line(plugstack);
     if (!line) {
-        report.problem(item,
-                       "no line of " + plugstack + " (or the files it includes) loads " +
-                           plugin_file,
-                       "add \"required /PATH/TO/spank_cocoon.so\" to " + plugstack +
-                           " or to a file it includes (example: etc/plugstack.conf.d/cocoon.conf)");
+        report.problem(
+            item, "no line of " + plugstack + " (or the files it includes) loads " + plugin_file,
+            "add \"required /PATH/TO/spank_cocoon.so\" to " + plugstack +
+                " or to a file it includes (example: etc/plugstack.conf.d/cocoon.conf)");
         return "";
     }
     std::string plugin = line->plugin;
@@ -199,11 +197,13 @@ std::string check_plugstack(CheckReport& report)
         report.problem(item, plugin + " has no plugin_version: not a Slurm plugin built by cocoon",
                        "rebuild and reinstall cocoon on this node");
     } else if (node.empty()) {
-        report.problem(item, plugin + " is built for Slurm " + built_for +
-                                 ", and slurmd -V gives no version on this node",
+        report.problem(item,
+                       plugin + " is built for Slurm " + built_for +
+                           ", and slurmd -V gives no version on this node",
                        "install slurmd, or check that this is a compute node");
     } else if (built_for != node) {
-        report.problem(item, plugin + " is built for Slurm " + built_for + ", the node runs " + node,
+        report.problem(item,
+                       plugin + " is built for Slurm " + built_for + ", the node runs " + node,
                        "rebuild cocoon against this node's Slurm headers and reinstall it");
     } else {
         report.ok(item, line->file + " loads " + plugin + ", built for Slurm " + built_for +

@@ -47,8 +47,7 @@ int pull_command(int argc, char** argv)
         throw e.wrap(text);
     }
     if (reference.kind == ImageReference::Kind::Path)
-        fail("{}: a squashfs file or directory is used in place; there is nothing to pull",
-             text);
+        fail("{}: a squashfs file or directory is used in place; there is nothing to pull", text);
     Identity identity = current_identity();
     ProgressDisplay display(stderr, true);
     ImportedImage image;
@@ -75,8 +74,8 @@ int images_command(int argc, char** argv)
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime(&last_used));
         std::printf("%-50s %-19s %8.1fMi  %s\n",
                     entry.reference.empty() ? "<none>" : entry.reference.c_str(),
-                    entry.digest.substr(0, 19).c_str(),
-                    static_cast<double>(entry.size) / (1 << 20), when);
+                    entry.digest.substr(0, 19).c_str(), static_cast<double>(entry.size) / (1 << 20),
+                    when);
     }
     return 0;
 }
@@ -93,7 +92,8 @@ int rmi_command(int argc, char** argv)
         // A name as typed matches its canonical form too ("ubuntu" -> docker.io/library/...).
         std::string canonical = what;
         try {
-            auto reference = parse_image_reference(what, current_directory(), config.default_registry);
+            auto reference =
+                parse_image_reference(what, current_directory(), config.default_registry);
             if (reference.kind != ImageReference::Kind::Path)
                 canonical = reference.canonical();
         } catch (const Error&) {

@@ -18,18 +18,19 @@ std::string mib(uint64_t bytes)
 } // namespace
 
 ProgressDisplay::ProgressDisplay(std::FILE* out, bool verbose)
-    : out_(out), terminal_(isatty(fileno(out)) != 0), start_(std::chrono::steady_clock::now()),
-      verbose_(verbose)
-{
-}
+    : out_(out)
+    , terminal_(isatty(fileno(out)) != 0)
+    , start_(std::chrono::steady_clock::now())
+    , verbose_(verbose)
+{}
 
 void ProgressDisplay::operator()(const ImportEvent& event)
 {
     using namespace std::chrono;
     auto now = steady_clock::now();
     double seconds = duration<double>(now - start_).count();
-    bool quiet = !verbose_ && !importing_ &&
-                 (event.phase == ImportEvent::Phase::Resolving || event.cached);
+    bool quiet =
+        !verbose_ && !importing_ && (event.phase == ImportEvent::Phase::Resolving || event.cached);
     if (quiet)
         return;
     if (event.phase == ImportEvent::Phase::Downloading ||
@@ -38,13 +39,12 @@ void ProgressDisplay::operator()(const ImportEvent& event)
     if (event.phase == ImportEvent::Phase::Downloading) {
         double rate = seconds > 0 ? static_cast<double>(event.bytes) / seconds : 0;
         std::string line =
-            fmt::format("{}: layer {}/{}, {} of {} at {}/s", event.image, event.layer,
-                        event.layers, mib(event.bytes), mib(event.total_bytes),
-                        mib(static_cast<uint64_t>(rate)));
+            fmt::format("{}: layer {}/{}, {} of {} at {}/s", event.image, event.layer, event.layers,
+                        mib(event.bytes), mib(event.total_bytes), mib(static_cast<uint64_t>(rate)));
         if (terminal_) {
             constexpr int width = 30;
             int filled = event.total_bytes
-                             ? static_cast<int>(uint64_t {width} * event.bytes / event.total_bytes)
+                             ? static_cast<int>(uint64_t{width} * event.bytes / event.total_bytes)
                              : 0;
             std::string bar(static_cast<size_t>(std::min(filled, width)), '#');
             bar.resize(static_cast<size_t>(width), '.');
@@ -70,8 +70,7 @@ void ProgressDisplay::operator()(const ImportEvent& event)
             std::fprintf(out_, "%s: %s (%.1f s)\n", event.image.c_str(),
                          event.cached ? "already in the cache" : "imported", seconds);
             break;
-        case ImportEvent::Phase::Downloading:
-            break;
+        case ImportEvent::Phase::Downloading: break;
         }
     }
     last_phase_ = event.phase;

@@ -73,8 +73,8 @@ RunOptions parse_run_options(int argc, char** argv)
     };
     // Every option of the table, under the names srun knows them by.
     for (const auto& row : container_option_table()) {
-        long_options.push_back({row.name, row.argument ? required_argument : no_argument,
-                                nullptr, opt_container_option});
+        long_options.push_back({row.name, row.argument ? required_argument : no_argument, nullptr,
+                                opt_container_option});
         if (row.negated)
             long_options.push_back({row.negated, no_argument, nullptr, opt_container_option});
     }
@@ -94,17 +94,13 @@ RunOptions parse_run_options(int argc, char** argv)
             options.container_options.emplace_back(long_options[static_cast<size_t>(index)].name,
                                                    optarg ? optarg : "");
             break;
-        case opt_container_env:
-            try {
-                options.keep_env = parse_env_names(optarg);
+        case opt_container_env: try { options.keep_env = parse_env_names(optarg);
             } catch (const Error& e) {
                 usage_error(std::string("--container-env: ") + e.what());
             }
             break;
         case opt_modules:
-        case opt_no_modules:
-            parse_module_option(c == opt_modules, optarg, options.modules);
-            break;
+        case opt_no_modules: parse_module_option(c == opt_modules, optarg, options.modules); break;
         default: usage_error("invalid option for 'run'");
         }
     }
@@ -125,7 +121,8 @@ RunOptions parse_run_options(int argc, char** argv)
                                     const RunOptions& options)
 {
     try {
-        for (const auto& name : dropped_locale_variables(image, process_environment, options.keep_env))
+        for (const auto& name :
+             dropped_locale_variables(image, process_environment, options.keep_env))
             unsetenv(name.c_str());
         for (const auto& [name, value] :
              image_environment(image, process_environment, options.keep_env))
@@ -180,11 +177,11 @@ int run_command(int argc, char** argv)
     ContainerSpec spec;
     spec.workdir = current_directory();
     if (!options.workdir.empty())
-        spec.workdir = options.workdir.front() == '/' ? options.workdir
-                                                      : spec.workdir + "/" + options.workdir;
+        spec.workdir =
+            options.workdir.front() == '/' ? options.workdir : spec.workdir + "/" + options.workdir;
     try {
-        spec.image = parse_image_reference(options.image, current_directory(),
-                                           config.default_registry);
+        spec.image =
+            parse_image_reference(options.image, current_directory(), config.default_registry);
     } catch (const Error& e) {
         throw e.wrap(options.image);
     }

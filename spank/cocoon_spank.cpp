@@ -50,8 +50,8 @@
 #include <unistd.h>
 
 #include <climits>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -69,9 +69,9 @@ extern "C" {
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
-#include "cocoon/log.h"
 #include "cocoon/importer.h"
 #include "cocoon/kernel_mount.h"
+#include "cocoon/log.h"
 #include "cocoon/named_container.h"
 #include "cocoon/spec.h"
 #include "cocoon_build_config.h"
@@ -102,9 +102,9 @@ struct StepState {
     std::string image_workdir; // the image's WorkingDir, when the workdir is not there
     std::string requested_workdir; // --container-workdir
     std::optional<NamespaceFds> namespaces; // per task
-    UniqueFd container_mnt_ns;              // slurmstepd's, ends leftovers at exit
-    Config::Seccomp seccomp;                // cocoon.yaml's, for task_init
-    bool holder_is_named = false;           // this step created a named container
+    UniqueFd container_mnt_ns; // slurmstepd's, ends leftovers at exit
+    Config::Seccomp seccomp; // cocoon.yaml's, for task_init
+    bool holder_is_named = false; // this step created a named container
     // The named container of an earlier step that this step joins.
     std::optional<NamedContainerRecord> named;
     bool named_no_exec = false; // :no_exec: its files, not its private namespaces
@@ -152,7 +152,8 @@ void drop_to_job_user(uid_t uid, gid_t gid, const std::vector<gid_t>& groups)
 // Raises the effective uid to root for one privileged operation and restores it.
 class RootEuid {
 public:
-    RootEuid() : saved_(geteuid())
+    RootEuid()
+        : saved_(geteuid())
     {
         if (saved_ != 0 && seteuid(0) != 0)
             throw_errno("cannot regain root");
@@ -173,14 +174,14 @@ private:
 // (mount_trusted_squashfs decides, from our own configuration and on descriptors). Any
 // refusal leaves the image to squashfuse and says why in slurmd's log.
 UniqueFd mount_trusted_kernel_image(const Config& config, pid_t holder,
-                                   const TrustedImageRequest& request)
+                                    const TrustedImageRequest& request)
 {
     try {
         RootEuid root;
         // The holder is our unreaped child: its pid names it. Its user namespace maps the
         // image's owners as squashfuse would.
-        UniqueFd userns(open(fmt::format("/proc/{}/ns/user", holder).c_str(),
-                             O_RDONLY | O_CLOEXEC));
+        UniqueFd userns(
+            open(fmt::format("/proc/{}/ns/user", holder).c_str(), O_RDONLY | O_CLOEXEC));
         if (!userns.valid())
             throw_errno("cannot open the container's user namespace");
         return mount_trusted_squashfs(config, request, userns.get());
@@ -201,8 +202,7 @@ int parse_plugin_arguments(int ac, char** av)
             state.config_path = arg.substr(7);
             state.config_path_given = true;
         } else {
-            slurm_error("cocoon: unknown plugstack.conf argument '%s' (known: config=PATH)",
-                        av[i]);
+            slurm_error("cocoon: unknown plugstack.conf argument '%s' (known: config=PATH)", av[i]);
             return -1;
         }
     }
@@ -214,8 +214,7 @@ Config load_site_config()
     // Without config=, a node without the default file runs with built-in defaults; any
     // other problem with the file is an error, never silently ignored.
     struct stat st {};
-    if (!state.config_path_given && stat(state.config_path.c_str(), &st) != 0 &&
-        errno == ENOENT)
+    if (!state.config_path_given && stat(state.config_path.c_str(), &st) != 0 && errno == ENOENT)
         return default_config();
     return load_trusted_config(state.config_path);
 }
@@ -287,7 +286,7 @@ std::optional<std::string> pmix_server_directory(spank_t sp)
 // that runs srun needs it).
 std::string plugin_path()
 {
-    Dl_info info {};
+    Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&plugin_path), &info) == 0 || !info.dli_fname)
         return {};
     char real[PATH_MAX];
@@ -505,18 +504,10 @@ void log_to_slurm(LogLevel level, std::string_view message)
 {
     std::string line(message);
     switch (level) {
-    case LogLevel::Error:
-        slurm_error("cocoon: %s", line.c_str());
-        break;
-    case LogLevel::Info:
-        slurm_info("cocoon: %s", line.c_str());
-        break;
-    case LogLevel::Verbose:
-        slurm_verbose("cocoon: %s", line.c_str());
-        break;
-    case LogLevel::Debug:
-        slurm_debug("cocoon: %s", line.c_str());
-        break;
+    case LogLevel::Error: slurm_error("cocoon: %s", line.c_str()); break;
+    case LogLevel::Info: slurm_info("cocoon: %s", line.c_str()); break;
+    case LogLevel::Verbose: slurm_verbose("cocoon: %s", line.c_str()); break;
+    case LogLevel::Debug: slurm_debug("cocoon: %s", line.c_str()); break;
     }
 }
 
@@ -532,10 +523,8 @@ int slurm_spank_init(spank_t sp, int ac, char** av)
     switch (spank_context()) {
     case S_CTX_LOCAL:
     case S_CTX_ALLOCATOR:
-    case S_CTX_REMOTE:
-        return spank::register_options(sp);
-    default:
-        return 0;
+    case S_CTX_REMOTE: return spank::register_options(sp);
+    default: return 0;
     }
 }
 

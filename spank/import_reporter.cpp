@@ -34,8 +34,8 @@ void ImportReporter::operator()(const ImportEvent& event)
         line = fmt::format("cocoon: importing {}: layer {}/{}, {:.1f} of {:.1f} MiB", event.image,
                            event.layer, event.layers, mib(event.bytes), mib(event.total_bytes));
     else if (event.phase == ImportEvent::Phase::Converting)
-        line = fmt::format("cocoon: importing {}: writing squashfs ({:.0f} s)", event.image,
-                           elapsed);
+        line =
+            fmt::format("cocoon: importing {}: writing squashfs ({:.0f} s)", event.image, elapsed);
     else
         line = fmt::format("cocoon: importing {}", event.image);
     slurm_spank_log("%s", line.c_str());

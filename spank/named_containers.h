@@ -38,9 +38,10 @@ public:
 
 private:
     explicit JobContainers(UniqueFd dir, UniqueFd parent, std::string dir_name)
-        : dir_(std::move(dir)), parent_(std::move(parent)), dir_name_(std::move(dir_name))
-    {
-    }
+        : dir_(std::move(dir))
+        , parent_(std::move(parent))
+        , dir_name_(std::move(dir_name))
+    {}
     UniqueFd dir_;
     UniqueFd parent_;
     std::string dir_name_;

@@ -36,8 +36,8 @@ std::vector<struct spank_option> make_options()
                                on_option});
         if (row.negated)
             options.push_back({const_cast<char*>(row.negated), nullptr,
-                               const_cast<char*>(row.negated_help), 0,
-                               static_cast<int>(2 * i + 1), on_option});
+                               const_cast<char*>(row.negated_help), 0, static_cast<int>(2 * i + 1),
+                               on_option});
     }
     return options;
 }

@@ -6,7 +6,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     try {
-        cocoon::Config config = cocoon::parse_config(cocoon::fuzz::text_of(data, size), "fuzz.yaml");
+        cocoon::Config config =
+            cocoon::parse_config(cocoon::fuzz::text_of(data, size), "fuzz.yaml");
         (void)cocoon::format_config(config);
     } catch (const cocoon::Error&) {
     }

@@ -207,9 +207,10 @@ TEST(CacheShared, DirectoriesFollowTheRootsModeAndReadOnlyCreatesNothing)
     }
     EXPECT_EQ(fs::status(root + "/images").permissions() & fs::perms::all,
               static_cast<fs::perms>(0755));
-    EXPECT_EQ(fs::status(root + "/images/" + digest_hex(sha256_digest("m")) + ".json").permissions() &
-                  fs::perms::others_read,
-              fs::perms::others_read);
+    EXPECT_EQ(
+        fs::status(root + "/images/" + digest_hex(sha256_digest("m")) + ".json").permissions() &
+            fs::perms::others_read,
+        fs::perms::others_read);
 
     ImageCache shared(root, ImageCache::Access::ReadOnly);
     EXPECT_TRUE(shared.find(sha256_digest("m")));
@@ -369,14 +370,15 @@ TEST_F(CacheTest, SymlinksAboveTheCacheAreFollowedOnlyWhenTrusted)
 
 TEST_F(CacheTest, ASubdirectorySwappedForASymlinkIsRefused)
 {
-    { ImageCache cache(root_); }
+    {
+        ImageCache cache(root_);
+    }
     std::string elsewhere = root_ + "/elsewhere";
     ASSERT_EQ(mkdir(elsewhere.c_str(), 0700), 0);
     fs::remove_all(root_ + "/images");
     ASSERT_EQ(symlink(elsewhere.c_str(), (root_ + "/images").c_str()), 0);
     auto message = error_of([&] { ImageCache cache(root_); });
-    EXPECT_NE(message.find("is a symbolic link or not a directory"), std::string::npos)
-        << message;
+    EXPECT_NE(message.find("is a symbolic link or not a directory"), std::string::npos) << message;
 }
 
 TEST_F(CacheTest, AtomicWritesDoNotFollowAPlantedTemporaryName)
@@ -420,7 +422,9 @@ TEST(CacheSharedTrust, OnlyRootOwnedAndNotWritableByOthers)
         << message;
 
     ASSERT_EQ(chown(root.c_str(), 0, 0), 0);
-    { ImageCache fill(root); }
+    {
+        ImageCache fill(root);
+    }
     ASSERT_EQ(chown((root + "/images").c_str(), other_uid, other_uid), 0);
     message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly); });
     EXPECT_NE(message.find(root + "/images: it is owned by uid 54321"), std::string::npos)

@@ -40,9 +40,10 @@ std::pair<std::string, int> shell(const std::string& script,
     UniqueFd sh = open_shell();
     Pipe out;
     extra.emplace_back(out.write.get(), 1);
-    auto child = ChildProcess::start(
-        {.program_fd = sh.get(), .argv = {"sh", "-c", script}, .envp = {"A=b"},
-         .descriptors = extra});
+    auto child = ChildProcess::start({.program_fd = sh.get(),
+                                      .argv = {"sh", "-c", script},
+                                      .envp = {"A=b"},
+                                      .descriptors = extra});
     out.write.reset();
     std::string text = cocoon::sys::read_file(out.read.get(), 1 << 16);
     return {text, child.wait()};
@@ -62,8 +63,8 @@ TEST(ChildProcess, TheChildGetsOnlyTheDescriptorsItWasGiven)
 {
     UniqueFd stray(open("/dev/null", O_RDONLY)); // not close-on-exec: must still not leak
     Pipe extra;
-    auto [text, status] = shell("ls /proc/self/fd | sort -n | tr '\\n' ' '; echo >&4 x",
-                                {{extra.write.get(), 4}});
+    auto [text, status] =
+        shell("ls /proc/self/fd | sort -n | tr '\\n' ' '; echo >&4 x", {{extra.write.get(), 4}});
     // 0-2, the extra descriptor at 4, and the one ls opens to read the directory (3).
     EXPECT_EQ(text, "0 1 2 3 4 ");
     extra.write.reset();
@@ -92,8 +93,8 @@ TEST(ChildProcess, DescriptorsThatTradePlacesArriveWhereAsked)
 TEST(ChildProcess, AProgramThatCannotBeExecutedExitsWith127)
 {
     UniqueFd not_a_program(open("/etc/passwd", O_PATH | O_CLOEXEC));
-    auto child = ChildProcess::start({.program_fd = not_a_program.get(), .argv = {"x"},
-                                      .envp = {}, .descriptors = {}});
+    auto child = ChildProcess::start(
+        {.program_fd = not_a_program.get(), .argv = {"x"}, .envp = {}, .descriptors = {}});
     int status = child.wait();
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 127);
@@ -104,9 +105,10 @@ TEST(ChildProcess, TheDestructorKillsAndReapsARunningChild)
     pid_t pid = -1;
     {
         UniqueFd sh = open_shell();
-        auto child = ChildProcess::start(
-            {.program_fd = sh.get(), .argv = {"sh", "-c", "exec sleep 100"}, .envp = {},
-             .descriptors = {}});
+        auto child = ChildProcess::start({.program_fd = sh.get(),
+                                          .argv = {"sh", "-c", "exec sleep 100"},
+                                          .envp = {},
+                                          .descriptors = {}});
         pid = child.pid();
         ASSERT_EQ(kill(pid, 0), 0);
     }

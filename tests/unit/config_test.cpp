@@ -83,7 +83,8 @@ TEST(Config, RegistryKeys)
     EXPECT_EQ(config.tar2sqfs, "/opt/bin/tar2sqfs");
     EXPECT_TRUE(config.registries.at("127.0.0.1:5000").insecure);
     EXPECT_FALSE(config.registries.at("docker.io").insecure);
-    EXPECT_EQ(config.registries.at("docker.io").mirrors, std::vector<std::string>{"mirror.site:5000"});
+    EXPECT_EQ(config.registries.at("docker.io").mirrors,
+              std::vector<std::string>{"mirror.site:5000"});
 }
 
 TEST(Config, RegistryMistakesAreErrors)
@@ -131,11 +132,10 @@ TEST(Config, ImageLimits)
 
 TEST(Config, ImageLimitMistakesNameTheKey)
 {
-    for (std::string text :
-         {"image_max_size: 0\n", "image_max_size: big\n", "image_max_size: -1\n",
-          "image_max_entries: 0\n", "image_max_entries: 1e6\n", "image_max_entries: 10K\n",
-          "image_max_entries: -5\n", "image_max_path_length: 0\n",
-          "image_max_path_length: long\n"}) {
+    for (std::string text : {"image_max_size: 0\n", "image_max_size: big\n", "image_max_size: -1\n",
+                             "image_max_entries: 0\n", "image_max_entries: 1e6\n",
+                             "image_max_entries: 10K\n", "image_max_entries: -5\n",
+                             "image_max_path_length: 0\n", "image_max_path_length: long\n"}) {
         std::string key = text.substr(0, text.find(':'));
         std::string error = config_error(text);
         EXPECT_NE(error.find("/etc/cocoon/cocoon.yaml: " + key + ": "), std::string::npos)
@@ -157,10 +157,10 @@ TEST(Config, TransferTimeouts)
     EXPECT_EQ(parse_config("transfer_timeout: 30m\n", "t").transfer_timeout, 1800u);
     EXPECT_EQ(parse_config("transfer_timeout: 2h\n", "t").transfer_timeout, 7200u);
     EXPECT_EQ(parse_config("transfer_stall_timeout: 5\n", "t").transfer_stall_timeout, 5u);
-    for (std::string text : {"transfer_timeout: 0\n", "transfer_timeout: soon\n",
-                             "transfer_timeout: 5d\n", "transfer_timeout: h\n",
-                             "transfer_timeout: 1.5h\n", "transfer_timeout: 99999999h\n",
-                             "transfer_stall_timeout: 0\n", "transfer_stall_timeout: -1\n"}) {
+    for (std::string text :
+         {"transfer_timeout: 0\n", "transfer_timeout: soon\n", "transfer_timeout: 5d\n",
+          "transfer_timeout: h\n", "transfer_timeout: 1.5h\n", "transfer_timeout: 99999999h\n",
+          "transfer_stall_timeout: 0\n", "transfer_stall_timeout: -1\n"}) {
         std::string key = text.substr(0, text.find(':'));
         std::string error = config_error(text);
         EXPECT_NE(error.find(key + ": "), std::string::npos) << text << error;
@@ -335,8 +335,7 @@ TEST(Config, TheKeyTableStatesTheParsersDefaults)
         bool quote = key.default_value.starts_with('{') && !is_mapping(key);
         std::string value = quote ? '"' + key.default_value + '"' : key.default_value;
         EXPECT_EQ(with_only(key.name + ": " + value), defaults)
-            << key.name << ": the table's default " << key.default_value
-            << " is not the parser's";
+            << key.name << ": the table's default " << key.default_value << " is not the parser's";
     }
 }
 

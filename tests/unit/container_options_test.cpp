@@ -12,7 +12,8 @@ using namespace cocoon;
 
 namespace {
 
-std::vector<MountRequest> mounts(const std::string& text, std::vector<std::string>* unmounts = nullptr)
+std::vector<MountRequest> mounts(const std::string& text,
+                                 std::vector<std::string>* unmounts = nullptr)
 {
     std::vector<std::string> ignored;
     return parse_mount_requests(text, "/submit", unmounts ? *unmounts : ignored);
@@ -84,7 +85,8 @@ TEST(MountRequests, ErrorsNameTheEntry)
     EXPECT_EQ(mount_error("/a:/b:ro+fast"),
               "unknown mount flag 'fast' (known: ro, rw, bind, rbind, private, "
               "rprivate, slave, rslave, noexec, nosuid, nodev; join several with '+')");
-    EXPECT_EQ(mount_error("/a:/b:ro+rw"), "the flags 'ro' and 'rw' contradict each other; give one");
+    EXPECT_EQ(mount_error("/a:/b:ro+rw"),
+              "the flags 'ro' and 'rw' contradict each other; give one");
     EXPECT_EQ(mount_error("/a:b"), "the container path 'b' must be absolute");
     // In a list, the entry is named.
     EXPECT_EQ(mount_error("/x:/y,/a:b"), "'/a:b': the container path 'b' must be absolute");
@@ -97,8 +99,7 @@ TEST(MountRequests, ErrorsNameTheEntry)
     EXPECT_NE(mount_error("/a:").find("the container path is empty"), std::string::npos);
     EXPECT_NE(mount_error("rel").find("a relative source needs a container path"),
               std::string::npos);
-    EXPECT_NE(mount_error("/a:/x,/b:/x").find("/x is the target of two mounts"),
-              std::string::npos);
+    EXPECT_NE(mount_error("/a:/x,/b:/x").find("/x is the target of two mounts"), std::string::npos);
     EXPECT_NE(mount_error("umount:relative").find("must be absolute"), std::string::npos);
     EXPECT_NE(mount_error("/a:/b\n").find("control character"), std::string::npos);
 }
@@ -166,12 +167,9 @@ TEST(Resolve, EnvironmentFillsInAndCommandLineWins)
     EXPECT_EQ(from_env.entrypoint, std::optional<bool>(true));
     EXPECT_TRUE(from_env.container.entrypoint_log);
 
-    TypedOptions typed = {{"container-mounts", "/cli:/cli"},
-                          {"container-workdir", "/from-cli"},
-                          {"no-container-remap-root", ""},
-                          {"container-writable", ""},
-                          {"container-mount-home", ""},
-                          {"container-unshare", "net"},
+    TypedOptions typed = {{"container-mounts", "/cli:/cli"}, {"container-workdir", "/from-cli"},
+                          {"no-container-remap-root", ""},   {"container-writable", ""},
+                          {"container-mount-home", ""},      {"container-unshare", "net"},
                           {"no-container-entrypoint", ""}};
     auto from_cli = resolve_container_options(typed, env, "/submit", false);
     EXPECT_EQ(from_cli.container.mounts.at(0).target, "/cli");
@@ -186,7 +184,8 @@ TEST(Resolve, EnvironmentFillsInAndCommandLineWins)
 
 TEST(Resolve, CocoonVariablesWinOverPyxisOnes)
 {
-    auto env = env_of({{"PYXIS_CONTAINER_WORKDIR", "/pyxis"}, {"COCOON_CONTAINER_WORKDIR", "/cocoon"}});
+    auto env =
+        env_of({{"PYXIS_CONTAINER_WORKDIR", "/pyxis"}, {"COCOON_CONTAINER_WORKDIR", "/cocoon"}});
     EXPECT_EQ(resolve_container_options({}, env, "/", false).container.workdir, "/cocoon");
 }
 
@@ -194,11 +193,13 @@ TEST(Resolve, ContradictionsAndBadValuesNameWhatWasTyped)
 {
     EXPECT_EQ(resolve_error({{"container-writable", ""}, {"container-readonly", ""}}),
               "--container-writable and --container-readonly contradict each other; give one");
-    EXPECT_EQ(resolve_error({{"container-remap-root", ""}, {"no-container-remap-root", ""}}),
-              "--container-remap-root and --no-container-remap-root contradict each other; give one");
-    EXPECT_EQ(resolve_error({}, {{"PYXIS_CONTAINER_WRITABLE", "1"}, {"PYXIS_CONTAINER_READONLY", "1"}}),
-              "PYXIS_CONTAINER_WRITABLE=1 and PYXIS_CONTAINER_READONLY=1 contradict each other; "
-              "unset one");
+    EXPECT_EQ(
+        resolve_error({{"container-remap-root", ""}, {"no-container-remap-root", ""}}),
+        "--container-remap-root and --no-container-remap-root contradict each other; give one");
+    EXPECT_EQ(
+        resolve_error({}, {{"PYXIS_CONTAINER_WRITABLE", "1"}, {"PYXIS_CONTAINER_READONLY", "1"}}),
+        "PYXIS_CONTAINER_WRITABLE=1 and PYXIS_CONTAINER_READONLY=1 contradict each other; "
+        "unset one");
     EXPECT_EQ(resolve_error({{"container-unshare", "pid"}}),
               "--container-unshare=pid: unknown namespace 'pid' (known: net, ipc, uts; separate "
               "them with ',')");
@@ -250,15 +251,21 @@ TEST(OptionTable, EveryRowHasHelpAndAVariable)
 TEST(ContainerSave, RelativePathsAreTakenFromTheWorkingDirectory)
 {
     auto none = env_of({});
-    EXPECT_EQ(resolve_container_options({{"container-save", "out/x.sqsh"}}, none, "/submit", false).save,
-              "/submit/out/x.sqsh");
-    EXPECT_EQ(resolve_container_options({{"container-save", "/a/../b.sqsh"}}, none, "/submit", false).save,
-              "/b.sqsh");
-    EXPECT_EQ(resolve_container_options({}, env_of({{"PYXIS_CONTAINER_SAVE", "p.sqsh"}}), "/s", false).save,
-              "/s/p.sqsh");
-    EXPECT_EQ(resolve_container_options({}, env_of({{"COCOON_CONTAINER_SAVE", "c.sqsh"},
-                                                    {"PYXIS_CONTAINER_SAVE", "p.sqsh"}}),
-                                        "/s", false)
+    EXPECT_EQ(
+        resolve_container_options({{"container-save", "out/x.sqsh"}}, none, "/submit", false).save,
+        "/submit/out/x.sqsh");
+    EXPECT_EQ(
+        resolve_container_options({{"container-save", "/a/../b.sqsh"}}, none, "/submit", false)
+            .save,
+        "/b.sqsh");
+    EXPECT_EQ(
+        resolve_container_options({}, env_of({{"PYXIS_CONTAINER_SAVE", "p.sqsh"}}), "/s", false)
+            .save,
+        "/s/p.sqsh");
+    EXPECT_EQ(resolve_container_options(
+                  {},
+                  env_of({{"COCOON_CONTAINER_SAVE", "c.sqsh"}, {"PYXIS_CONTAINER_SAVE", "p.sqsh"}}),
+                  "/s", false)
                   .save,
               "/s/c.sqsh");
     EXPECT_EQ(resolve_container_options({}, none, "/s", false).save, "");

@@ -27,7 +27,10 @@ std::string auths(const std::string& key, const std::string& entry)
     return R"({"auths": {")" + key + R"(": )" + entry + "}}";
 }
 
-std::string auth_entry(const std::string& auth) { return R"({"auth": ")" + auth + R"("})"; }
+std::string auth_entry(const std::string& auth)
+{
+    return R"({"auth": ")" + auth + R"("})";
+}
 
 void expect_user(const std::optional<Credentials>& credentials, const std::string& username,
                  const std::string& password)
@@ -65,9 +68,9 @@ TEST(FindCredentials, AuthIsBase64OfUserColonPassword)
 
 TEST(FindCredentials, UsernameAndPassword)
 {
-    expect_user(find_credentials(auths("quay.io", R"({"username": "bob", "password": "pw"})"),
-                                 "quay.io"),
-                "bob", "pw");
+    expect_user(
+        find_credentials(auths("quay.io", R"({"username": "bob", "password": "pw"})"), "quay.io"),
+        "bob", "pw");
     // "auth" wins when both are present, as in Docker.
     expect_user(find_credentials(auths("quay.io", R"({"auth": ")" + alice_auth +
                                                       R"(", "username": "bob", "password": "pw"})"),
@@ -77,9 +80,9 @@ TEST(FindCredentials, UsernameAndPassword)
 
 TEST(FindCredentials, DockerHubAliases)
 {
-    for (const char* key : {"docker.io", "index.docker.io", "registry-1.docker.io",
-                            "https://index.docker.io/v1/", "https://index.docker.io/v1",
-                            "https://registry-1.docker.io"})
+    for (const char* key :
+         {"docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/",
+          "https://index.docker.io/v1", "https://registry-1.docker.io"})
         expect_user(find_credentials(auths(key, auth_entry(alice_auth)), "docker.io"), "alice",
                     "hunter2");
 }
@@ -88,9 +91,9 @@ TEST(FindCredentials, SchemesPathsAndPorts)
 {
     expect_user(find_credentials(auths("https://ghcr.io", auth_entry(alice_auth)), "ghcr.io"),
                 "alice", "hunter2");
-    expect_user(find_credentials(auths("http://127.0.0.1:5000", auth_entry(alice_auth)),
-                                 "127.0.0.1:5000"),
-                "alice", "hunter2");
+    expect_user(
+        find_credentials(auths("http://127.0.0.1:5000", auth_entry(alice_auth)), "127.0.0.1:5000"),
+        "alice", "hunter2");
     expect_user(find_credentials(auths("https://GHCR.io/v2/", auth_entry(alice_auth)), "ghcr.io"),
                 "alice", "hunter2");
     expect_user(find_credentials(auths("quay.io/org/repo", auth_entry(alice_auth)), "quay.io"),
@@ -260,8 +263,7 @@ TEST_F(LoadCredentials, NonRegularFilesAreRefused)
 
 TEST_F(LoadCredentials, OversizedFileIsRefused)
 {
-    write(docker_file(), auths("ghcr.io", auth_entry(alice_auth)) +
-                             std::string(1024 * 1024, ' '));
+    write(docker_file(), auths("ghcr.io", auth_entry(alice_auth)) + std::string(1024 * 1024, ' '));
     std::string message = error_of();
     EXPECT_NE(message.find(docker_file()), std::string::npos) << message;
     EXPECT_NE(message.find("larger than 1048576 bytes"), std::string::npos) << message;

@@ -11,9 +11,9 @@ TEST(Entrypoint, InputIsTheJobEnvironmentWithTheImageEnvApplied)
     spec.keep_environment = {"FOO"};
     ImageConfig image;
     image.env = {{"PATH", "/image/bin"}, {"FOO", "image"}, {"LANG", "C.UTF-8"}};
-    EXPECT_EQ(entrypoint_input(image, spec),
-              (std::vector<std::string>{"FOO=job", "LANG=C.UTF-8", "PATH=/image/bin",
-                                        "SLURM_JOB_ID=7"}));
+    EXPECT_EQ(
+        entrypoint_input(image, spec),
+        (std::vector<std::string>{"FOO=job", "LANG=C.UTF-8", "PATH=/image/bin", "SLURM_JOB_ID=7"}));
 }
 
 TEST(Entrypoint, ChangesAreNewOrDifferentVariables)

@@ -80,9 +80,11 @@ TEST(Frames, APayloadOverTheLimitIsRefusedBeforeItIsRead)
 
 TEST(Frames, MalformedHeadersAreRefused)
 {
-    for (const std::string& header : std::vector<std::string>{
-             "ready\n", "Ready 0\n", "ready -1\n", "ready 1x\n", "ready  0\n",
-             std::string(100, 'a') + "\n", "rea\x01" "dy 0\n"}) {
+    for (const std::string& header :
+         std::vector<std::string>{"ready\n", "Ready 0\n", "ready -1\n", "ready 1x\n", "ready  0\n",
+                                  std::string(100, 'a') + "\n",
+                                  "rea\x01"
+                                  "dy 0\n"}) {
         Pipe pipe;
         pipe.send_raw(header);
         pipe.close_write();
@@ -120,8 +122,8 @@ TEST(Frames, ControlCharactersAreEscaped)
 TEST(HolderRequest, SpecAndConfigurationRoundTrip)
 {
     ContainerSpec spec;
-    spec.image = parse_image_reference("127.0.0.1:5000/test/busybox:1@sha256:" + std::string(64, 'a'),
-                                       "/work");
+    spec.image = parse_image_reference(
+        "127.0.0.1:5000/test/busybox:1@sha256:" + std::string(64, 'a'), "/work");
     spec.identity.uid = 1001;
     spec.identity.gid = 1002;
     spec.identity.groups = {1002, 27};
@@ -146,8 +148,8 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     spec.options.writable = false;
     spec.options.unshare = {true, false, true};
     spec.options.entrypoint_log = true;
-    Config config = parse_config("mount_home: false\nshared_caches: [/s]\nwritable_size: 5M\n",
-                                 "test");
+    Config config =
+        parse_config("mount_home: false\nshared_caches: [/s]\nwritable_size: 5M\n", "test");
 
     ContainerSpec spec_back;
     Config config_back;

@@ -32,7 +32,8 @@ TEST(ImageConfig, ParsesEnvWorkdirEntrypointCmd)
 {
     auto config = parse_image_config(config_json);
     ASSERT_EQ(config.env.size(), 3u); // invalid entries are ignored
-    EXPECT_EQ(config.env[0], (std::pair<std::string, std::string>{"PATH", "/usr/local/bin:/usr/bin:/bin"}));
+    EXPECT_EQ(config.env[0],
+              (std::pair<std::string, std::string>{"PATH", "/usr/local/bin:/usr/bin:/bin"}));
     EXPECT_EQ(config.working_dir, "/srv");
     EXPECT_EQ(config.entrypoint, std::vector<std::string>{"/entry.sh"});
     EXPECT_EQ(config.cmd.size(), 3u);
@@ -49,11 +50,11 @@ TEST(ImageConfig, ImageValuesWinExceptKeptNames)
 {
     auto config = parse_image_config(config_json);
     std::map<std::string, std::string> job = {{"PATH", "/host/bin"}, {"FOO", "job"}};
-    auto env = image_environment(
-        config, [&](const std::string& name) { return lookup(job, name); }, {"FOO", "LANG"});
+    auto env = image_environment(config, [&](const std::string& name) { return lookup(job, name); },
+                                 {"FOO", "LANG"});
     std::map<std::string, std::string> result(env.begin(), env.end());
     EXPECT_EQ(result["PATH"], "/usr/local/bin:/usr/bin:/bin"); // PATH comes from the image
-    EXPECT_EQ(result.count("FOO"), 0u);                        // kept: the job's value stays
+    EXPECT_EQ(result.count("FOO"), 0u); // kept: the job's value stays
     EXPECT_EQ(result["LANG"], "C.UTF-8"); // kept, but the job has none: the image's applies
 }
 
@@ -68,9 +69,10 @@ TEST(ImageConfig, EnvNames)
 
 TEST(LocaleVariables, TheImagesLocaleIsTakenWhole)
 {
-    std::map<std::string, std::string> job = {
-        {"LANG", "de_DE.UTF-8"}, {"LC_ALL", "de_DE.UTF-8"}, {"LC_TIME", "fr_FR.UTF-8"},
-        {"HOME", "/home/u"}};
+    std::map<std::string, std::string> job = {{"LANG", "de_DE.UTF-8"},
+                                              {"LC_ALL", "de_DE.UTF-8"},
+                                              {"LC_TIME", "fr_FR.UTF-8"},
+                                              {"HOME", "/home/u"}};
     auto lookup = [&job](const std::string& name) -> std::optional<std::string> {
         auto it = job.find(name);
         return it == job.end() ? std::nullopt : std::optional<std::string>(it->second);

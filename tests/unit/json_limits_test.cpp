@@ -35,8 +35,8 @@ std::string error_of(Parse parse)
     return "";
 }
 
-#define EXPECT_CONTAINS(text, part)                                                            \
-    EXPECT_NE(std::string(text).find(part), std::string::npos)                                 \
+#define EXPECT_CONTAINS(text, part)                                                                \
+    EXPECT_NE(std::string(text).find(part), std::string::npos)                                     \
         << "expected '" << (part) << "' in: " << (text)
 
 } // namespace
@@ -96,10 +96,9 @@ TEST(JsonLimits, EveryImageParserRefusesADepthBomb)
     EXPECT_CONTAINS(error_of([&] { cocoon::parse_image_config(bomb); }),
                     "the image configuration nests arrays and objects deeper than 64");
     std::optional<std::string> selected;
-    EXPECT_CONTAINS(error_of([&] {
-                        cocoon::parse_manifest(bomb, "sha256:m", "amd64", "reg/img", &selected);
-                    }),
-                    "reg/img: the manifest nests arrays and objects deeper than 64");
+    EXPECT_CONTAINS(
+        error_of([&] { cocoon::parse_manifest(bomb, "sha256:m", "amd64", "reg/img", &selected); }),
+        "reg/img: the manifest nests arrays and objects deeper than 64");
     EXPECT_CONTAINS(error_of([&] { cocoon::find_credentials(bomb, "docker.io"); }),
                     "deeper than 64");
 }

@@ -153,10 +153,10 @@ TEST(TrustedImageRequest, OnlyAnIndexAndSixtyFourHexDigitsAreAccepted)
     EXPECT_EQ(request.cache, 1u);
     EXPECT_EQ(request.hex, hex);
     EXPECT_EQ(format_trusted_image_request(request), "1 " + hex);
-    for (const std::string& bad : {std::string("1"), " " + hex, "x " + hex, "-1 " + hex,
-                                  "99999 " + hex, "0 " + hex.substr(1), "0 " + hex + "a",
-                                  "0 ../" + hex.substr(3), "0 " + std::string(64, 'A'),
-                                  "0  " + hex})
+    for (const std::string& bad :
+         {std::string("1"), " " + hex, "x " + hex, "-1 " + hex, "99999 " + hex,
+          "0 " + hex.substr(1), "0 " + hex + "a", "0 ../" + hex.substr(3),
+          "0 " + std::string(64, 'A'), "0  " + hex})
         EXPECT_NE(error_of([&] { parse_trusted_image_request(bad); }), "") << bad;
 }
 
@@ -164,18 +164,23 @@ TEST_F(TrustedCache, TheSiteConfigurationDecidesNotTheRequest)
 {
     Config config;
     config.shared_caches = {cache_};
-    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, hex}, -1); })
-                  .find("kernel_mount is off"),
+    EXPECT_NE(error_of([&] {
+                  mount_trusted_squashfs(config, {0, hex}, -1);
+              }).find("kernel_mount is off"),
               std::string::npos);
     config.kernel_mount = true;
-    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {1, hex}, -1); })
-                  .find("not in a shared cache"),
+    EXPECT_NE(error_of([&] {
+                  mount_trusted_squashfs(config, {1, hex}, -1);
+              }).find("not in a shared cache"),
               std::string::npos);
-    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, "../x"}, -1); })
-                  .find("not in a shared cache"),
+    EXPECT_NE(error_of([&] {
+                  mount_trusted_squashfs(config, {0, "../x"}, -1);
+              }).find("not in a shared cache"),
               std::string::npos);
     ASSERT_EQ(chown(file_.c_str(), other_uid, 0), 0);
-    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, hex}, -1); }).find("not root"),
+    EXPECT_NE(error_of([&] {
+                  mount_trusted_squashfs(config, {0, hex}, -1);
+              }).find("not root"),
               std::string::npos);
 }
 
@@ -243,8 +248,8 @@ TEST_F(TrustedCache, ATrustedImageIsMountedByTheKernelAndLeavesNoLoopDevice)
     fs::create_directories(tree);
     std::ofstream(tree + "/hello") << "from the kernel\n";
     fs::remove(file_);
-    std::string command = fmt::format("mksquashfs {} {} -quiet -no-progress -all-root >/dev/null",
-                                      tree, file_);
+    std::string command =
+        fmt::format("mksquashfs {} {} -quiet -no-progress -all-root >/dev/null", tree, file_);
     ASSERT_EQ(system(command.c_str()), 0);
     chmod(file_.c_str(), 0644);
     Config config;
@@ -278,8 +283,9 @@ TEST_F(TrustedCache, AFileThatIsNotSquashfsNeverReachesTheKernel)
     config.kernel_mount = true;
     config.shared_caches = {cache_};
     UsernsChild child;
-    EXPECT_NE(error_of([&] { mount_trusted_squashfs(config, {0, hex}, child.userns.get()); })
-                  .find("not a squashfs file"),
+    EXPECT_NE(error_of([&] {
+                  mount_trusted_squashfs(config, {0, hex}, child.userns.get());
+              }).find("not a squashfs file"),
               std::string::npos);
     EXPECT_EQ(loops_backed_by(file_), 0);
 }

@@ -134,7 +134,8 @@ void add_entry(archive* a, const In& in)
 // makes them; the code under test runs in the C locale of the test, as in slurmstepd.
 class Utf8Locale {
 public:
-    Utf8Locale() : locale_(newlocale(LC_CTYPE_MASK, "C.UTF-8", nullptr))
+    Utf8Locale()
+        : locale_(newlocale(LC_CTYPE_MASK, "C.UTF-8", nullptr))
     {
         require(locale_ != nullptr, "C.UTF-8 locale");
         saved_ = uselocale(locale_);
@@ -152,8 +153,7 @@ private:
     locale_t saved_;
 };
 
-void write_layer(const std::string& path, const std::vector<In>& entries,
-                 Compression compression)
+void write_layer(const std::string& path, const std::vector<In>& entries, Compression compression)
 {
     Utf8Locale utf8;
     std::unique_ptr<archive, WriteFree> a(archive_write_new());
@@ -173,20 +173,13 @@ char type_char(archive_entry* entry)
     if (archive_entry_hardlink(entry))
         return 'h';
     switch (archive_entry_filetype(entry)) {
-    case AE_IFREG:
-        return 'f';
-    case AE_IFDIR:
-        return 'd';
-    case AE_IFLNK:
-        return 'l';
-    case AE_IFCHR:
-        return 'c';
-    case AE_IFBLK:
-        return 'b';
-    case AE_IFIFO:
-        return 'p';
-    default:
-        return 's';
+    case AE_IFREG: return 'f';
+    case AE_IFDIR: return 'd';
+    case AE_IFLNK: return 'l';
+    case AE_IFCHR: return 'c';
+    case AE_IFBLK: return 'b';
+    case AE_IFIFO: return 'p';
+    default: return 's';
     }
 }
 
@@ -293,8 +286,7 @@ protected:
         return out;
     }
 
-    std::vector<Out> merged(const Contents& contents,
-                            Compression compression = Compression::none)
+    std::vector<Out> merged(const Contents& contents, Compression compression = Compression::none)
     {
         return read_tar(merge(make_layers(contents, compression)));
     }
@@ -320,8 +312,8 @@ std::vector<Out> sorted(std::vector<Out> list)
     return list;
 }
 
-#define EXPECT_CONTAINS(text, part)                                                            \
-    EXPECT_NE(std::string(text).find(part), std::string::npos)                                 \
+#define EXPECT_CONTAINS(text, part)                                                                \
+    EXPECT_NE(std::string(text).find(part), std::string::npos)                                     \
         << "expected '" << (part) << "' in: " << (text)
 
 TEST_F(LayersTest, UpperLayerOverridesFilesAndDirectoryAttributes)
@@ -396,18 +388,16 @@ TEST_F(LayersTest, WhiteoutsAcrossSeveralLayers)
 
 TEST_F(LayersTest, OpaqueDirectoryHidesLowerChildrenKeepsItsOwn)
 {
-    auto lower = std::vector<In>{dir("d"), file("d/old"), dir("d/sub"), file("d/sub/f"),
-                                 file("other")};
+    auto lower =
+        std::vector<In>{dir("d"), file("d/old"), dir("d/sub"), file("d/sub/f"), file("other")};
     auto expected = sorted({
         {"d", 'd', 0700, ""},
         {"d/new", 'f', 0644, ""},
         {"other", 'f', 0644, ""},
     });
-    EXPECT_EQ(merged({lower, {dir("d", 0700), file("d/.wh..wh..opq"), file("d/new")}}),
-              expected);
+    EXPECT_EQ(merged({lower, {dir("d", 0700), file("d/.wh..wh..opq"), file("d/new")}}), expected);
     // The marker acts on lower layers whatever its place in its own layer.
-    EXPECT_EQ(merged({lower, {dir("d", 0700), file("d/new"), file("d/.wh..wh..opq")}}),
-              expected);
+    EXPECT_EQ(merged({lower, {dir("d", 0700), file("d/new"), file("d/.wh..wh..opq")}}), expected);
 }
 
 TEST_F(LayersTest, OpaqueDirectoryWithoutItsOwnEntryStaysInTheImage)
@@ -424,8 +414,8 @@ TEST_F(LayersTest, OpaqueRootHidesEveryLowerLayer)
 
 TEST_F(LayersTest, WhiteoutInTheBottomLayerHasNoEffect)
 {
-    auto result = merged({{file(".wh.a"), file("a"), file("d/.wh..wh..opq"), file("d/x")},
-                          {file("b")}});
+    auto result =
+        merged({{file(".wh.a"), file("a"), file("d/.wh..wh..opq"), file("d/x")}, {file("b")}});
     EXPECT_EQ(result, sorted({
                           {"a", 'f', 0644, ""},
                           {"b", 'f', 0644, ""},
@@ -505,11 +495,10 @@ TEST_F(LayersTest, HardlinkToADirectoryOrItselfOrALoopIsRefused)
 
 TEST_F(LayersTest, EntriesEscapingTheRootAreRefused)
 {
-    for (std::string name : {"../../victim/pwn", "../x", "/etc/x", "a/../../x", "/../victim/x",
-                             "a/.."}) {
+    for (std::string name :
+         {"../../victim/pwn", "../x", "/etc/x", "a/../../x", "/../victim/x", "a/.."}) {
         auto error = merge_error({{file("ok")}, {file("fine"), file(name, "pwn")}});
-        EXPECT_CONTAINS(error, "layer sha256:layer1: entry '" + name +
-                                   "' escapes the image root");
+        EXPECT_CONTAINS(error, "layer sha256:layer1: entry '" + name + "' escapes the image root");
     }
 }
 
@@ -529,12 +518,13 @@ TEST_F(LayersTest, EntryCapCountsEveryEntryOfEveryLayer)
     limits_.max_entries = 5;
     EXPECT_EQ(merge_error({{file("a"), file("b")}, {file("c"), file("d"), file("e")}}), "");
     // The top layer is read first: its three entries, then the bottom layer's until the cap.
-    auto error = merge_error({{file("a"), file("b"), file("c")}, {file("d"), file("e"), file("f")}});
+    auto error =
+        merge_error({{file("a"), file("b"), file("c")}, {file("d"), file("e"), file("f")}});
     EXPECT_CONTAINS(error, "image exceeds image_max_entries (5): its layers hold more than 5 "
                            "entries (layer sha256:layer0, entry 'c'); raise it in cocoon.yaml");
     // Whiteouts and entries that upper layers hide count too: each is work for the merge.
-    error = merge_error({{file("a")}, {file(".wh.a"), file(".wh.a"), file(".wh.a"),
-                                       file(".wh.a"), file(".wh.a")}});
+    error = merge_error(
+        {{file("a")}, {file(".wh.a"), file(".wh.a"), file(".wh.a"), file(".wh.a"), file(".wh.a")}});
     EXPECT_CONTAINS(error, "image exceeds image_max_entries (5)");
     EXPECT_CONTAINS(error, "entry 'a'");
 }
@@ -544,8 +534,8 @@ TEST_F(LayersTest, SizeCapCountsTheFilesOfEveryLayer)
     limits_.max_size = 10;
     EXPECT_EQ(merge_error({{file("a", "12345")}, {file("b", "12345"), dir("d")}}), "");
     // The bottom layer's "hidden" never reaches the image, but it is unpacked all the same.
-    auto error = merge_error({{file("a", "12345"), file("hidden", "1")},
-                              {file("b", "12345"), file(".wh.hidden")}});
+    auto error = merge_error(
+        {{file("a", "12345"), file("hidden", "1")}, {file("b", "12345"), file(".wh.hidden")}});
     EXPECT_CONTAINS(error, "image exceeds image_max_size (10): layer sha256:layer0: entry "
                            "'hidden' (1 bytes) takes the files of the image's layers past 10 "
                            "bytes; raise it in cocoon.yaml");
@@ -844,8 +834,7 @@ TEST_F(LayersTest, Tar2sqfsAcceptsTheMergedStream)
     ASSERT_EQ(wait_for(pid), 0) << slurp(log);
 
     std::string listing_path = dir_.path() + "/listing";
-    UniqueFd listing_fd(open(listing_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                             0600));
+    UniqueFd listing_fd(open(listing_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
     ASSERT_EQ(wait_for(spawn({unsquashfs, "-l", image}, null_fd.get(), listing_fd.get())), 0)
         << slurp(listing_path);
@@ -864,8 +853,7 @@ TEST_F(LayersTest, Tar2sqfsAcceptsTheMergedStream)
 
     std::string cat_path = dir_.path() + "/cat";
     UniqueFd cat_fd(open(cat_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    ASSERT_EQ(wait_for(spawn({unsquashfs, "-cat", image, "top/h"}, null_fd.get(),
-                             cat_fd.get())),
+    ASSERT_EQ(wait_for(spawn({unsquashfs, "-cat", image, "top/h"}, null_fd.get(), cat_fd.get())),
               0);
     EXPECT_EQ(slurp(cat_path), "tool");
 
@@ -874,9 +862,9 @@ TEST_F(LayersTest, Tar2sqfsAcceptsTheMergedStream)
         return;
     std::string xattr_path = dir_.path() + "/xattr";
     UniqueFd xattr_fd(open(xattr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    ASSERT_EQ(wait_for(spawn({rdsquashfs, "-x", "/etc/tagged", image}, null_fd.get(),
-                             xattr_fd.get())),
-              0);
+    ASSERT_EQ(
+        wait_for(spawn({rdsquashfs, "-x", "/etc/tagged", image}, null_fd.get(), xattr_fd.get())),
+        0);
     EXPECT_EQ(slurp(xattr_path), "user.foo=bar\n");
 }
 

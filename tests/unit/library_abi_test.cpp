@@ -35,8 +35,7 @@ TEST(LibraryAbi, VersionFromLibtoolAbi)
 TEST(LibraryAbi, VersionFromFileName)
 {
     EXPECT_EQ(format_library_version(version_from_file_name("libmpich.so.12.2.2")), "12.2.2");
-    EXPECT_EQ(format_library_version(version_from_file_name("libmpi_gnu_123.so.12.0.0")),
-              "12.0.0");
+    EXPECT_EQ(format_library_version(version_from_file_name("libmpi_gnu_123.so.12.0.0")), "12.0.0");
     EXPECT_EQ(format_library_version(version_from_file_name("libmpi.so.12")), "12");
     EXPECT_EQ(format_library_version(version_from_file_name("libmpi.so")), "unknown");
     EXPECT_EQ(format_library_version(version_from_file_name("libmpi.so.12.x")), "unknown");

@@ -16,11 +16,12 @@ std::string manifest(const std::string& layer_type)
     return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
       "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
            config_digest + R"(","size":10},
-      "layers":[{"mediaType":")" + layer_type + R"(","digest":")" + layer_digest +
-           R"(","size":20}]})";
+      "layers":[{"mediaType":")" +
+           layer_type + R"(","digest":")" + layer_digest + R"(","size":20}]})";
 }
 
-const char* index_json = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
+const char* index_json =
+    R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
   "manifests":[
     {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaa","size":1,
      "platform":{"os":"linux","architecture":"arm64"}},
@@ -68,9 +69,9 @@ TEST(Manifest, IndexWithoutThisPlatformNamesTheOthers)
 TEST(Manifest, MediaTypeOfTheWrongTypeIsAMalformedManifest)
 {
     std::optional<std::string> selected;
-    for (const char* body : {R"({"schemaVersion":2,"mediaType":[{"a":1}]})",
-                             R"({"schemaVersion":2,"mediaType":7,"manifests":[]})",
-                             R"({"mediaType":null})"}) {
+    for (const char* body :
+         {R"({"schemaVersion":2,"mediaType":[{"a":1}]})",
+          R"({"schemaVersion":2,"mediaType":7,"manifests":[]})", R"({"mediaType":null})"}) {
         SCOPED_TRACE(body);
         try {
             parse_manifest(body, "d", "amd64", "img", &selected);
@@ -88,9 +89,9 @@ TEST(Manifest, BadInputs)
     EXPECT_THROW(parse_manifest("{", "d", "amd64", "img", &selected), Error);
     EXPECT_THROW(parse_manifest("[]", "d", "amd64", "img", &selected), Error);
     EXPECT_THROW(parse_manifest(R"({"schemaVersion":1})", "d", "amd64", "img", &selected), Error);
-    EXPECT_THROW(parse_manifest(R"({"schemaVersion":2,"layers":[]})", "d", "amd64", "img",
-                                &selected),
-                 Error); // no config
+    EXPECT_THROW(
+        parse_manifest(R"({"schemaVersion":2,"layers":[]})", "d", "amd64", "img", &selected),
+        Error); // no config
     EXPECT_THROW(parse_manifest(manifest("application/x-unknown"), "d", "amd64", "img", &selected),
                  Error);
 }

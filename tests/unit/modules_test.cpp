@@ -105,8 +105,9 @@ TEST(ModulesConfig, BadModulesNameTheKey)
 {
     EXPECT_EQ(error_of([] { config_of("modules: {m: {when: sometimes}}"); }),
               "test.yaml: modules: m: when: 'sometimes' is not one of always, requested, gpus");
-    EXPECT_EQ(error_of([] { config_of("modules: {m: {colour: red}}"); }).find(
-                  "test.yaml: modules: m: unknown key 'colour'"),
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {colour: red}}");
+              }).find("test.yaml: modules: m: unknown key 'colour'"),
               0u);
     EXPECT_EQ(error_of([] { config_of("modules: {m: {binds: [{source: /a, flags: [rx]}]}}"); }),
               "test.yaml: modules: m: binds: flags: unknown flag 'rx' (known flags: ro, rw, "
@@ -137,22 +138,26 @@ modules:
     EXPECT_EQ(check->policy, Module::AbiCheck::Policy::Full);
     EXPECT_EQ(check->replace.at("libmpi.so.12"), "libmpich.so.12");
     EXPECT_EQ(config_of("modules: {m: {abi_check: {replace: {a.so.1: b.so.1}}}}")
-                  .modules.at("m").abi_check->policy,
+                  .modules.at("m")
+                  .abi_check->policy,
               Module::AbiCheck::Policy::Major);
-    EXPECT_EQ(error_of([] {
-                  config_of("modules: {m: {abi_check: {policy: exact, replace: {a.so.1: b.so.1}}}}");
-              }),
-              "test.yaml: modules: m: abi_check: policy: 'exact' is not one of major, full, strict");
+    EXPECT_EQ(
+        error_of([] {
+            config_of("modules: {m: {abi_check: {policy: exact, replace: {a.so.1: b.so.1}}}}");
+        }),
+        "test.yaml: modules: m: abi_check: policy: 'exact' is not one of major, full, strict");
     EXPECT_EQ(error_of([] { config_of("modules: {m: {abi_check: {policy: major}}}"); }),
               "test.yaml: modules: m: abi_check: replace: must map the image's sonames to the "
               "host's (libmpi.so.12: libmpich.so.12)");
     EXPECT_EQ(error_of([] {
-                  config_of("modules: {m: {abi_check: {replace: {libmpi.so.12: /lib/libmpich.so.12}}}}");
+                  config_of(
+                      "modules: {m: {abi_check: {replace: {libmpi.so.12: /lib/libmpich.so.12}}}}");
               }),
               "test.yaml: modules: m: abi_check: replace: 'libmpi.so.12: /lib/libmpich.so.12' is "
               "not a pair of sonames (libmpi.so.12: libmpich.so.12)");
-    EXPECT_EQ(error_of([] { config_of("modules: {m: {abi_check: {colour: red}}}"); }).find(
-                  "test.yaml: modules: m: abi_check: unknown key 'colour'"),
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {abi_check: {colour: red}}}");
+              }).find("test.yaml: modules: m: abi_check: unknown key 'colour'"),
               0u);
 }
 
@@ -167,7 +172,9 @@ TEST(ModulesSelect, WhenRequestAndGpus)
     EXPECT_EQ(select_modules(config, {{"extra"}, {"base"}, false}, {}),
               std::vector<std::string>{"extra"});
     EXPECT_TRUE(select_modules(config, {{"extra"}, {}, true}, {{"SLURM_JOB_GPUS", "1"}}).empty());
-    EXPECT_EQ(error_of([&] { select_modules(config, {{"nope"}, {}, false}, {}); }),
+    EXPECT_EQ(error_of([&] {
+                  select_modules(config, {{"nope"}, {}, false}, {});
+              }),
               "unknown module 'nope' (cocoon.yaml defines: base, extra, gpu)");
 }
 
@@ -217,9 +224,10 @@ TEST(ModulesPlan, GoldenOperationsAndEnvironment)
     module.mounts.push_back({"/dev/nvidia1", "/dev/nvidia1", false, true});
     module.libraries.push_back({"/usr/lib/libcuda.so.1.2", "/.cocoon/lib/libcuda.so.1"});
     module.host_files.push_back({"/usr/bin/nvidia-smi", "/.cocoon/host/bin/nvidia-smi"});
-    module.host_files.push_back({"/lib64/ld-linux-x86-64.so.2", "/.cocoon/host/lib/ld-linux-x86-64.so.2"});
-    module.launchers.push_back({"nvidia-smi", "/.cocoon/host/bin/nvidia-smi",
-                                "/.cocoon/host/lib/ld-linux-x86-64.so.2"});
+    module.host_files.push_back(
+        {"/lib64/ld-linux-x86-64.so.2", "/.cocoon/host/lib/ld-linux-x86-64.so.2"});
+    module.launchers.push_back(
+        {"nvidia-smi", "/.cocoon/host/bin/nvidia-smi", "/.cocoon/host/lib/ld-linux-x86-64.so.2"});
     module.set_environment.emplace_back("NVIDIA_VISIBLE", "1");
     module.pass_environment.push_back("CUDA_VISIBLE_DEVICES");
     ModuleResolution resolution;
@@ -259,7 +267,7 @@ TEST(ModulesPlan, EnvironmentIsAppliedOnTopOfTheCurrentValues)
         {Kind::Pass, "UNSET", "", "slurm"},
     };
     auto result = module_environment(changes, {{"PATH", "/usr/bin"}, {"SLURM_CONF", "/image"}},
-                                      {{"PATH", "/host"}, {"SLURM_CONF", "/etc/slurm.conf"}});
+                                     {{"PATH", "/host"}, {"SLURM_CONF", "/etc/slurm.conf"}});
     EXPECT_EQ(result, (std::vector<std::pair<std::string, std::string>>{
                           {"PATH", "/.cocoon/bin:/usr/bin"},
                           {"LD_LIBRARY_PATH", "/.cocoon/lib"},
@@ -278,8 +286,9 @@ TEST(ModulesHost, LdCacheFindsTheCLibrary)
     ASSERT_TRUE(libc);
     EXPECT_EQ(read_elf(*libc).is_elf, true);
     EXPECT_FALSE(cache.find("libcocoon-no-such-library.so.9"));
-    EXPECT_EQ(error_of([] { LdCache::parse("not a cache at all, long enough to be read....", "x"); }),
-              "x: not a glibc ld.so cache (expected glibc-ld.so.cache1.1)");
+    EXPECT_EQ(
+        error_of([] { LdCache::parse("not a cache at all, long enough to be read....", "x"); }),
+        "x: not a glibc ld.so cache (expected glibc-ld.so.cache1.1)");
 }
 
 TEST(ModulesHost, ElfOfAProgram)
@@ -352,14 +361,15 @@ modules:
     EXPECT_EQ(error_of([&] { resolve_modules(config, {"sock"}, {}); }),
               "module 'sock' cannot be applied on this node: /run/cocoon-no-such.socket is "
               "missing (bind source /run/cocoon-no-such.socket)");
-    EXPECT_EQ(error_of([&] { resolve_modules(config, {"prog"}, {}); }).find(
-                  "module 'prog' cannot be applied on this node: program "
-                  "cocoon-no-such-program is not installed (looked in /usr/local/sbin"),
+    EXPECT_EQ(error_of([&] { resolve_modules(config, {"prog"}, {}); })
+                  .find("module 'prog' cannot be applied on this node: program "
+                        "cocoon-no-such-program is not installed (looked in /usr/local/sbin"),
               0u);
-    EXPECT_EQ(error_of([&] { resolve_modules(config, {"var"}, {}); }).find(
-                  "module 'var' cannot be applied on this node: '{no_such_variable}': unknown "
+    EXPECT_EQ(
+        error_of([&] { resolve_modules(config, {"var"}, {}); })
+            .find("module 'var' cannot be applied on this node: '{no_such_variable}': unknown "
                   "variable {no_such_variable}"),
-              0u);
+        0u);
     auto resolution = resolve_modules(config, {"opt"}, {});
     EXPECT_TRUE(resolution.modules.empty());
     EXPECT_EQ(resolution.skipped,

@@ -48,8 +48,10 @@ TEST(ContainerName, BadNamesSayWhatIsAccepted)
               "the name is longer than 64 characters; choose a shorter one");
     EXPECT_EQ(name_error("dev:later"),
               "unknown flag 'later'; the flag is one of auto, create, exec, no_exec");
-    EXPECT_EQ(name_error("dev:"), "unknown flag ''; the flag is one of auto, create, exec, no_exec");
-    EXPECT_EQ(name_error("d\nv"), "'d\\x0av' holds '\\x0a'; a name is letters, digits, '.', '_' and '-'");
+    EXPECT_EQ(name_error("dev:"),
+              "unknown flag ''; the flag is one of auto, create, exec, no_exec");
+    EXPECT_EQ(name_error("d\nv"),
+              "'d\\x0av' holds '\\x0a'; a name is letters, digits, '.', '_' and '-'");
 }
 
 TEST(ContainerName, FromTheOptionsAndTheEnvironment)

@@ -127,8 +127,8 @@ TEST(Plan, ReadOnlyRootOnRequest)
     spec.options.writable = false;
     auto plan = plan_container(spec, default_config());
     EXPECT_FALSE(plan.writable);
-    EXPECT_TRUE(format_plan(plan).starts_with(
-        "root      /images/app.sqsh (read-only, nosuid, nodev)\n"));
+    EXPECT_TRUE(
+        format_plan(plan).starts_with("root      /images/app.sqsh (read-only, nosuid, nodev)\n"));
 }
 
 TEST(Plan, RequestedMountsComeLastWithTheirFlags)

@@ -129,8 +129,8 @@ TEST(ImageReference, RegistryHostsAreRecognised)
 {
     expect_registry({"ghcr.io/org/app:1.2", "ghcr.io", "org/app", "1.2", ""});
     expect_registry({"ghcr.io/app", "ghcr.io", "app", "latest", ""});
-    expect_registry({"127.0.0.1:5000/test/busybox", "127.0.0.1:5000", "test/busybox", "latest",
-                     ""});
+    expect_registry(
+        {"127.0.0.1:5000/test/busybox", "127.0.0.1:5000", "test/busybox", "latest", ""});
     expect_registry({"localhost/app", "localhost", "app", "latest", ""});
     expect_registry({"localhost:5000/a/b/c:v1", "localhost:5000", "a/b/c", "v1", ""});
     expect_registry({"[::1]:5000/app", "[::1]:5000", "app", "latest", ""});
@@ -140,10 +140,9 @@ TEST(ImageReference, RegistryHostsAreRecognised)
 
 TEST(ImageReference, PyxisRegistrySeparator)
 {
-    expect_registry({"nvcr.io#nvidia/pytorch:24.01-py3", "nvcr.io", "nvidia/pytorch",
-                     "24.01-py3", ""});
-    expect_registry({"docker://nvcr.io#nvidia/pytorch", "nvcr.io", "nvidia/pytorch", "latest",
-                     ""});
+    expect_registry(
+        {"nvcr.io#nvidia/pytorch:24.01-py3", "nvcr.io", "nvidia/pytorch", "24.01-py3", ""});
+    expect_registry({"docker://nvcr.io#nvidia/pytorch", "nvcr.io", "nvidia/pytorch", "latest", ""});
     expect_registry({"docker.io#ubuntu", "docker.io", "library/ubuntu", "latest", ""});
     expect_registry({"localhost:5000#app", "localhost:5000", "app", "latest", ""});
     // After '#' everything is the repository, even a first part that looks like a host.
@@ -152,18 +151,18 @@ TEST(ImageReference, PyxisRegistrySeparator)
 
 TEST(ImageReference, DigestsPinTheImage)
 {
-    expect_registry({"host:5000/ns/app@sha256:" + hex64, "host:5000", "ns/app", "",
-                     "sha256:" + hex64});
-    expect_registry({"ghcr.io/org/app:1.2@sha256:" + hex64, "ghcr.io", "org/app", "1.2",
-                     "sha256:" + hex64});
-    expect_registry({"ubuntu@sha256:" + hex64, "docker.io", "library/ubuntu", "",
-                     "sha256:" + hex64});
+    expect_registry(
+        {"host:5000/ns/app@sha256:" + hex64, "host:5000", "ns/app", "", "sha256:" + hex64});
+    expect_registry(
+        {"ghcr.io/org/app:1.2@sha256:" + hex64, "ghcr.io", "org/app", "1.2", "sha256:" + hex64});
+    expect_registry(
+        {"ubuntu@sha256:" + hex64, "docker.io", "library/ubuntu", "", "sha256:" + hex64});
 }
 
 TEST(ImageReference, NameComponentSeparators)
 {
-    expect_registry({"r.io/a__b/c--d/e.f_g/h---i:T.1-x", "r.io", "a__b/c--d/e.f_g/h---i",
-                     "T.1-x", ""});
+    expect_registry(
+        {"r.io/a__b/c--d/e.f_g/h---i:T.1-x", "r.io", "a__b/c--d/e.f_g/h---i", "T.1-x", ""});
     std::string longest_tag = "v" + std::string(127, 'x');
     expect_registry({"app:" + longest_tag, "docker.io", "library/app", longest_tag, ""});
 }
@@ -187,9 +186,9 @@ TEST(ImageReference, CanonicalNames)
 // docker.io/registry/app. The canonical name keeps the '#' then, and names the same image.
 TEST(ImageReference, CanonicalNameOfAPlainHostParsesToTheSameImage)
 {
-    for (const std::string& text : {std::string("registry#app:1"),
-                                   std::string("nv#cr.io/nvidia/pytorch:24.01-py3"),
-                                   "docker://mirror#team/app@sha256:" + hex64}) {
+    for (const std::string& text :
+         {std::string("registry#app:1"), std::string("nv#cr.io/nvidia/pytorch:24.01-py3"),
+          "docker://mirror#team/app@sha256:" + hex64}) {
         SCOPED_TRACE(text);
         ImageReference reference = parse_image_reference(text, "/");
         ImageReference again = parse_image_reference(reference.canonical(), "/");
@@ -206,9 +205,9 @@ TEST(ImageReference, CanonicalNameOfAPlainHostParsesToTheSameImage)
 // the name read as a squashfs file. Such names keep "docker://".
 TEST(ImageReference, CanonicalNameThatReadsAsALocalImageKeepsDockerPrefix)
 {
-    for (const std::string& text : {std::string("oCi:99/t"), std::string("docker://oci:5000/app"),
-                                    std::string("docker://OCI-ARCHIVE:1/a"),
-                                    std::string("docker://reg.io/app:v1.sqsh")}) {
+    for (const std::string& text :
+         {std::string("oCi:99/t"), std::string("docker://oci:5000/app"),
+          std::string("docker://OCI-ARCHIVE:1/a"), std::string("docker://reg.io/app:v1.sqsh")}) {
         SCOPED_TRACE(text);
         ImageReference reference = parse_image_reference(text, "/");
         ASSERT_EQ(reference.kind, ImageReference::Kind::Registry);
@@ -334,8 +333,8 @@ TEST(ImageReference, TextThatIsNoImageListsEveryForm)
     for (const std::string bad : {"ubuntu 24.04", " ubuntu", "docker://a b", "app!", "ubuntu:é"}) {
         std::string message = error_of(bad);
         EXPECT_NE(message.find("'" + bad + "'"), std::string::npos) << message;
-        for (const char* form : {"squashfs", "docker://", "REGISTRY#", "oci:DIR", "oci-archive:",
-                                 "docker-archive:"})
+        for (const char* form :
+             {"squashfs", "docker://", "REGISTRY#", "oci:DIR", "oci-archive:", "docker-archive:"})
             EXPECT_NE(message.find(form), std::string::npos) << form << ": " << message;
     }
 }

@@ -143,8 +143,8 @@ TEST(SeccompFilterBuild, DescribeNamesArchitecturesAndCalls)
     Config config;
     std::string text = describe_seccomp(config);
 #if defined(__x86_64__) && !defined(__ILP32__)
-    EXPECT_TRUE(contains(
-        text, "seccomp   architectures x86_64 x86 x32 (any other kills the process)\n"))
+    EXPECT_TRUE(
+        contains(text, "seccomp   architectures x86_64 x86 x32 (any other kills the process)\n"))
         << text;
 #endif
     EXPECT_TRUE(contains(text, "seccomp   EPERM: kexec_load ")) << text;

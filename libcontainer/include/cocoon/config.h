@@ -27,7 +27,7 @@ struct Module {
     // Device paths or globs; {gpu} and {render_node} expand for each GPU of the job.
     std::vector<std::string> devices;
     struct Bind {
-        std::string source;      // host path; {variables} are replaced
+        std::string source; // host path; {variables} are replaced
         std::string destination; // path inside; empty: the same as source
         bool read_only = true;
         bool optional = false;
@@ -61,8 +61,8 @@ struct Module {
     // in /.cocoon/lib, once the image's copy passed the check `policy` names.
     struct AbiCheck {
         enum class Policy {
-            Major,  // the same soname major version (the MPICH ABI promise)
-            Full,   // and the host's library version at least the image's
+            Major, // the same soname major version (the MPICH ABI promise)
+            Full, // and the host's library version at least the image's
             Strict, // the very same library version and release
         };
         Policy policy = Policy::Major;
@@ -117,7 +117,7 @@ struct Config {
     uint64_t transfer_stall_timeout = 60;
 
     struct Registry {
-        bool insecure = false;            // plain HTTP allowed
+        bool insecure = false; // plain HTTP allowed
         std::vector<std::string> mirrors; // tried first, in order (host[:port])
     };
     // Per-registry settings, keyed by host[:port] as written in image names.
@@ -126,7 +126,7 @@ struct Config {
     // The seccomp filter of every task (runtime/seccomp.cpp has the default deny list).
     struct Seccomp {
         bool enabled = true;
-        std::vector<std::string> deny;  // system calls denied (EPERM) on top of the default
+        std::vector<std::string> deny; // system calls denied (EPERM) on top of the default
         std::vector<std::string> allow; // names taken out of the default deny list
     };
     Seccomp seccomp;

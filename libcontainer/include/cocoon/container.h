@@ -96,7 +96,10 @@ public:
     void detach() noexcept;
 
 private:
-    Holder(pid_t pid, int control_fd) noexcept : pid_(pid), control_fd_(control_fd) {}
+    Holder(pid_t pid, int control_fd) noexcept
+        : pid_(pid)
+        , control_fd_(control_fd)
+    {}
     // Reads the holder's frames until "ready"; returns "" then, else the reason it failed.
     std::string receive(int status_fd, const Hooks& hooks);
     void answer_kernel_mount(const std::string& payload, const Hooks& hooks);

@@ -35,10 +35,10 @@ image_environment(const ImageConfig& config,
 // locale the image may not have ("cannot change locale"). Names in `keep`
 // (--container-env) stay. Returns the job's variables to unset; none when the image sets
 // no locale variable (the job's then pass through, as under pyxis).
-std::vector<std::string>
-dropped_locale_variables(const ImageConfig& config,
-                         const std::function<std::optional<std::string>(const std::string&)>& job_value,
-                         const std::vector<std::string>& keep);
+std::vector<std::string> dropped_locale_variables(
+    const ImageConfig& config,
+    const std::function<std::optional<std::string>(const std::string&)>& job_value,
+    const std::vector<std::string>& keep);
 
 // Whether `name` is one of those locale variables.
 bool is_locale_variable(const std::string& name);

@@ -16,20 +16,20 @@ namespace cocoon {
 struct ImportEvent {
     enum class Phase { Resolving, Downloading, Converting, Done };
     Phase phase = Phase::Resolving;
-    std::string image;        // canonical name or path
-    size_t layer = 0;         // Downloading: 1-based index of the current layer
-    size_t layers = 0;        // number of layers
-    uint64_t bytes = 0;       // Downloading: bytes received so far, all layers
+    std::string image; // canonical name or path
+    size_t layer = 0; // Downloading: 1-based index of the current layer
+    size_t layers = 0; // number of layers
+    uint64_t bytes = 0; // Downloading: bytes received so far, all layers
     uint64_t total_bytes = 0; // sum of the layer sizes, when known
-    bool cached = false;      // Done: the image was already in the cache
+    bool cached = false; // Done: the image was already in the cache
 };
 
 using ImportProgress = std::function<void(const ImportEvent&)>;
 
 struct ImportedImage {
-    std::string digest;   // manifest digest (cache key)
+    std::string digest; // manifest digest (cache key)
     std::string squashfs; // path of the cached squashfs file
-    std::string config;   // image configuration JSON, may be empty
+    std::string config; // image configuration JSON, may be empty
     std::string reference;
     // The squashfs file, opened relative to the checked cache directory, with a shared lock:
     // the image is mounted from this descriptor, and cache eviction leaves it alone while

@@ -26,8 +26,8 @@
 namespace cocoon {
 
 // Where module contents live inside the container.
-inline constexpr const char* module_lib_dir = "/.cocoon/lib";   // `libraries` (LD_LIBRARY_PATH)
-inline constexpr const char* module_bin_dir = "/.cocoon/bin";   // launchers of `executables` (PATH)
+inline constexpr const char* module_lib_dir = "/.cocoon/lib"; // `libraries` (LD_LIBRARY_PATH)
+inline constexpr const char* module_bin_dir = "/.cocoon/bin"; // launchers of `executables` (PATH)
 inline constexpr const char* module_host_dir = "/.cocoon/host"; // the executables' own runtime
 
 // "a,b,c" -> names; throws Error naming `option` and the bad name.
@@ -58,13 +58,13 @@ struct ResolvedModule {
         bool read_only = true;
         bool device = false;
     };
-    std::vector<Item> mounts;     // devices and binds
-    std::vector<Item> libraries;  // into /.cocoon/lib
+    std::vector<Item> mounts; // devices and binds
+    std::vector<Item> libraries; // into /.cocoon/lib
     std::vector<Item> host_files; // executables, their loader and libraries (/.cocoon/host)
     struct Launcher {
-        std::string name;    // /.cocoon/bin/NAME
+        std::string name; // /.cocoon/bin/NAME
         std::string program; // path inside /.cocoon/host
-        std::string loader;  // path inside /.cocoon/host; empty: the program runs as is
+        std::string loader; // path inside /.cocoon/host; empty: the program runs as is
     };
     std::vector<Launcher> launchers;
     std::vector<Module::File> files;

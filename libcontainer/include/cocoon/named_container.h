@@ -19,9 +19,9 @@ namespace cocoon {
 struct ContainerName {
     // What happens when the job already has (or lacks) a container of that name on the node.
     enum class Mode {
-        Auto,   // use it when it exists, else create it from the image (the default)
+        Auto, // use it when it exists, else create it from the image (the default)
         Create, // create it from the image; refuse when it exists
-        Exec,   // use the existing one; refuse when there is none
+        Exec, // use the existing one; refuse when there is none
         NoExec, // use its files, never its private namespaces (--container-unshare)
     };
     std::string name;
@@ -44,7 +44,7 @@ using EnvironmentPairs = std::vector<std::pair<std::string, std::string>>;
 struct NamedContainerRecord {
     pid_t pid = 0;
     unsigned long long start_time = 0; // the holder's, from /proc/PID/stat, against pid reuse
-    std::string image;                 // as typed when it was created (for messages)
+    std::string image; // as typed when it was created (for messages)
     EnvironmentPairs image_environment;
     std::string image_workdir;
     EnvironmentPairs module_environment;

@@ -12,12 +12,12 @@
 namespace cocoon {
 
 enum class OpKind {
-    BindHost,      // bind a host path (file or directory) at target
-    Tmpfs,         // a fresh tmpfs at target
-    Symlink,       // a symlink at target pointing to source
+    BindHost, // bind a host path (file or directory) at target
+    Tmpfs, // a fresh tmpfs at target
+    Symlink, // a symlink at target pointing to source
     GeneratedFile, // a file cocoon writes (source names the generator: passwd, group)
-    WriteFile,     // a file with `content` (modules' files and program launchers)
-    Mqueue,        // a new mqueue filesystem (with a private IPC namespace)
+    WriteFile, // a file with `content` (modules' files and program launchers)
+    Mqueue, // a new mqueue filesystem (with a private IPC namespace)
 };
 
 struct MountOp {
@@ -26,15 +26,15 @@ struct MountOp {
     std::string source; // host path, symlink text or generator name
     bool read_only = false;
     bool recursive = false; // bind submounts too
-    bool optional = false;  // skip when the host source is missing
-    bool device = false;    // a device node: keep it usable (no nodev)
-    std::string options;    // tmpfs mount data
+    bool optional = false; // skip when the host source is missing
+    bool device = false; // a device node: keep it usable (no nodev)
+    std::string options; // tmpfs mount data
     bool noexec = false;
     // Propagation asked for with --container-mounts: "", private, rprivate, slave, rslave.
     std::string propagation;
-    std::string content;    // WriteFile: the file's content
+    std::string content; // WriteFile: the file's content
     bool executable = false; // WriteFile: mode 0755 instead of 0644
-    std::string module;     // the module this comes from; empty for the base container
+    std::string module; // the module this comes from; empty for the base container
 };
 
 // A change to the tasks' environment made by a module.
@@ -70,8 +70,8 @@ struct Plan {
     std::string image; // what the root filesystem comes from, for display
     std::vector<MountOp> ops;
     std::vector<EnvironmentChange> environment; // from modules, in order
-    std::vector<std::string> modules;           // the modules applied
-    std::vector<std::string> skipped;           // optional modules left out, and why
+    std::vector<std::string> modules; // the modules applied
+    std::vector<std::string> skipped; // optional modules left out, and why
     std::vector<LibraryReplacement> replaced_libraries; // from modules' abi_check
     // A writable root: an overlay over the image whose upper layer is a tmpfs of
     // `writable_size` bytes in the container's mount namespace; else the image read-only.

@@ -15,10 +15,10 @@ namespace cocoon {
 
 struct ImageReference {
     enum class Kind {
-        Path,          // a squashfs file or a root filesystem directory on the node
-        Registry,      // an image in an OCI distribution registry
-        OciLayout,     // oci:DIR[:TAG], an OCI image layout directory
-        OciArchive,    // oci-archive:FILE, a tar of an OCI image layout
+        Path, // a squashfs file or a root filesystem directory on the node
+        Registry, // an image in an OCI distribution registry
+        OciLayout, // oci:DIR[:TAG], an OCI image layout directory
+        OciArchive, // oci-archive:FILE, a tar of an OCI image layout
         DockerArchive, // docker-archive:FILE, the output of `docker save`
     };
     Kind kind = Kind::Path;

@@ -10,8 +10,12 @@ namespace cocoon {
 class UniqueFd {
 public:
     UniqueFd() noexcept = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    explicit UniqueFd(int fd) noexcept
+        : fd_(fd)
+    {}
+    UniqueFd(UniqueFd&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1))
+    {}
     UniqueFd& operator=(UniqueFd&& other) noexcept
     {
         reset(std::exchange(other.fd_, -1));

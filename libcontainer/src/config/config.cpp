@@ -14,11 +14,11 @@
 
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
-#include "util/safe_dir.h"
-#include "util/sys.h"
 #include "cocoon_build_config.h"
 #include "modules/library_abi.h"
 #include "runtime/seccomp.h"
+#include "util/safe_dir.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
@@ -27,9 +27,9 @@ namespace {
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
 const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
 const std::set<std::string> known_module_keys = {
-    "when",        "optional",     "device_root", "devices", "binds",       "libraries",
-    "library_dirs", "executables", "plugins",     "files",   "environment", "abi_check",
-    "renumber_gpus",
+    "when",        "optional",     "device_root",   "devices", "binds",
+    "libraries",   "library_dirs", "executables",   "plugins", "files",
+    "environment", "abi_check",    "renumber_gpus",
 };
 const std::set<std::string> known_abi_check_keys = {"policy", "replace"};
 
@@ -72,7 +72,8 @@ uint64_t parse_size(const std::string& text, const std::string& key)
         fail("{}: '{}' is not a size (give bytes or a number with K, M, G or T)", key, text);
     }
     std::string suffix = text.substr(end);
-    const std::map<std::string, unsigned> shifts = {{"", 0}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}};
+    const std::map<std::string, unsigned> shifts = {
+        {"", 0}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}};
     auto shift = shifts.find(suffix);
     if (shift == shifts.end())
         fail("{}: '{}' is not a size (give bytes or a number with K, M, G or T)", key, text);
@@ -228,8 +229,8 @@ Module::Bind parse_bind(const YAML::Node& node, const std::string& where)
     if (!bind.source.starts_with('/') && !bind.source.starts_with('{'))
         fail("{}source: must be an absolute path, got '{}'", where, bind.source);
     if (node["destination"])
-        bind.destination = container_path(node["destination"].as<std::string>(),
-                                          where + "destination");
+        bind.destination =
+            container_path(node["destination"].as<std::string>(), where + "destination");
     if (node["flags"])
         for (const auto& flag : string_list(node["flags"], where + "flags")) {
             if (flag == "ro" || flag == "rw")
@@ -292,10 +293,9 @@ Module::AbiCheck parse_abi_check(const YAML::Node& node, const std::string& wher
 Module parse_module(const YAML::Node& node, const std::string& name)
 {
     std::string where = fmt::format("modules: {}: ", name);
-    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") !=
-                            std::string::npos)
-        fail("modules: '{}' is not a module name (lower-case letters, digits, '-' and '_')",
-             name);
+    if (name.empty() ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)
+        fail("modules: '{}' is not a module name (lower-case letters, digits, '-' and '_')", name);
     if (!node.IsMap())
         fail("{}must be a mapping ({})", where, known_keys_text(known_module_keys));
     check_keys(node, known_module_keys, where);
@@ -412,7 +412,6 @@ void emit_module(YAML::Emitter& out, const Module& module)
     }
     out << YAML::EndMap;
 }
-
 
 // The one table of cocoon.yaml's top-level keys: name, type and default as the
 // documentation writes them, and how a value is read. Adding a key means adding a row
@@ -600,7 +599,8 @@ std::string format_config(const Config& config)
         << std::to_string(config.image_max_entries);
     out << YAML::Key << "image_max_path_length" << YAML::Value
         << std::to_string(config.image_max_path_length);
-    out << YAML::Key << "transfer_timeout" << YAML::Value << std::to_string(config.transfer_timeout);
+    out << YAML::Key << "transfer_timeout" << YAML::Value
+        << std::to_string(config.transfer_timeout);
     out << YAML::Key << "transfer_stall_timeout" << YAML::Value
         << std::to_string(config.transfer_stall_timeout);
     out << YAML::Key << "writable_size" << YAML::Value << std::to_string(config.writable_size);

@@ -30,7 +30,8 @@ constexpr size_t max_meta_bytes = 16 << 20;
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to)
 {
-    for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
+    for (size_t pos = text.find(from); pos != std::string::npos;
+         pos = text.find(from, pos + to.size()))
         text.replace(pos, from.size(), to);
     return text;
 }
@@ -247,8 +248,7 @@ void ImageCache::remember_ref(const std::string& key, const std::string& digest,
     json record = {{"key", key}, {"digest", digest}};
     if (!name.empty())
         record["name"] = name;
-    sys::write_file_atomically(refs_fd_.get(), file, record.dump(), 0644,
-                               root_ + "/refs/" + file);
+    sys::write_file_atomically(refs_fd_.get(), file, record.dump(), 0644, root_ + "/refs/" + file);
 }
 
 std::vector<CachedName> ImageCache::names() const
@@ -301,8 +301,8 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
     try {
         std::string config = build(work);
         UniqueFd work_fd = open_at(tmp_fd_.get(), work_name, O_RDONLY | O_DIRECTORY);
-        UniqueFd built = work_fd.valid() ? open_at(work_fd.get(), "image.sqsh", O_RDONLY)
-                                         : UniqueFd();
+        UniqueFd built =
+            work_fd.valid() ? open_at(work_fd.get(), "image.sqsh", O_RDONLY) : UniqueFd();
         if (!built.valid() || fsync(built.get()) != 0)
             throw_errno(fmt::format("cannot flush {}/image.sqsh to disk", work));
         json meta = {{"digest", digest}, {"reference", reference}, {"imported", time(nullptr)}};

@@ -36,11 +36,11 @@
 namespace cocoon {
 
 struct CachedImage {
-    std::string digest;       // manifest digest, the key
-    std::string squashfs;     // absolute path of the .sqsh
-    std::string reference;    // the name it was first imported as
-    std::string config;       // the image configuration (OCI config JSON), may be empty
-    uint64_t size = 0;        // bytes of the .sqsh
+    std::string digest; // manifest digest, the key
+    std::string squashfs; // absolute path of the .sqsh
+    std::string reference; // the name it was first imported as
+    std::string config; // the image configuration (OCI config JSON), may be empty
+    uint64_t size = 0; // bytes of the .sqsh
     time_t last_used = 0;
 };
 
@@ -54,7 +54,7 @@ class ImageCache {
 public:
     enum class Access {
         ReadWrite, // the user's own cache: created as needed (mode 0700)
-        ReadOnly,  // a shared cache the admin fills: only looked up; absent is empty
+        ReadOnly, // a shared cache the admin fills: only looked up; absent is empty
     };
     // Opens the cache at `root` as the calling user, checking that it can be trusted:
     // owned by the caller (ReadWrite) or root (ReadOnly), not writable by group or others,

@@ -2,7 +2,6 @@
 // messages name the file and the registry key, never a value.
 #include "image/credentials.h"
 
-
 #include <cerrno>
 #include <string_view>
 

@@ -11,7 +11,8 @@ struct Sha256::State {
     ~State() { EVP_MD_CTX_free(context); }
 };
 
-Sha256::Sha256() : state_(std::make_unique<State>())
+Sha256::Sha256()
+    : state_(std::make_unique<State>())
 {
     state_->context = EVP_MD_CTX_new();
     if (!state_->context || EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr) != 1)

@@ -11,7 +11,8 @@
 namespace cocoon {
 
 DirectoryImage::DirectoryImage(std::string path, UniqueFd fd)
-    : path_(std::move(path)), fd_(std::move(fd))
+    : path_(std::move(path))
+    , fd_(std::move(fd))
 {
     if (faccessat(fd_.get(), ".", R_OK | X_OK, AT_EACCESS) != 0)
         fail("image directory {} is not readable by you (check its permissions)", path_);

@@ -150,8 +150,8 @@ HttpResponse http_request(const HttpRequest& request, const BodySink& sink, size
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout));
     if (request.timeout > 0)
-        transfer.deadline = std::chrono::steady_clock::now() +
-                            std::chrono::seconds(request.timeout);
+        transfer.deadline =
+            std::chrono::steady_clock::now() + std::chrono::seconds(request.timeout);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);

@@ -35,7 +35,7 @@ struct HttpRequest {
 struct HttpResponse {
     long status = 0;
     std::map<std::string, std::string> headers; // names in lower case
-    std::string body;                            // unless streamed to the sink
+    std::string body; // unless streamed to the sink
 
     std::string header(const std::string& name) const;
 };

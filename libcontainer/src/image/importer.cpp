@@ -31,7 +31,7 @@ using json = nlohmann::json;
 // The parts of an image found on disk (an OCI layout or an unpacked archive).
 struct LocalImage {
     std::string digest; // cache key: manifest digest (OCI), or for a docker-archive the
-                        // digest of its configuration's and layers' digests
+        // digest of its configuration's and layers' digests
     std::string config; // configuration JSON
     std::vector<Layer> layers;
 };
@@ -261,8 +261,8 @@ struct Caches {
     }
 };
 
-ImportedImage import_local(const ImageReference& reference, const Config& config,
-                           Caches& caches, const ImportProgress& progress)
+ImportedImage import_local(const ImageReference& reference, const Config& config, Caches& caches,
+                           const ImportProgress& progress)
 {
     ImageCache& cache = caches.own;
     std::string what = reference.canonical();
@@ -305,9 +305,8 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
     }
 }
 
-ImportedImage import_registry(const ImageReference& reference, const Config& config,
-                              Caches& caches, const std::string& home,
-                              const ImportProgress& progress)
+ImportedImage import_registry(const ImageReference& reference, const Config& config, Caches& caches,
+                              const std::string& home, const ImportProgress& progress)
 {
     ImageCache& cache = caches.own;
     std::string name = reference.canonical();
@@ -315,9 +314,7 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     std::string wanted = reference.digest.empty() ? reference.tag : reference.digest;
     report(progress, {ImportEvent::Phase::Resolving, name});
 
-    auto cached_for = [&](const std::string& key) {
-        return caches.find_ref(key + "|" + arch);
-    };
+    auto cached_for = [&](const std::string& key) { return caches.find_ref(key + "|" + arch); };
     auto hit = [&](const CachedImage& image) {
         cache.touch(image.digest);
         // The name it was reached by now, also when the image came under another name: it
@@ -422,8 +419,8 @@ std::vector<CacheEntry> list_cache(const std::string& cache_dir)
     auto names = cache.names();
     for (const auto& image : cache.list()) {
         auto entry = [&](const std::string& name) {
-            entries.push_back({image.digest, name, image.size,
-                               static_cast<long long>(image.last_used)});
+            entries.push_back(
+                {image.digest, name, image.size, static_cast<long long>(image.last_used)});
         };
         size_t before = entries.size();
         for (const auto& name : names)
@@ -441,11 +438,12 @@ size_t remove_from_cache(const std::string& cache_dir, const std::string& what)
     if (size_t removed = cache.remove_name(what))
         return removed;
     // A digest, or a prefix of its hex long enough to be unambiguous in practice.
-    bool digest_prefix = what.size() >= 12 && what.find_first_not_of("0123456789abcdef") ==
-                                                  std::string::npos;
+    bool digest_prefix =
+        what.size() >= 12 && what.find_first_not_of("0123456789abcdef") == std::string::npos;
     size_t removed = 0;
     for (const auto& image : cache.list())
-        if (image.digest == what || (digest_prefix && image.digest.compare(7, what.size(), what) == 0))
+        if (image.digest == what ||
+            (digest_prefix && image.digest.compare(7, what.size(), what) == 0))
             removed += cache.remove(image.digest) ? 1U : 0U;
     return removed;
 }

@@ -249,15 +249,15 @@ std::string normalize(std::string_view raw, const Layer& layer, std::string_view
         if (component == "..")
             fail("layer {}: {} '{}' escapes the image root", layer.digest, label, shown(raw));
         if (component.size() > max_component_length)
-            fail("layer {}: {} '{}' has a name component longer than {} bytes", layer.digest,
-                 label, shown(raw), max_component_length);
+            fail("layer {}: {} '{}' has a name component longer than {} bytes", layer.digest, label,
+                 shown(raw), max_component_length);
         if (!path.empty())
             path += '/';
         path += component;
         if (path.size() > max_path_length)
             exceeded("image_max_path_length", max_path_length,
-                     fmt::format("layer {}: {} '{}' is longer than {} bytes", layer.digest,
-                                 label, shown(raw), max_path_length));
+                     fmt::format("layer {}: {} '{}' is longer than {} bytes", layer.digest, label,
+                                 shown(raw), max_path_length));
     }
     return path;
 }
@@ -267,12 +267,9 @@ Kind kind_of(archive_entry* entry)
     if (hardlink_of(entry))
         return Kind::hardlink;
     switch (archive_entry_filetype(entry)) {
-    case AE_IFREG:
-        return Kind::file;
-    case AE_IFDIR:
-        return Kind::dir;
-    case AE_IFLNK:
-        return Kind::symlink;
+    case AE_IFREG: return Kind::file;
+    case AE_IFDIR: return Kind::dir;
+    case AE_IFLNK: return Kind::symlink;
     default:
         // Devices could not be created unprivileged anyway and are nodev in the container;
         // fifos and sockets in an image are leftovers of a build. None is worth keeping.
@@ -286,7 +283,8 @@ Kind kind_of(archive_entry* entry)
 // and libarchive 3.6 reads both.
 void drop_privileges(archive_entry* entry)
 {
-    archive_entry_set_perm(entry, archive_entry_perm(entry) & ~static_cast<mode_t>(S_ISUID | S_ISGID));
+    archive_entry_set_perm(entry,
+                           archive_entry_perm(entry) & ~static_cast<mode_t>(S_ISUID | S_ISGID));
     if (archive_entry_xattr_reset(entry) == 0)
         return;
     std::vector<std::pair<std::string, std::string>> kept;
@@ -365,10 +363,10 @@ private:
 
     LayerLimits limits_;
     uint64_t max_kept_bytes_;
-    uint64_t entries_ = 0;     // tar entries read, all layers
-    uint64_t size_ = 0;        // bytes of regular files read, all layers
-    uint64_t kept_paths_ = 0;  // paths held in the sets and maps below
-    uint64_t kept_bytes_ = 0;  // and their bytes
+    uint64_t entries_ = 0; // tar entries read, all layers
+    uint64_t size_ = 0; // bytes of regular files read, all layers
+    uint64_t kept_paths_ = 0; // paths held in the sets and maps below
+    uint64_t kept_bytes_ = 0; // and their bytes
     Sink sink_;
     WriteArchive out_; // after sink_: freed while the sink still exists
     PathMap<Node> nodes_;
@@ -378,11 +376,13 @@ private:
 };
 
 Merger::Merger(int out_fd, const LayerLimits& limits)
-    : limits_(limits),
-      max_kept_bytes_(limits.max_entries > UINT64_MAX / kept_bytes_per_entry
+    : limits_(limits)
+    , max_kept_bytes_(limits.max_entries > UINT64_MAX / kept_bytes_per_entry
                           ? UINT64_MAX
-                          : limits.max_entries * kept_bytes_per_entry),
-      sink_{out_fd}, out_(archive_write_new()), buffer_(copy_chunk)
+                          : limits.max_entries * kept_bytes_per_entry)
+    , sink_{out_fd}
+    , out_(archive_write_new())
+    , buffer_(copy_chunk)
 {
     if (!out_)
         throw std::bad_alloc();
@@ -556,8 +556,8 @@ bool Merger::under_nondir(const Pass& pass, std::string_view path, std::string_v
         if (it->second.kind == Kind::symlink)
             fail("layer {}: entry '{}' would be written through the symlink '{}'",
                  pass.layer.digest, shown(raw), shown(parent));
-        fail("layer {}: entry '{}' lies beneath '{}', which is not a directory",
-             pass.layer.digest, shown(raw), shown(parent));
+        fail("layer {}: entry '{}' lies beneath '{}', which is not a directory", pass.layer.digest,
+             shown(raw), shown(parent));
     });
 }
 

@@ -20,15 +20,15 @@
 namespace cocoon {
 
 struct LayerLimits {
-    uint64_t max_size;        // image_max_size: bytes of file content, all layers together
-    uint64_t max_entries;     // image_max_entries: tar entries, all layers together
+    uint64_t max_size; // image_max_size: bytes of file content, all layers together
+    uint64_t max_entries; // image_max_entries: tar entries, all layers together
     uint64_t max_path_length; // image_max_path_length: bytes of one entry's path
 };
 
 LayerLimits layer_limits(const Config& config);
 
 struct Layer {
-    std::string path;   // a tar file, plain, gzip or zstd compressed
+    std::string path; // a tar file, plain, gzip or zstd compressed
     std::string digest; // for messages ("sha256:...")
 };
 

@@ -1,15 +1,15 @@
 // Chooses the image source for a reference: the one place where new sources (registry,
 // OCI layout) plug in.
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <linux/mount.h>
 
 #include "cocoon/error.h"
 #include "cocoon/image.h"
+#include "cocoon/spec.h"
 #include "directory_image.h"
 #include "squashfs_image.h"
-#include "cocoon/spec.h"
 
 namespace cocoon {
 
@@ -21,10 +21,10 @@ class ImportedSquashfsImage final : public ImageSource {
 public:
     ImportedSquashfsImage(std::unique_ptr<ImageSource> squashfs, std::string config,
                           std::optional<TrustedImageRequest> trusted)
-        : squashfs_(std::move(squashfs)), config_(std::move(config)),
-          trusted_(std::move(trusted))
-    {
-    }
+        : squashfs_(std::move(squashfs))
+        , config_(std::move(config))
+        , trusted_(std::move(trusted))
+    {}
     void mount(const std::string& target) override
     {
         if (!kernel_mount_.valid())

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "cocoon/error.h"
-#include "cocoon/log.h"
 #include "cocoon/image.h"
+#include "cocoon/log.h"
 #include "cocoon/reference.h"
 
 namespace cocoon {
@@ -44,8 +44,7 @@ constexpr Transport transports[] = {
      "expected oci:DIR[:TAG] (a ':' after DIR starts TAG: a DIR whose name contains ':' is "
      "not supported)"},
     {"oci-archive:", ImageReference::Kind::OciArchive, "expected oci-archive:FILE"},
-    {"docker-archive:", ImageReference::Kind::DockerArchive,
-     "expected docker-archive:FILE"},
+    {"docker-archive:", ImageReference::Kind::DockerArchive, "expected docker-archive:FILE"},
 };
 
 [[noreturn]] void reject(std::string_view text, std::string_view problem,
@@ -55,12 +54,30 @@ constexpr Transport transports[] = {
 }
 
 // Character classes by hand: <cctype> answers by locale, image names are ASCII.
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
-bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-bool is_lower_alnum(char c) { return is_lower(c) || is_digit(c); }
-bool is_alnum(char c) { return is_lower_alnum(c) || is_upper(c); }
-bool is_hex_lower(char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+bool is_lower(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+bool is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+bool is_lower_alnum(char c)
+{
+    return is_lower(c) || is_digit(c);
+}
+bool is_alnum(char c)
+{
+    return is_lower_alnum(c) || is_upper(c);
+}
+bool is_hex_lower(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f');
+}
 
 bool all_of(std::string_view text, bool (*predicate)(char))
 {
@@ -130,13 +147,12 @@ bool is_name_separator(std::string_view separator)
 bool is_oci_ref_separator(std::string_view separator)
 {
     return separator == "--" ||
-           (separator.size() == 1 && std::string_view("-._:@+").find(separator[0]) !=
-                                         std::string_view::npos);
+           (separator.size() == 1 &&
+            std::string_view("-._:@+").find(separator[0]) != std::string_view::npos);
 }
 
 // alnum+ (separator alnum+)*: the shape of one '/'-separated part of a name.
-bool is_joined(std::string_view component, bool (*alnum)(char),
-               bool (*separator)(std::string_view))
+bool is_joined(std::string_view component, bool (*alnum)(char), bool (*separator)(std::string_view))
 {
     size_t i = 0;
     for (;;) {
@@ -190,9 +206,8 @@ bool is_port(std::string_view port)
 {
     unsigned value = 0;
     auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-    return !port.empty() && port.size() <= 5 && all_of(port, is_digit) &&
-           error == std::errc() && end == port.data() + port.size() && value >= 1 &&
-           value <= 65535;
+    return !port.empty() && port.size() <= 5 && all_of(port, is_digit) && error == std::errc() &&
+           end == port.data() + port.size() && value >= 1 && value <= 65535;
 }
 
 bool is_dns_label(std::string_view label)
@@ -229,8 +244,8 @@ bool is_bracketed_ipv6(std::string_view host)
         return false;
     std::string_view inside = host.substr(1, host.size() - 2);
     return inside.find(':') != std::string_view::npos && all_of(inside, [](char c) {
-               return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-                      c == ':' || c == '.';
+               return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+                      c == '.';
            });
 }
 
@@ -249,8 +264,7 @@ std::string registry_problem(std::string_view registry)
         return {};
     std::string_view port = registry.substr(host_end);
     if (port.front() != ':' || !is_port(port.substr(1)))
-        return fmt::format("'{}' is not a registry port (':' and a number from 1 to 65535)",
-                           port);
+        return fmt::format("'{}' is not a registry port (':' and a number from 1 to 65535)", port);
     return {};
 }
 
@@ -278,8 +292,7 @@ void check_digest(std::string_view text, std::string_view digest)
     std::string_view algorithm = digest.substr(0, colon);
     std::string_view hex = digest.substr(colon + 1);
     if (algorithm != "sha256")
-        reject(text, fmt::format("digest algorithm '{}' is not supported, only sha256",
-                                 algorithm));
+        reject(text, fmt::format("digest algorithm '{}' is not supported, only sha256", algorithm));
     if (hex.size() != 64 || !all_of(hex, is_hex_lower))
         reject(text, "a sha256 digest has exactly 64 lowercase hexadecimal digits");
 }
@@ -351,8 +364,7 @@ std::string_view split_registry(std::string_view text, std::string_view name,
     return name;
 }
 
-ImageReference parse_registry_reference(std::string_view text,
-                                        const std::string& default_registry)
+ImageReference parse_registry_reference(std::string_view text, const std::string& default_registry)
 {
     std::string_view name = text;
     if (name.starts_with(docker_prefix)) {
@@ -455,16 +467,11 @@ ImageReference parse_reference_text(std::string_view text, const std::string& ba
 const char* kind_name(ImageReference::Kind kind)
 {
     switch (kind) {
-    case ImageReference::Kind::Path:
-        return "a squashfs file or directory";
-    case ImageReference::Kind::Registry:
-        return "a registry image";
-    case ImageReference::Kind::OciLayout:
-        return "an OCI layout";
-    case ImageReference::Kind::OciArchive:
-        return "an OCI archive";
-    case ImageReference::Kind::DockerArchive:
-        return "a docker archive";
+    case ImageReference::Kind::Path: return "a squashfs file or directory";
+    case ImageReference::Kind::Registry: return "a registry image";
+    case ImageReference::Kind::OciLayout: return "an OCI layout";
+    case ImageReference::Kind::OciArchive: return "an OCI archive";
+    case ImageReference::Kind::DockerArchive: return "a docker archive";
     }
     return "an image";
 }
@@ -484,16 +491,11 @@ ImageReference parse_image_reference(std::string_view text, const std::string& b
 std::string ImageReference::canonical() const
 {
     switch (kind) {
-    case Kind::Path:
-        return path;
-    case Kind::OciLayout:
-        return "oci:" + path + (tag.empty() ? "" : ":" + tag);
-    case Kind::OciArchive:
-        return "oci-archive:" + path;
-    case Kind::DockerArchive:
-        return "docker-archive:" + path;
-    case Kind::Registry:
-        break;
+    case Kind::Path: return path;
+    case Kind::OciLayout: return "oci:" + path + (tag.empty() ? "" : ":" + tag);
+    case Kind::OciArchive: return "oci-archive:" + path;
+    case Kind::DockerArchive: return "docker-archive:" + path;
+    case Kind::Registry: break;
     }
     // A registry that Docker's rule would not take for a host ("registry#app") keeps its
     // '#': "registry/app" would name docker.io/registry/app.

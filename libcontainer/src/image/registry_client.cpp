@@ -183,8 +183,8 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
                              const std::string& architecture, const std::string& what,
                              std::optional<std::string>* selected)
 {
-    json document = parse_untrusted_json(body, fmt::format("{}: the manifest", what),
-                                         max_manifest_size);
+    json document =
+        parse_untrusted_json(body, fmt::format("{}: the manifest", what), max_manifest_size);
     if (!document.is_object())
         fail("{}: the manifest is not a JSON object", what);
     ImageManifest manifest;
@@ -192,9 +192,9 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
     try {
         // Inside the try: a mediaType that is not a string is a malformed manifest too.
         std::string type = document.value("mediaType", "");
-        bool is_index = contains(index_types, type) ||
-                        (type.empty() && document.contains("manifests") &&
-                         !document.contains("layers"));
+        bool is_index =
+            contains(index_types, type) ||
+            (type.empty() && document.contains("manifests") && !document.contains("layers"));
         if (is_index) {
             const auto& manifests = document.at("manifests");
             for (const auto& entry : manifests) {
@@ -211,8 +211,8 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
         if (document.value("schemaVersion", 0) != 2)
             fail("{}: unsupported manifest schema version (only version 2 is supported)", what);
         const auto& config = document.at("config");
-        manifest.config = {config.at("digest").get<std::string>(),
-                           config.value("mediaType", ""), 0};
+        manifest.config = {config.at("digest").get<std::string>(), config.value("mediaType", ""),
+                           0};
         digest_hex(manifest.config.digest);
         manifest.config.size = declared_size(config, "the config", manifest.config.digest, what);
         for (const auto& layer : document.at("layers")) {
@@ -232,8 +232,11 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
 
 RegistryClient::RegistryClient(const std::string& registry, const std::string& repository,
                                const Config& config, std::optional<Credentials> credentials)
-    : registry_(registry), repository_(repository), credentials_(std::move(credentials)),
-      timeout_(config.transfer_timeout), stall_timeout_(config.transfer_stall_timeout)
+    : registry_(registry)
+    , repository_(repository)
+    , credentials_(std::move(credentials))
+    , timeout_(config.transfer_timeout)
+    , stall_timeout_(config.transfer_stall_timeout)
 {
     auto settings = config.registries.find(registry);
     insecure_ = settings != config.registries.end() && settings->second.insecure;
@@ -312,9 +315,9 @@ bool may_send_credentials(const std::string& realm, bool registry_insecure)
 bool RegistryClient::authenticate(const HttpResponse& challenge)
 {
     std::string header = challenge.header("www-authenticate");
-    std::string basic = credentials_ ? "Basic " + base64(credentials_->username + ":" +
-                                                         credentials_->password)
-                                     : "";
+    std::string basic =
+        credentials_ ? "Basic " + base64(credentials_->username + ":" + credentials_->password)
+                     : "";
     if (header.starts_with("Basic") || header.starts_with("basic")) {
         if (!credentials_)
             return false;
@@ -329,8 +332,8 @@ bool RegistryClient::authenticate(const HttpResponse& challenge)
         return false;
     std::string url = realm + (realm.find('?') == std::string::npos ? "?" : "&") +
                       "service=" + url_escape(parameters["service"]);
-    std::string scope = parameters.count("scope") ? parameters["scope"]
-                                                  : "repository:" + repository_ + ":pull";
+    std::string scope =
+        parameters.count("scope") ? parameters["scope"] : "repository:" + repository_ + ":pull";
     url += "&scope=" + url_escape(scope);
     HttpRequest request;
     request.url = url;
@@ -388,8 +391,8 @@ std::string RegistryClient::fetch_manifest(const std::string& reference, std::st
         fail("registry {} answered {} for {}", registry_, response.status, what);
     *digest = sha256_digest(response.body);
     if (reference.starts_with("sha256:") && *digest != reference)
-        fail("registry {} sent a manifest whose digest {} does not match {}", registry_,
-             *digest, reference);
+        fail("registry {} sent a manifest whose digest {} does not match {}", registry_, *digest,
+             reference);
     return response.body;
 }
 
@@ -468,8 +471,8 @@ std::string RegistryClient::get_small_blob(const BlobRef& blob)
     };
     HttpResponse response = send("GET", "/blobs/" + blob.digest, "", sink, [&] { body.clear(); });
     if (response.status != 200)
-        fail("registry {} answered {} for blob {} of {}", registry_, response.status,
-             blob.digest, repository_);
+        fail("registry {} answered {} for blob {} of {}", registry_, response.status, blob.digest,
+             repository_);
     if (body.size() != blob.size || sha256_digest(body) != blob.digest)
         fail("blob {} of {}/{} does not match its digest: refusing it", blob.digest, registry_,
              repository_);

@@ -52,11 +52,11 @@ ImageManifest parse_manifest(const std::string& body, const std::string& digest,
 
 class RegistryClient {
 public:
-    RegistryClient(const std::string& registry, const std::string& repository,
-                   const Config& config, std::optional<Credentials> credentials);
+    RegistryClient(const std::string& registry, const std::string& repository, const Config& config,
+                   std::optional<Credentials> credentials);
 
     struct Head {
-        bool reachable = false;     // the registry answered at all
+        bool reachable = false; // the registry answered at all
         std::optional<std::string> digest; // Docker-Content-Digest of a 200 answer
     };
     // What a tag or digest currently points to, with one HEAD request. Never throws:
@@ -77,9 +77,8 @@ public:
 private:
     // Tries each endpoint, retrying network errors, 429 and 5xx; `restart` runs before
     // every try, so that a sink can drop what a cut-off earlier try gave it.
-    HttpResponse send(const std::string& method, const std::string& path,
-                      const std::string& accept, const BodySink& sink = {},
-                      const std::function<void()>& restart = {});
+    HttpResponse send(const std::string& method, const std::string& path, const std::string& accept,
+                      const BodySink& sink = {}, const std::function<void()>& restart = {});
     HttpResponse send_once(const std::string& base, const std::string& method,
                            const std::string& path, const std::string& accept,
                            const BodySink& sink);
@@ -90,10 +89,10 @@ private:
     std::string repository_;
     std::vector<std::string> bases_; // mirrors first, then the registry itself
     std::optional<Credentials> credentials_;
-    bool insecure_ = false;     // cocoon.yaml marks the registry insecure (plain HTTP)
+    bool insecure_ = false; // cocoon.yaml marks the registry insecure (plain HTTP)
     std::string authorization_; // "Authorization: ..." once challenged
-    uint64_t timeout_;          // cocoon.yaml transfer_timeout
-    uint64_t stall_timeout_;    // cocoon.yaml transfer_stall_timeout
+    uint64_t timeout_; // cocoon.yaml transfer_timeout
+    uint64_t stall_timeout_; // cocoon.yaml transfer_stall_timeout
 };
 
 } // namespace cocoon

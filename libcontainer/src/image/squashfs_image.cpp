@@ -1,14 +1,14 @@
 #include "squashfs_image.h"
 
 #include <fcntl.h>
+#include <linux/securebits.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
-#include <linux/securebits.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -38,8 +38,8 @@ constexpr int server_image_fd = 4;
     int image_tmp = fcntl(image_fd, F_DUPFD, 10);
     int program_tmp = fcntl(program_fd, F_DUPFD, 10);
     // The program's descriptor is close-on-exec: the server does not inherit it.
-    if (fuse_tmp < 0 || image_tmp < 0 || program_tmp < 0 ||
-        dup2(fuse_tmp, server_fuse_fd) < 0 || dup2(image_tmp, server_image_fd) < 0 ||
+    if (fuse_tmp < 0 || image_tmp < 0 || program_tmp < 0 || dup2(fuse_tmp, server_fuse_fd) < 0 ||
+        dup2(image_tmp, server_image_fd) < 0 ||
         dup3(program_tmp, server_image_fd + 1, O_CLOEXEC) < 0)
         _exit(126);
     close_range(server_image_fd + 2, ~0U, 0);
@@ -47,9 +47,9 @@ constexpr int server_image_fd = 4;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     // Where the user is uid 0 of the container's user namespace, executing a program would
     // give it every capability there: the server reads the image and needs none.
-    if (getuid() == 0 && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-                                                      SECBIT_NO_SETUID_FIXUP |
-                                                      SECBIT_NO_SETUID_FIXUP_LOCKED) != 0)
+    if (getuid() == 0 &&
+        prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                     SECBIT_NO_SETUID_FIXUP_LOCKED) != 0)
         _exit(126);
     char image_arg[] = "/proc/self/fd/4";
     char mount_arg[] = "/dev/fd/3";
@@ -86,7 +86,9 @@ void check_squashfs_superblock(int fd, const std::string& path)
 }
 
 SquashfsImage::SquashfsImage(std::string path, UniqueFd fd, const Config& config)
-    : path_(std::move(path)), fd_(std::move(fd)), squashfuse_(config.squashfuse)
+    : path_(std::move(path))
+    , fd_(std::move(fd))
+    , squashfuse_(config.squashfuse)
 {
     check_squashfs_superblock(fd_.get(), path_);
     // Marks the image in use for as long as this descriptor lives (squashfuse inherits it),
@@ -99,8 +101,8 @@ SquashfsImage::SquashfsImage(std::string path, UniqueFd fd, const Config& config
     // Checked on its descriptor now, while owners are still the host's (in the container's
     // user namespace root shows as the overflow uid): nobody but root (or the user) can
     // have replaced it.
-    program_ = sys::open_trusted_program(
-        squashfuse_, "the squashfuse program (cocoon.yaml key squashfuse)");
+    program_ = sys::open_trusted_program(squashfuse_,
+                                         "the squashfuse program (cocoon.yaml key squashfuse)");
 }
 
 SquashfsImage::~SquashfsImage()

@@ -36,8 +36,8 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
              "key tar2sqfs)",
              config.tar2sqfs);
     // Checked on its descriptor: nobody but root (or the user) can have replaced it.
-    UniqueFd program = sys::open_trusted_program(
-        config.tar2sqfs, "the squashfs writer (cocoon.yaml key tar2sqfs)");
+    UniqueFd program = sys::open_trusted_program(config.tar2sqfs,
+                                                 "the squashfs writer (cocoon.yaml key tar2sqfs)");
     int data[2];
     int errors[2];
     if (pipe2(data, O_CLOEXEC) != 0 || pipe2(errors, O_CLOEXEC) != 0)
@@ -48,8 +48,8 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
     sys::ChildProcess writer = sys::ChildProcess::start({
         .program_fd = program.get(),
-        .argv = {config.tar2sqfs, "--quiet", "--no-skip", "--compressor", "zstd",
-                 "--comp-extra", "level=3", "--num-jobs", jobs, output},
+        .argv = {config.tar2sqfs, "--quiet", "--no-skip", "--compressor", "zstd", "--comp-extra",
+                 "level=3", "--num-jobs", jobs, output},
         .envp = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
         .descriptors = {{data_read.get(), 0}, {errors_write.get(), 2}},
     });

@@ -24,7 +24,8 @@ constexpr size_t max_symbol_table = 16 << 20;
 
 class ElfReader {
 public:
-    explicit ElfReader(const std::string& path) : path_(path)
+    explicit ElfReader(const std::string& path)
+        : path_(path)
     {
         fd_ = UniqueFd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd_.valid())
@@ -103,7 +104,7 @@ void split_path_list(const std::string& text, std::vector<std::string>& out)
 }
 
 std::vector<Elf64_Phdr> program_headers(const ElfReader& reader, const Elf64_Ehdr& header,
-                                       const std::string& path)
+                                        const std::string& path)
 {
     if (header.e_phnum > max_program_headers || header.e_phentsize != sizeof(Elf64_Phdr))
         fail("{} is not a valid ELF file (program headers)", path);
@@ -120,7 +121,7 @@ std::map<std::string, std::string> read_elf_string_symbols(const std::string& pa
 {
     ElfReader reader(path);
     std::map<std::string, std::string> values;
-    Elf64_Ehdr header {};
+    Elf64_Ehdr header{};
     if (!reader.read_at(0, header, false) || std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0)
         return values;
     if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_ident[EI_DATA] != ELFDATA2LSB)
@@ -163,7 +164,7 @@ ElfInfo read_elf(const std::string& path)
 {
     ElfReader reader(path);
     ElfInfo info;
-    Elf64_Ehdr header {};
+    Elf64_Ehdr header{};
     if (!reader.read_at(0, header, false) || std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0)
         return info;
     if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_ident[EI_DATA] != ELFDATA2LSB)
@@ -201,8 +202,8 @@ ElfInfo read_elf(const std::string& path)
     auto string_at = [&](uint64_t offset) {
         if (offset >= strings.size())
             fail("{} is not a valid ELF file (bad string offset)", path);
-        return std::string(strings.c_str() + offset, strnlen(strings.c_str() + offset,
-                                                             strings.size() - offset));
+        return std::string(strings.c_str() + offset,
+                           strnlen(strings.c_str() + offset, strings.size() - offset));
     };
     std::string runpath, rpath;
     for (const auto& entry : entries) {

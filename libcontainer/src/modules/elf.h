@@ -11,8 +11,8 @@
 namespace cocoon {
 
 struct ElfInfo {
-    bool is_elf = false;        // false: not an ELF file (a script, say); nothing else is set
-    std::string interpreter;    // PT_INTERP, empty for shared libraries and static programs
+    bool is_elf = false; // false: not an ELF file (a script, say); nothing else is set
+    std::string interpreter; // PT_INTERP, empty for shared libraries and static programs
     std::vector<std::string> needed;
     std::vector<std::string> search_path; // DT_RUNPATH, else DT_RPATH, split at ':'
 };

@@ -17,7 +17,7 @@ namespace {
 constexpr char old_magic[] = "ld.so-1.7.0";
 constexpr char new_magic[] = "glibc-ld.so.cache1.1";
 constexpr size_t old_header_size = 16; // magic[11], padding, uint32 nlibs
-constexpr size_t old_entry_size = 12;  // int32 flags, uint32 key, uint32 value
+constexpr size_t old_entry_size = 12; // int32 flags, uint32 key, uint32 value
 constexpr size_t new_header_size = 48;
 constexpr size_t new_entry_size = 24; // flags, key, value, osversion, uint64 hwcap
 constexpr int32_t flag_type_mask = 0x00ff;

@@ -38,7 +38,6 @@ std::string format_library_version(const LibraryVersion& version);
 
 // Why the host's library may not replace the image's under `policy` ("policy 'full' needs
 // ..."); empty when it may.
-std::string abi_mismatch(AbiPolicy policy, const LibraryVersion& image,
-                         const LibraryVersion& host);
+std::string abi_mismatch(AbiPolicy policy, const LibraryVersion& image, const LibraryVersion& host);
 
 } // namespace cocoon

@@ -19,14 +19,20 @@ namespace cocoon {
 
 namespace {
 
-constexpr const char* abi_symbol = "MPII_Version_ABI";         // "14:2:2"
+constexpr const char* abi_symbol = "MPII_Version_ABI"; // "14:2:2"
 constexpr const char* release_symbol = "MPII_Version_string"; // "4.0.2"
 constexpr size_t max_release = 64;
 
 // Where a loader looks when its cache does not name a library.
 constexpr std::array default_library_dirs = {
-    "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
 };
 
 std::string base_name(const std::string& path)
@@ -65,7 +71,7 @@ LibraryVersion read_library_version(const std::string& path)
     auto symbols = read_elf_string_symbols(path, {abi_symbol, release_symbol});
     LibraryVersion version;
     if (auto abi = symbols.find(abi_symbol); abi != symbols.end())
-        version = version_from_libtool_abi(abi->second).value_or(LibraryVersion {});
+        version = version_from_libtool_abi(abi->second).value_or(LibraryVersion{});
     if (version.numbers.empty()) {
         char real[PATH_MAX];
         if (realpath(path.c_str(), real))

@@ -28,10 +28,21 @@ namespace {
 // copies (mixing two glibc versions in one process fails), so these never go to
 // /.cocoon/lib. Host programs get the host's (in /.cocoon/host).
 constexpr std::array libc_family = {
-    "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1", "libc.so.6",       "libm.so.6",
-    "libdl.so.2",           "libpthread.so.0",       "librt.so.1",      "libresolv.so.2",
-    "libutil.so.1",         "libanl.so.1",           "libmvec.so.1",    "libnsl.so.1",
-    "libthread_db.so.1",    "libBrokenLocale.so.1",  "libc_malloc_debug.so.0",
+    "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libresolv.so.2",
+    "libutil.so.1",
+    "libanl.so.1",
+    "libmvec.so.1",
+    "libnsl.so.1",
+    "libthread_db.so.1",
+    "libBrokenLocale.so.1",
+    "libc_malloc_debug.so.0",
 };
 
 // Where a program named without a path is looked for on the host.
@@ -55,7 +66,7 @@ bool is_glob(const std::string& text)
 
 std::vector<std::string> expand_glob(const std::string& pattern)
 {
-    glob_t result {};
+    glob_t result{};
     std::vector<std::string> paths;
     if (glob(pattern.c_str(), GLOB_NOSORT, nullptr, &result) == 0)
         for (size_t i = 0; i < result.gl_pathc; ++i)
@@ -164,9 +175,9 @@ private:
 class LibraryResolver {
 public:
     LibraryResolver(const LdCache& cache, const std::vector<std::string>& dirs)
-        : cache_(cache), dirs_(dirs)
-    {
-    }
+        : cache_(cache)
+        , dirs_(dirs)
+    {}
 
     std::optional<std::string> find(const std::string& soname,
                                     const std::vector<std::string>& object_path,
@@ -242,9 +253,11 @@ class ModuleResolver {
 public:
     ModuleResolver(const std::string& name, const Module& module, const ModuleContext& context,
                    const LdCache& cache)
-        : module_(module), variables_(context), job_environment_(context.job_environment),
-          gpus_(job_gpus(context.job_environment)),
-          libraries_(cache, module.library_dirs)
+        : module_(module)
+        , variables_(context)
+        , job_environment_(context.job_environment)
+        , gpus_(job_gpus(context.job_environment))
+        , libraries_(cache, module.library_dirs)
     {
         resolved_.name = name;
     }
@@ -432,8 +445,8 @@ ModuleResolution resolve_modules(const Config& config, const std::vector<std::st
             resolution.modules.push_back(ModuleResolver(name, module, context, cache).resolve());
         } catch (const Error& e) {
             if (!module.optional)
-                throw Error(fmt::format("module '{}' cannot be applied on this node: {}", name,
-                                        e.what()));
+                throw Error(
+                    fmt::format("module '{}' cannot be applied on this node: {}", name, e.what()));
             resolution.skipped.push_back(fmt::format("{}: {}", name, e.what()));
         }
     }

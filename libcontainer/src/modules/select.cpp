@@ -70,11 +70,10 @@ MountOp module_file(std::string target, std::string content, bool executable,
 // the program's name (its basename) stays the same.
 std::string launcher_script(const ResolvedModule::Launcher& launcher, const std::string& module)
 {
-    std::string command =
-        launcher.loader.empty()
-            ? fmt::format("exec {} \"$@\"", launcher.program)
-            : fmt::format("exec {} --library-path {}/lib {} \"$@\"",
-                          launcher.loader, module_host_dir, launcher.program);
+    std::string command = launcher.loader.empty()
+                              ? fmt::format("exec {} \"$@\"", launcher.program)
+                              : fmt::format("exec {} --library-path {}/lib {} \"$@\"",
+                                            launcher.loader, module_host_dir, launcher.program);
     return fmt::format("#!/bin/sh\n# {} from the host (cocoon module {})\n{}\n", launcher.name,
                        module, command);
 }
@@ -221,9 +220,7 @@ module_environment(const std::vector<EnvironmentChange>& changes,
     std::vector<std::string> order;
     for (const auto& change : changes) {
         switch (change.kind) {
-        case EnvironmentChange::Kind::Set:
-            values[change.name] = change.value;
-            break;
+        case EnvironmentChange::Kind::Set: values[change.name] = change.value; break;
         case EnvironmentChange::Kind::Prepend: {
             // A step started from inside a container inherits the value already prepended.
             auto existing = values.find(change.name);

@@ -117,8 +117,8 @@ MountRequest parse_mount_entry(const std::string& entry, const std::string& labe
             auto flag = std::find_if(mount_flags.begin(), mount_flags.end(),
                                      [&](const MountFlag& f) { return name == f.name; });
             if (flag == mount_flags.end())
-                fail("{}unknown mount flag '{}' (known: {}; join several with '+')", label,
-                     name, flag_names());
+                fail("{}unknown mount flag '{}' (known: {}; join several with '+')", label, name,
+                     flag_names());
             ro = ro || name == "ro";
             rw = rw || name == "rw";
             flag->apply(mount);
@@ -167,8 +167,7 @@ UnshareRequest parse_unshare_request(const std::string& text)
         auto name = std::find_if(names.begin(), names.end(),
                                  [&](const auto& row) { return word == row.first; });
         if (name == names.end())
-            fail("unknown namespace '{}' (known: net, ipc, uts; separate them with ',')",
-                 word);
+            fail("unknown namespace '{}' (known: net, ipc, uts; separate them with ',')", word);
         request.*(name->second) = true;
     }
     return request;
@@ -185,8 +184,7 @@ bool parse_boolean_value(const std::string& name, const std::string& text)
     for (const char* no : {"0", "false", "no", "off"})
         if (lower == no)
             return false;
-    fail("{}='{}' is not a boolean (use 1 or 0, true or false, yes or no)", name,
-         text);
+    fail("{}='{}' is not a boolean (use 1 or 0, true or false, yes or no)", name, text);
 }
 
 void check_container_workdir(const std::string& path)
@@ -269,7 +267,10 @@ struct Source {
 
 class Resolver {
 public:
-    Resolver(const TypedOptions& typed, const EnvLookup& env) : typed_(typed), env_(env) {}
+    Resolver(const TypedOptions& typed, const EnvLookup& env)
+        : typed_(typed)
+        , env_(env)
+    {}
 
     // The value of a row that takes an argument: the last one typed, else the environment.
     std::optional<Source> value(const ContainerOptionInfo& row) const
@@ -406,17 +407,15 @@ ResolvedOptions resolve_container_options(const TypedOptions& typed, const EnvLo
         check_container_workdir(value);
         options.workdir = value;
     });
-    with_value(resolver, "container-unshare", [&](const std::string& value) {
-        options.unshare = parse_unshare_request(value);
-    });
+    with_value(resolver, "container-unshare",
+               [&](const std::string& value) { options.unshare = parse_unshare_request(value); });
     options.mount_home = resolver.flag(row("container-mount-home"));
     options.remap_root = resolver.flag(row("container-remap-root")).value_or(false);
     options.writable = resolver.flag(row("container-writable")).value_or(true);
     resolved.entrypoint = resolver.flag(row("container-entrypoint"));
     options.entrypoint_log = resolver.flag(row("container-entrypoint-log")).value_or(false);
-    with_value(resolver, "container-name", [&](const std::string& value) {
-        resolved.name = parse_container_name(value);
-    });
+    with_value(resolver, "container-name",
+               [&](const std::string& value) { resolved.name = parse_container_name(value); });
     if (auto source = resolver.value(row("container-name")))
         resolved.name_source = source->shown();
     with_value(resolver, "container-save", [&](const std::string& value) {

@@ -25,8 +25,7 @@ std::vector<std::string> entrypoint_input(const ImageConfig& image, const Contai
 constexpr size_t max_entrypoint_log = 64 << 10;
 std::vector<std::string> run_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
                                         const std::vector<std::string>& input,
-                                        const Config::Seccomp& seccomp,
-                                        std::string* log = nullptr);
+                                        const Config::Seccomp& seccomp, std::string* log = nullptr);
 
 // The variables of `after` that are new or different from `before` (NAME=VALUE lists).
 std::vector<std::pair<std::string, std::string>>

@@ -47,13 +47,12 @@ constexpr size_t max_message_bytes = 4096;
 // Signals a job delivers to its step (Ctrl-C, scancel, time limit) are for the tasks: the
 // holder and the FUSE server must outlive the tasks so they can still read the image. They
 // go with SIGKILL or when told to stop. (Ignored dispositions survive execve.)
-constexpr int ignored_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+constexpr int ignored_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGUSR1,
                                    SIGUSR2, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
 
 // libcurl's proxy variables are the only ones the holder program gets from its parent.
-constexpr const char* passed_variables[] = {"http_proxy", "https_proxy", "no_proxy",
-                                            "all_proxy",  "HTTP_PROXY",  "HTTPS_PROXY",
-                                            "NO_PROXY",   "ALL_PROXY"};
+constexpr const char* passed_variables[] = {"http_proxy", "https_proxy", "no_proxy", "all_proxy",
+                                            "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"};
 
 ImportEvent parse_progress(const std::string& payload)
 {
@@ -132,7 +131,7 @@ std::string holder_program_path()
     std::string configured = COCOON_HOLDER_PROGRAM;
     if (configured.starts_with('/'))
         return configured;
-    Dl_info info {};
+    Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&holder_program_path), &info) == 0 || !info.dli_fname)
         fail("cannot find where libcocoon is installed");
     char real[PATH_MAX];
@@ -308,8 +307,8 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
     auto count = [&](const std::string& payload) {
         environment_bytes += payload.size();
         if (++variables > max_variables || environment_bytes > max_environment_bytes)
-            fail("the image's environment is larger than {} variables or {} bytes",
-                 max_variables, max_environment_bytes);
+            fail("the image's environment is larger than {} variables or {} bytes", max_variables,
+                 max_environment_bytes);
         return parse_variable(payload);
     };
     for (;;) {
@@ -374,14 +373,14 @@ void Holder::answer_kernel_mount(const std::string& payload, const Hooks& hooks)
 }
 
 Holder::Holder(Holder&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), control_fd_(std::exchange(other.control_fd_, -1)),
-      image_environment_(std::move(other.image_environment_)),
-      image_workdir_(std::move(other.image_workdir_)),
-      entrypoint_environment_(std::move(other.entrypoint_environment_)),
-      module_environment_(std::move(other.module_environment_)),
-      plan_text_(std::move(other.plan_text_))
-{
-}
+    : pid_(std::exchange(other.pid_, -1))
+    , control_fd_(std::exchange(other.control_fd_, -1))
+    , image_environment_(std::move(other.image_environment_))
+    , image_workdir_(std::move(other.image_workdir_))
+    , entrypoint_environment_(std::move(other.entrypoint_environment_))
+    , module_environment_(std::move(other.module_environment_))
+    , plan_text_(std::move(other.plan_text_))
+{}
 
 Holder& Holder::operator=(Holder&& other) noexcept
 {
@@ -436,8 +435,8 @@ void write_id_maps(pid_t pid, const Identity& identity, bool with_supplementary_
 {
     auto proc = fmt::format("/proc/{}/", pid);
     try {
-        sys::write_file(proc + "uid_map", user_is_root ? remapped_uid_map_text(identity)
-                                                       : uid_map_text(identity));
+        sys::write_file(proc + "uid_map",
+                        user_is_root ? remapped_uid_map_text(identity) : uid_map_text(identity));
         // Always, before gid_map: the user owns this namespace, so any of their processes
         // on the host may setns into it with all capabilities there; without "deny" they
         // could drop a supplementary group there and defeat a "deny this group"

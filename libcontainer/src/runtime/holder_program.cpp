@@ -27,14 +27,14 @@
 //                                   container stays until it is killed)
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,10 +44,10 @@
 #include <tuple>
 
 #include "cocoon/container.h"
-#include "cocoon/log.h"
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/image_config.h"
+#include "cocoon/log.h"
 #include "cocoon/modules.h"
 #include "cocoon/plan.h"
 #include "entrypoint.h"
@@ -96,8 +96,8 @@ void send_entrypoint_environment(const ContainerSpec& spec, const Config& config
 
 // The modules' variables, computed from what each would be without them: the job's value
 // with the image's Env applied.
-void send_module_environment(const ContainerSpec& spec, const ImageConfig& image,
-                             const Plan& plan, int status_fd)
+void send_module_environment(const ContainerSpec& spec, const ImageConfig& image, const Plan& plan,
+                             int status_fd)
 {
     if (plan.environment.empty())
         return;
@@ -170,9 +170,8 @@ void enter_inner_user_namespace(const Identity& identity)
         close_range(3, static_cast<unsigned>(keep[0]) - 1, 0);
         close_range(static_cast<unsigned>(keep[0]) + 1, static_cast<unsigned>(keep[1]) - 1, 0);
         close_range(static_cast<unsigned>(keep[1]) + 1, ~0U, 0);
-        char byte = prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 && unshare(CLONE_NEWUSER) == 0
-                        ? 'y'
-                        : 'n';
+        char byte =
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 && unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
         (void)!write(ready_write.get(), &byte, 1);
         (void)!read(done_read.get(), &byte, 1); // until the parent has joined
         _exit(0);
@@ -237,8 +236,7 @@ int log_status_fd = -1;
 
 void send_log(LogLevel level, std::string_view message)
 {
-    sys::write_frame(log_status_fd, "log",
-                     fmt::format("{} {}", static_cast<int>(level), message));
+    sys::write_frame(log_status_fd, "log", fmt::format("{} {}", static_cast<int>(level), message));
 }
 
 void serve(int status_fd, int control_fd, bool named)

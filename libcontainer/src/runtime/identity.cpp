@@ -84,8 +84,8 @@ std::string passwd_with_user(const std::string& image_passwd, const Identity& id
     auto uids = field_values(image_passwd, 2);
     if (uids.contains(std::to_string(identity.uid)))
         return result;
-    result += fmt::format("{}:x:{}:{}:{}:{}:{}\n", identity.user_name, identity.uid,
-                          identity.gid, identity.gecos, identity.home, identity.shell);
+    result += fmt::format("{}:x:{}:{}:{}:{}:{}\n", identity.user_name, identity.uid, identity.gid,
+                          identity.gecos, identity.home, identity.shell);
     return result;
 }
 

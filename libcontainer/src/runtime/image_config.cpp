@@ -27,9 +27,8 @@ bool valid_name(const std::string& name)
 {
     if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front())))
         return false;
-    return std::all_of(name.begin(), name.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '_';
-    });
+    return std::all_of(name.begin(), name.end(),
+                       [](unsigned char c) { return std::isalnum(c) || c == '_'; });
 }
 
 } // namespace
@@ -40,10 +39,10 @@ ImageConfig parse_image_config(const std::string& json_text)
     if (json_text.empty())
         return result;
     json document = parse_untrusted_json(json_text, "the image configuration");
-    const json config = document.is_object() && document.contains("config") &&
-                                document["config"].is_object()
-                            ? document["config"]
-                            : json::object();
+    const json config =
+        document.is_object() && document.contains("config") && document["config"].is_object()
+            ? document["config"]
+            : json::object();
     for (const auto& entry : strings(config, "Env")) {
         auto eq = entry.find('=');
         if (eq == std::string::npos || !valid_name(entry.substr(0, eq)))
@@ -75,9 +74,9 @@ image_environment(const ImageConfig& config,
 namespace {
 
 constexpr const char* locale_variables[] = {
-    "LANG",        "LANGUAGE",    "LC_ALL",     "LC_CTYPE",     "LC_NUMERIC",
-    "LC_TIME",     "LC_COLLATE",  "LC_MONETARY", "LC_MESSAGES", "LC_PAPER",
-    "LC_NAME",     "LC_ADDRESS",  "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION",
+    "LANG",    "LANGUAGE",   "LC_ALL",       "LC_CTYPE",       "LC_NUMERIC",
+    "LC_TIME", "LC_COLLATE", "LC_MONETARY",  "LC_MESSAGES",    "LC_PAPER",
+    "LC_NAME", "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION",
 };
 
 } // namespace
@@ -88,17 +87,18 @@ bool is_locale_variable(const std::string& name)
            std::end(locale_variables);
 }
 
-std::vector<std::string>
-dropped_locale_variables(const ImageConfig& config,
-                         const std::function<std::optional<std::string>(const std::string&)>& job_value,
-                         const std::vector<std::string>& keep)
+std::vector<std::string> dropped_locale_variables(
+    const ImageConfig& config,
+    const std::function<std::optional<std::string>(const std::string&)>& job_value,
+    const std::vector<std::string>& keep)
 {
     auto set_by_image = [&config](const std::string& name) {
         return std::any_of(config.env.begin(), config.env.end(),
                            [&name](const auto& pair) { return pair.first == name; });
     };
-    bool image_sets_locale = std::any_of(config.env.begin(), config.env.end(),
-                                         [](const auto& pair) { return is_locale_variable(pair.first); });
+    bool image_sets_locale =
+        std::any_of(config.env.begin(), config.env.end(),
+                    [](const auto& pair) { return is_locale_variable(pair.first); });
     std::vector<std::string> dropped;
     if (!image_sets_locale)
         return dropped;

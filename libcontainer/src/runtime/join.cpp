@@ -1,17 +1,17 @@
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <linux/nsfs.h>
-#include <sys/ioctl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
-#include <tuple>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 
 #include "cocoon/container.h"
 #include "cocoon/error.h"
@@ -27,7 +27,8 @@ namespace {
 UniqueFd open_private_namespace(pid_t pid, const char* name)
 {
     UniqueFd fd(open(fmt::format("/proc/{}/ns/{}", pid, name).c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat theirs {}, own {};
+    struct stat theirs {
+    }, own{};
     if (!fd.valid() || fstat(fd.get(), &theirs) != 0 ||
         stat(fmt::format("/proc/self/ns/{}", name).c_str(), &own) != 0)
         return {};
@@ -47,7 +48,8 @@ NamespaceFds open_namespaces(pid_t pid)
     // outer one (which owns the mounts) is its parent, and is joined first.
     if (namespaces.user.valid()) {
         UniqueFd parent(ioctl(namespaces.user.get(), NS_GET_PARENT));
-        struct stat theirs {}, own {};
+        struct stat theirs {
+        }, own{};
         if (parent.valid() && fstat(parent.get(), &theirs) == 0 &&
             stat("/proc/self/ns/user", &own) == 0 &&
             (theirs.st_dev != own.st_dev || theirs.st_ino != own.st_ino)) {

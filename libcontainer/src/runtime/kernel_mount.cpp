@@ -71,9 +71,9 @@ UniqueFd mount_squashfs(const std::string& device)
         fs_config(fs.get(), FSCONFIG_SET_FLAG, "ro", nullptr) != 0 ||
         fs_config(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr) != 0)
         throw_errno(fmt::format("cannot mount {} as squashfs", device));
-    UniqueFd mount(static_cast<int>(syscall(
-        SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC,
-        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)));
+    UniqueFd mount(
+        static_cast<int>(syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC,
+                                 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)));
     if (!mount.valid())
         throw_errno(fmt::format("cannot create a mount of {}", device));
     return mount;

@@ -12,11 +12,10 @@ namespace cocoon {
 namespace {
 
 // Host devices every container gets, bound from the node's /dev.
-constexpr std::array device_nodes = {"null", "zero", "full",   "random",
-                                     "urandom", "tty", "ptmx"};
+constexpr std::array device_nodes = {"null", "zero", "full", "random", "urandom", "tty", "ptmx"};
 
 // Top-level directories of the image that a bind of the working directory must not cover.
-constexpr std::array system_dirs = {"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32",
+constexpr std::array system_dirs = {"/bin",   "/boot",   "/dev",  "/etc",  "/lib", "/lib32",
                                     "/lib64", "/libx32", "/proc", "/sbin", "/sys", "/usr"};
 
 bool is_inside(const std::string& path, const std::string& dir)
@@ -26,8 +25,7 @@ bool is_inside(const std::string& path, const std::string& dir)
     return path == dir || (path.starts_with(dir) && path[dir.size()] == '/');
 }
 
-MountOp make_op(OpKind kind, std::string target, std::string source = {},
-                std::string options = {})
+MountOp make_op(OpKind kind, std::string target, std::string source = {}, std::string options = {})
 {
     MountOp op;
     op.kind = kind;
@@ -97,8 +95,7 @@ void remove_unmounted(const ContainerSpec& spec, std::vector<MountOp>& ops)
             std::string targets;
             for (const auto& op : ops)
                 targets += (targets.empty() ? "" : ", ") + op.target;
-            fail("umount:{}: the container has no default mount there (it has: {})", path,
-                 targets);
+            fail("umount:{}: the container has no default mount there (it has: {})", path, targets);
         }
     }
 }
@@ -195,9 +192,7 @@ std::string format_plan(const Plan& plan)
         case OpKind::BindHost:
             text += fmt::format("bind      {} <- {}", op.target, op.source);
             break;
-        case OpKind::Tmpfs:
-            text += fmt::format("tmpfs     {} ({})", op.target, op.options);
-            break;
+        case OpKind::Tmpfs: text += fmt::format("tmpfs     {} ({})", op.target, op.options); break;
         case OpKind::Symlink:
             text += fmt::format("symlink   {} -> {}", op.target, op.source);
             break;
@@ -208,9 +203,7 @@ std::string format_plan(const Plan& plan)
             text += fmt::format("file      {} ({} bytes{})", op.target, op.content.size(),
                                 op.executable ? ", executable" : "");
             break;
-        case OpKind::Mqueue:
-            text += fmt::format("mqueue    {}", op.target);
-            break;
+        case OpKind::Mqueue: text += fmt::format("mqueue    {}", op.target); break;
         }
         if (!flags.empty())
             text += fmt::format(" [{}]", flags);

@@ -49,9 +49,10 @@ bool is_read_only_error(int error)
 class RootfsBuilder {
 public:
     RootfsBuilder(const Plan& plan, ImageSource& image, const ContainerSpec& spec)
-        : plan_(plan), image_(image), spec_(spec)
-    {
-    }
+        : plan_(plan)
+        , image_(image)
+        , spec_(spec)
+    {}
 
     void build()
     {
@@ -118,8 +119,8 @@ private:
                    "cannot mount the tmpfs of the writable container root");
         UniqueFd image_root(open(staging_image, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         struct stat st {};
-        mode_t mode = image_root.valid() && fstat(image_root.get(), &st) == 0 ? st.st_mode & 07777
-                                                                              : 0755;
+        mode_t mode =
+            image_root.valid() && fstat(image_root.get(), &st) == 0 ? st.st_mode & 07777 : 0755;
         if (mkdir(staging_upper_dir, mode) != 0 || mkdir(staging_work_dir, 0700) != 0)
             throw_errno("cannot create the directories of the writable container root");
         chmod(staging_upper_dir, mode);
@@ -241,10 +242,9 @@ private:
                     throw_errno(fmt::format("cannot recreate symlink {}", name));
                 continue;
             }
-            int rc = S_ISDIR(st.st_mode)
-                         ? mkdirat(into, name.c_str(), st.st_mode & 07777)
-                         : openat(into, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                                  0600);
+            int rc = S_ISDIR(st.st_mode) ? mkdirat(into, name.c_str(), st.st_mode & 07777)
+                                         : openat(into, name.c_str(),
+                                                  O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
             if (rc < 0)
                 throw_errno(fmt::format("cannot create mount point {}", name));
             if (!S_ISDIR(st.st_mode))
@@ -345,12 +345,8 @@ private:
             create_entry(parent, name, S_IFLNK, op.source);
             return;
         }
-        case OpKind::GeneratedFile:
-            generate(op);
-            return;
-        case OpKind::WriteFile:
-            place_file(op, op.content, op.executable ? 0755 : 0644);
-            return;
+        case OpKind::GeneratedFile: generate(op); return;
+        case OpKind::WriteFile: place_file(op, op.content, op.executable ? 0755 : 0644); return;
         case OpKind::Mqueue: {
             UniqueFd target = ensure(op.target, S_IFDIR);
             sys::mount("mqueue", sys::fd_path(target.get()), "mqueue",

@@ -107,9 +107,9 @@ UniqueFd open_container_root(const NamespaceFds& namespaces)
     UniqueFd root = receive_fd(mine.get());
     int status = wait_for(opener);
     if (!root.valid())
-        fail("cannot open the container's root ({})",
-             WIFEXITED(status) && WEXITSTATUS(status) == 2 ? "cloning its mount failed"
-                                                            : "has the container ended?");
+        fail("cannot open the container's root ({})", WIFEXITED(status) && WEXITSTATUS(status) == 2
+                                                          ? "cloning its mount failed"
+                                                          : "has the container ended?");
     return root;
 }
 
@@ -129,9 +129,9 @@ void pack(int program, int user_ns, int root, const std::string& output)
         throw_errno("pipe");
     UniqueFd errors_read(errors[0]), errors_write(errors[1]);
     std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
-    const char* argv[] = {"gensquashfs", "--quiet", "--force", "--keep-time",
-                          "--compressor", "zstd", "--num-jobs", jobs.c_str(), "--pack-dir", ".",
-                          output.c_str(), nullptr};
+    const char* argv[] = {"gensquashfs",  "--quiet", "--force",      "--keep-time",
+                          "--compressor", "zstd",    "--num-jobs",   jobs.c_str(),
+                          "--pack-dir",   ".",       output.c_str(), nullptr};
     const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
     pid_t packer = fork();
     if (packer < 0)
@@ -159,7 +159,8 @@ void save(const NamespaceFds& namespaces, const std::string& path, int program)
 {
     std::filesystem::path target(path);
     std::string dir = target.parent_path().string();
-    std::string temp = (target.parent_path() / ("." + target.filename().string() + ".XXXXXX")).string();
+    std::string temp =
+        (target.parent_path() / ("." + target.filename().string() + ".XXXXXX")).string();
     int fd = mkostemp(temp.data(), O_CLOEXEC);
     if (fd < 0)
         fail("cannot create a file in {}: {}; give a path in a directory you can write", dir,

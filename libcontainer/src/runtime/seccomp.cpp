@@ -174,14 +174,14 @@ SeccompFilter::SeccompFilter(const Config::Seccomp& settings)
         std::string what = row.name;
         int rc = 0;
         if (row.argument < 0) {
-            rc = seccomp_rule_add(context, SCMP_ACT_ERRNO(static_cast<uint32_t>(row.error)),
-                                  number, 0);
+            rc = seccomp_rule_add(context, SCMP_ACT_ERRNO(static_cast<uint32_t>(row.error)), number,
+                                  0);
         } else {
             what += fmt::format("({})", row.value_name);
             scmp_arg_cmp compare = SCMP_CMP64(static_cast<unsigned>(row.argument),
                                               SCMP_CMP_MASKED_EQ, 0xffffffffULL, row.value);
-            rc = seccomp_rule_add(context, SCMP_ACT_ERRNO(static_cast<uint32_t>(row.error)),
-                                  number, 1, compare);
+            rc = seccomp_rule_add(context, SCMP_ACT_ERRNO(static_cast<uint32_t>(row.error)), number,
+                                  1, compare);
         }
         check(rc, fmt::format("cannot deny '{}'", what));
         if (std::find_if(denied_.begin(), denied_.end(),

@@ -12,9 +12,12 @@ using json = nlohmann::json;
 
 json encode_reference(const ImageReference& image)
 {
-    return {{"kind", static_cast<int>(image.kind)}, {"text", image.text},
-            {"path", image.path},                   {"registry", image.registry},
-            {"repository", image.repository},       {"tag", image.tag},
+    return {{"kind", static_cast<int>(image.kind)},
+            {"text", image.text},
+            {"path", image.path},
+            {"registry", image.registry},
+            {"repository", image.repository},
+            {"tag", image.tag},
             {"digest", image.digest}};
 }
 
@@ -36,14 +39,10 @@ json encode_identity(const Identity& identity)
     json group_names = json::array();
     for (const auto& [gid, name] : identity.group_names)
         group_names.push_back({{"gid", gid}, {"name", name}});
-    return {{"uid", identity.uid},
-            {"gid", identity.gid},
-            {"groups", identity.groups},
-            {"user_name", identity.user_name},
-            {"gecos", identity.gecos},
-            {"home", identity.home},
-            {"shell", identity.shell},
-            {"group_names", group_names}};
+    return {{"uid", identity.uid},       {"gid", identity.gid},
+            {"groups", identity.groups}, {"user_name", identity.user_name},
+            {"gecos", identity.gecos},   {"home", identity.home},
+            {"shell", identity.shell},   {"group_names", group_names}};
 }
 
 Identity decode_identity(const json& in)
@@ -66,9 +65,9 @@ bool valid_utf8(const std::string& text)
     size_t i = 0;
     while (i < text.size()) {
         auto c = static_cast<unsigned char>(text[i]);
-        size_t length = c < 0x80            ? 1
-                        : (c >> 5) == 0x06  ? 2
-                        : (c >> 4) == 0x0e  ? 3
+        size_t length = c < 0x80           ? 1
+                        : (c >> 5) == 0x06 ? 2
+                        : (c >> 4) == 0x0e ? 3
                         : (c >> 3) == 0x1e ? 4
                                            : 0;
         if (length == 0 || i + length > text.size())

@@ -27,8 +27,8 @@ std::vector<char*> pointers(const std::vector<std::string>& strings)
 }
 
 // In the child, between fork and exec: async-signal-safe calls only, no allocation.
-[[noreturn]] void exec_child(int program_fd, const std::pair<int, int>* descriptors,
-                             size_t count, int highest, char* const* argv, char* const* envp)
+[[noreturn]] void exec_child(int program_fd, const std::pair<int, int>* descriptors, size_t count,
+                             int highest, char* const* argv, char* const* envp)
 {
     // Lift every source above all targets first, so that placing one cannot overwrite
     // another that is still to be placed; the program's descriptor as well.
@@ -85,7 +85,8 @@ ChildProcess ChildProcess::start(const Spec& spec)
     ChildProcess child;
     child.pid_ = fork();
     if (child.pid_ < 0)
-        throw_errno("cannot start " + (spec.argv.empty() ? std::string("a program") : spec.argv[0]));
+        throw_errno("cannot start " +
+                    (spec.argv.empty() ? std::string("a program") : spec.argv[0]));
     if (child.pid_ == 0)
         exec_child(spec.program_fd, spec.descriptors.data(), spec.descriptors.size(), highest,
                    argv.data(), envp.data());
@@ -95,9 +96,9 @@ ChildProcess ChildProcess::start(const Spec& spec)
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_))
-{
-}
+    : pid_(std::exchange(other.pid_, -1))
+    , pidfd_(std::move(other.pidfd_))
+{}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept
 {

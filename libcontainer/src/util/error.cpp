@@ -5,9 +5,9 @@
 namespace cocoon {
 
 Error::Error(const std::string& message, int error_number)
-    : std::runtime_error(message), errno_(error_number)
-{
-}
+    : std::runtime_error(message)
+    , errno_(error_number)
+{}
 
 Error Error::wrap(const std::string& context) const
 {

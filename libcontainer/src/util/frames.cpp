@@ -67,8 +67,8 @@ void write_frame_raw(int fd, const char* type, const char* payload) noexcept
     char buffer[1200];
     size_t type_length = strnlen(type, 32);
     size_t length = strnlen(payload, 1024);
-    int header = snprintf(buffer, sizeof(buffer), "%.*s %zu\n", static_cast<int>(type_length),
-                          type, length);
+    int header =
+        snprintf(buffer, sizeof(buffer), "%.*s %zu\n", static_cast<int>(type_length), type, length);
     if (header < 0)
         return;
     memcpy(buffer + header, payload, length);

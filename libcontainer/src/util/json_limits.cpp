@@ -23,9 +23,7 @@ size_t json_depth(std::string_view text, size_t limit)
             continue;
         }
         switch (c) {
-        case '"':
-            in_string = true;
-            break;
+        case '"': in_string = true; break;
         case '[':
         case '{':
             deepest = std::max(deepest, ++depth);
@@ -38,19 +36,17 @@ size_t json_depth(std::string_view text, size_t limit)
             if (depth > 0)
                 --depth;
             break;
-        default:
-            break;
+        default: break;
         }
     }
     return deepest;
 }
 
-nlohmann::json parse_untrusted_json(std::string_view text, std::string_view what,
-                                    size_t max_bytes)
+nlohmann::json parse_untrusted_json(std::string_view text, std::string_view what, size_t max_bytes)
 {
     if (text.size() > max_bytes)
-        fail("{} is larger than the {} bytes cocoon reads ({} bytes): refusing it", what,
-             max_bytes, text.size());
+        fail("{} is larger than the {} bytes cocoon reads ({} bytes): refusing it", what, max_bytes,
+             text.size());
     if (json_depth(text, max_json_depth) > max_json_depth)
         fail("{} nests arrays and objects deeper than {} levels: refusing it", what,
              max_json_depth);

@@ -180,8 +180,8 @@ UniqueFd open_trusted_subdir(int parent, const std::string& parent_path, const s
     }
     if (!dir.valid()) {
         if (errno == ELOOP || errno == ENOTDIR)
-            fail("refusing {} {}: {} is a symbolic link or not a directory", rule.what,
-                 parent_path, shown);
+            fail("refusing {} {}: {} is a symbolic link or not a directory", rule.what, parent_path,
+                 shown);
         throw_errno(fmt::format("cannot open {}", shown));
     }
     check_final(stat_fd(dir.get(), shown), rule, shown);

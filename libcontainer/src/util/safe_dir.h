@@ -14,10 +14,10 @@ namespace cocoon::sys {
 
 // Who may own a trusted directory, and whether to create what is missing.
 struct DirRule {
-    uid_t owner = 0;      // the directory itself (and anything created) belongs to this uid
+    uid_t owner = 0; // the directory itself (and anything created) belongs to this uid
     bool root_may_own = false; // ... or to root
     bool follow_final_link = false; // the directory itself may be a link (owned as above)
-    bool create = false;  // create missing components (mode `mode`, owned by the caller)
+    bool create = false; // create missing components (mode `mode`, owned by the caller)
     mode_t mode = 0700;
     const char* what = "directory"; // named in errors ("the image cache")
 };

@@ -25,51 +25,13 @@
 #include <thread>
 
 #include "cocoon/error.h"
+#include "util/fd_passing.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
 
 namespace cocoon {
 
 namespace {
-
-void send_fd(int socket, int fd)
-{
-    char byte = 0;
-    iovec io{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &io;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    if (sendmsg(socket, &message, 0) != 1)
-        _exit(1);
-}
-
-UniqueFd receive_fd(int socket)
-{
-    char byte = 0;
-    iovec io{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &io;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    if (recvmsg(socket, &message, MSG_CMSG_CLOEXEC) != 1)
-        return UniqueFd();
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    if (!header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int)))
-        return UniqueFd();
-    int fd = -1;
-    std::memcpy(&fd, CMSG_DATA(header), sizeof(int));
-    return UniqueFd(fd);
-}
 
 int wait_for(pid_t pid)
 {
@@ -100,11 +62,20 @@ UniqueFd open_container_root(const NamespaceFds& namespaces)
             syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
         if (root < 0)
             _exit(2);
-        send_fd(theirs.get(), root);
+        try {
+            sys::send_fd(theirs.get(), root);
+        } catch (...) {
+            _exit(3);
+        }
         _exit(0);
     }
     theirs.reset();
-    UniqueFd root = receive_fd(mine.get());
+    UniqueFd root;
+    try {
+        root = sys::receive_fd(mine.get());
+    } catch (const Error&) {
+        // The opener failed before sending; its exit status says why.
+    }
     int status = wait_for(opener);
     if (!root.valid())
         fail("cannot open the container's root ({})", WIFEXITED(status) && WEXITSTATUS(status) == 2

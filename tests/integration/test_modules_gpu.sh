@@ -1,6 +1,7 @@
 #!/bin/bash
 # GPUs on a fake GPU node: device nodes made here (with /dev/null's numbers) in a private
-# tree, stub driver libraries with the real sonames, a fake nvidia-smi; the fakegpu module
+# tree, stub driver libraries with the real sonames (libcuda.so.1 -> libcuda.so.999.1, as a
+# driver installs them), the driver's version file, a fake nvidia-smi; the fakegpu module
 # of the test cocoon.yaml points at them (device_root, library_dirs). Checks which devices
 # and libraries a container gets for which allocation, how the GPU variables are numbered
 # inside, and what --dry-run shows.
@@ -15,7 +16,9 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
-install -d -m 0755 "$fake/dev/dri" "$fake/lib" "$fake/bin" "$fake/src"
+install -d -m 0755 "$fake/dev/dri" "$fake/lib" "$fake/bin" "$fake/src" "$fake/proc/driver/nvidia"
+version_line='NVRM version: NVIDIA UNIX x86_64 Kernel Module  999.1  Sat Aug 19 01:15:15 UTC 2023'
+printf '%s\n' "$version_line" > "$fake/proc/driver/nvidia/version"
 for node in nvidiactl nvidia-uvm nvidia-uvm-tools nvidia-modeset nvidia0 nvidia1 nvidia2 \
             nvidia3 kfd dri/renderD128 dri/renderD129; do
     mknod -m 0666 "$fake/dev/$node" c 1 3
@@ -24,10 +27,12 @@ printf 'int cuInit(unsigned flags) { return (int)flags; }\n' > "$fake/src/cuda.c
 printf 'int nvmlInit(void) { return 0; }\n' > "$fake/src/nvml.c"
 printf '#include <stdio.h>\nint main(void) { puts("fake nvidia-smi"); return 0; }\n' \
     > "$fake/src/smi.c"
-gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$fake/lib/libcuda.so.1" "$fake/src/cuda.c"
+gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$fake/lib/libcuda.so.999.1" "$fake/src/cuda.c"
+ln -s libcuda.so.999.1 "$fake/lib/libcuda.so.1"
 # libnvidia-ml needs libcuda: its DT_NEEDED dependency must come along.
-gcc -shared -fPIC -Wl,-soname,libnvidia-ml.so.1 -o "$fake/lib/libnvidia-ml.so.1" \
+gcc -shared -fPIC -Wl,-soname,libnvidia-ml.so.1 -o "$fake/lib/libnvidia-ml.so.999.1" \
     "$fake/src/nvml.c" "$fake/lib/libcuda.so.1"
+ln -s libnvidia-ml.so.999.1 "$fake/lib/libnvidia-ml.so.1"
 gcc -o "$fake/bin/nvidia-smi" "$fake/src/smi.c"
 chmod -R a+rX "$fake"
 
@@ -96,6 +101,17 @@ assert_contains "$OUT" "bind      /.cocoon/lib/libnvidia-ml.so.1 <- $fake/lib/li
 assert_contains "$OUT" "file      /.cocoon/bin/nvidia-smi" "dry run"
 assert_contains "$OUT" "env       LD_LIBRARY_PATH prepend /.cocoon/lib (module fakegpu)" "dry run"
 assert_not_contains "$OUT" "/dev/nvidia0" "dry run"
+
+# driver_version: libraries of another driver release than the loaded one fail the step,
+# with what to do.
+printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  998.2  Sat Aug 19 01:15:15 UTC 2023\n' \
+    > "$fake/proc/driver/nvidia/version"
+wait_idle
+run_user env CUDA_VISIBLE_DEVICES=0 srun --container="$BUSYBOX_SQSH" sh -c "echo ran"
+assert_failed "srun with libraries of another driver version"
+assert_not_contains "$OUT" ran "stdout with libraries of another driver version"
+assert_contains "$ERR" "module 'fakegpu' cannot be applied on this node: library libcuda.so.1 is $fake/lib/libcuda.so.999.1 (version 999.1) but the loaded driver is version 998.2 (from $fake/proc/driver/nvidia/version): install the driver's libraries of version 998.2 or fix library_dirs" "stderr"
+printf '%s\n' "$version_line" > "$fake/proc/driver/nvidia/version"
 
 assert_no_leftovers
 assert_node_healthy

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "cocoon/error.h"
 #include "modules/elf.h"
@@ -117,4 +118,29 @@ TEST(LibraryAbi, ANonElfFileHasOnlyItsNamesVersion)
     EXPECT_EQ(format_library_version(read_library_version(dir / "libmpi.so.12.7.1")), "12.7.1");
     std::filesystem::remove_all(dir);
     EXPECT_THROW(read_library_version("/nonexistent/libmpi.so.12"), Error);
+}
+
+TEST(DriverVersion, VersionFromText)
+{
+    std::regex nvidia("Kernel Module +([0-9.]+)");
+    EXPECT_EQ(driver_version_from_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  "
+                                       "535.104.05  Sat Aug 19 01:15:15 UTC 2023\n"
+                                       "GCC version:  gcc version 12.2.0\n",
+                                       nvidia),
+              "535.104.05");
+    EXPECT_EQ(driver_version_from_text("no driver here\n", nvidia), std::nullopt);
+    // A group that matched nothing (or an empty one) is no version.
+    EXPECT_EQ(driver_version_from_text("Kernel Module x", std::regex("Kernel Module( [0-9]+)?")),
+              std::nullopt);
+    EXPECT_EQ(driver_version_from_text("version=", std::regex("version=([0-9.]*)")), std::nullopt);
+}
+
+TEST(DriverVersion, LibraryFileName)
+{
+    EXPECT_TRUE(library_has_driver_version("libcuda.so.535.104.05", "535.104.05"));
+    EXPECT_FALSE(library_has_driver_version("libcuda.so.550.54.15", "535.104.05"));
+    EXPECT_FALSE(library_has_driver_version("libcuda.so.1", "535.104.05"));
+    EXPECT_FALSE(library_has_driver_version("libcuda.so.1535.104.05", "535.104.05"));
+    EXPECT_FALSE(library_has_driver_version("libcuda.so.535.104.05", ""));
+    EXPECT_FALSE(library_has_driver_version(".so.535.104.05", "535.104.05"));
 }

@@ -161,6 +161,55 @@ modules:
               0u);
 }
 
+TEST(ModulesConfig, DriverVersionReadsBackAndNamesBadValues)
+{
+    Config config = config_of(R"(
+modules:
+  gpu:
+    libraries: [libcuda.so.1, libnvidia-ml.so.1]
+    driver_version:
+      file: /proc/driver/nvidia/version
+      pattern: 'Kernel Module +([0-9.]+)'
+      libraries: [libcuda.so.1]
+)");
+    std::string text = format_config(config);
+    EXPECT_EQ(format_config(config_of(text)), text);
+    const auto& driver = config.modules.at("gpu").driver_version;
+    ASSERT_TRUE(driver);
+    EXPECT_EQ(driver->file, "/proc/driver/nvidia/version");
+    EXPECT_EQ(driver->pattern, "Kernel Module +([0-9.]+)");
+    EXPECT_EQ(driver->libraries, std::vector<std::string>{"libcuda.so.1"});
+    EXPECT_FALSE(config_of("modules: {m: {}}").modules.at("m").driver_version);
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {libraries: [a.so.1], driver_version: {file: /v, "
+                            "pattern: 'Module [0-9.]+', libraries: [a.so.1]}}}");
+              }),
+              "test.yaml: modules: m: driver_version: pattern: 'Module [0-9.]+' has no group "
+              "(group 1 is the version)");
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {libraries: [a.so.1], driver_version: {file: /v, "
+                            "pattern: 'Module ([0-9.]+', libraries: [a.so.1]}}}");
+              })
+                  .find("test.yaml: modules: m: driver_version: pattern: 'Module ([0-9.]+' is not "
+                        "a regular expression"),
+              0u);
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {libraries: [a.so.1], driver_version: {file: /v, "
+                            "pattern: '(.*)', libraries: [b.so.1]}}}");
+              }),
+              "test.yaml: modules: m: driver_version: libraries: 'b.so.1' is not in the "
+              "module's libraries");
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {libraries: [a.so.1], driver_version: {file: v, "
+                            "pattern: '(.*)', libraries: [a.so.1]}}}");
+              }).find("test.yaml: modules: m: driver_version: file"),
+              0u);
+    EXPECT_EQ(error_of([] {
+                  config_of("modules: {m: {libraries: [a.so.1], driver_version: {file: /v}}}");
+              }),
+              "test.yaml: modules: m: driver_version: needs file, pattern and libraries");
+}
+
 TEST(ModulesSelect, WhenRequestAndGpus)
 {
     Config config = config_of(modules_yaml);

@@ -69,6 +69,16 @@ struct Module {
         std::map<std::string, std::string> replace; // image soname -> host soname
     };
     std::optional<AbiCheck> abi_check;
+    // The version of the loaded kernel driver, which the driver's user-space libraries
+    // must have: `pattern` (ECMAScript; group 1 is the version) is searched in `file`, and
+    // each of `libraries` (also in the module's libraries) must resolve to a file named
+    // <stem>.so.<version>.
+    struct DriverVersion {
+        std::string file;
+        std::string pattern;
+        std::vector<std::string> libraries;
+    };
+    std::optional<DriverVersion> driver_version;
 };
 
 struct Config {

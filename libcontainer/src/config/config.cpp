@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -27,10 +28,11 @@ namespace {
 const std::set<std::string> known_registry_keys = {"insecure", "mirrors"};
 const std::set<std::string> known_seccomp_keys = {"enabled", "deny", "allow"};
 const std::set<std::string> known_module_keys = {
-    "when",        "optional",     "device_root",   "devices", "binds",
-    "libraries",   "library_dirs", "executables",   "plugins", "files",
-    "environment", "abi_check",    "renumber_gpus",
+    "when",        "optional",     "device_root",   "devices",        "binds",
+    "libraries",   "library_dirs", "executables",   "plugins",        "files",
+    "environment", "abi_check",    "renumber_gpus", "driver_version",
 };
+const std::set<std::string> known_driver_version_keys = {"file", "pattern", "libraries"};
 const std::set<std::string> known_abi_check_keys = {"policy", "replace"};
 
 const std::set<std::string> known_bind_keys = {"source", "destination", "flags"};
@@ -290,6 +292,33 @@ Module::AbiCheck parse_abi_check(const YAML::Node& node, const std::string& wher
     return check;
 }
 
+Module::DriverVersion parse_driver_version(const YAML::Node& node, const Module& module,
+                                           const std::string& where)
+{
+    if (!node.IsMap() || !node["file"] || !node["pattern"] || !node["libraries"])
+        fail("{}needs file, pattern and libraries", where);
+    check_keys(node, known_driver_version_keys, where);
+    Module::DriverVersion driver;
+    driver.file = absolute_path_value(node["file"], where + "file");
+    driver.pattern = node["pattern"].as<std::string>();
+    std::regex pattern;
+    try {
+        pattern = std::regex(driver.pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+        fail("{}pattern: '{}' is not a regular expression ({})", where, driver.pattern, e.what());
+    }
+    if (pattern.mark_count() < 1)
+        fail("{}pattern: '{}' has no group (group 1 is the version)", where, driver.pattern);
+    driver.libraries = string_list(node["libraries"], where + "libraries");
+    if (driver.libraries.empty())
+        fail("{}libraries: must list at least one library", where);
+    for (const auto& soname : driver.libraries)
+        if (std::find(module.libraries.begin(), module.libraries.end(), soname) ==
+            module.libraries.end())
+            fail("{}libraries: '{}' is not in the module's libraries", where, soname);
+    return driver;
+}
+
 Module parse_module(const YAML::Node& node, const std::string& name)
 {
     std::string where = fmt::format("modules: {}: ", name);
@@ -350,6 +379,9 @@ Module parse_module(const YAML::Node& node, const std::string& name)
         module.renumber_gpus = string_list(node["renumber_gpus"], where + "renumber_gpus");
     if (node["abi_check"])
         module.abi_check = parse_abi_check(node["abi_check"], where + "abi_check: ");
+    if (node["driver_version"])
+        module.driver_version =
+            parse_driver_version(node["driver_version"], module, where + "driver_version: ");
     return module;
 }
 
@@ -409,6 +441,13 @@ void emit_module(YAML::Emitter& out, const Module& module)
         for (const auto& [image, host] : module.abi_check->replace)
             out << YAML::Key << image << YAML::Value << host;
         out << YAML::EndMap << YAML::EndMap;
+    }
+    if (module.driver_version) {
+        out << YAML::Key << "driver_version" << YAML::Value << YAML::BeginMap;
+        out << YAML::Key << "file" << YAML::Value << module.driver_version->file;
+        out << YAML::Key << "pattern" << YAML::Value << module.driver_version->pattern;
+        out << YAML::Key << "libraries" << YAML::Value << YAML::Flow
+            << module.driver_version->libraries << YAML::EndMap;
     }
     out << YAML::EndMap;
 }

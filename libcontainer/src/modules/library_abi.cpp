@@ -123,4 +123,21 @@ std::string abi_mismatch(AbiPolicy policy, const LibraryVersion& image, const Li
     return {};
 }
 
+std::optional<std::string> driver_version_from_text(const std::string& text,
+                                                    const std::regex& pattern)
+{
+    std::smatch match;
+    if (!std::regex_search(text, match, pattern) || match.size() < 2 || !match[1].matched ||
+        match[1].length() == 0)
+        return std::nullopt;
+    return match[1].str();
+}
+
+bool library_has_driver_version(const std::string& file_name, const std::string& version)
+{
+    std::string suffix = ".so." + version;
+    return !version.empty() && file_name.size() > suffix.size() &&
+           file_name.compare(file_name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 } // namespace cocoon

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <optional>
+#include <regex>
 #include <string>
 
 #include "cocoon/config.h"
@@ -39,5 +40,14 @@ std::string format_library_version(const LibraryVersion& version);
 // Why the host's library may not replace the image's under `policy` ("policy 'full' needs
 // ..."); empty when it may.
 std::string abi_mismatch(AbiPolicy policy, const LibraryVersion& image, const LibraryVersion& host);
+
+// driver_version: the first group of `pattern` searched in `text` (the driver's version
+// file); nullopt when the pattern does not match or its group matched nothing.
+std::optional<std::string> driver_version_from_text(const std::string& text,
+                                                    const std::regex& pattern);
+
+// Whether the real file name of a driver library ("libcuda.so.535.104.05") is of the
+// driver's `version`: it ends with ".so.<version>".
+bool library_has_driver_version(const std::string& file_name, const std::string& version);
 
 } // namespace cocoon

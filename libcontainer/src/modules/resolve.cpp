@@ -8,8 +8,11 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <climits>
+#include <cstring>
 #include <deque>
 #include <fstream>
+#include <regex>
 #include <set>
 
 #include <fmt/ranges.h>
@@ -18,7 +21,9 @@
 #include "cocoon/modules.h"
 #include "modules/elf.h"
 #include "modules/ld_cache.h"
+#include "modules/library_abi.h"
 #include "modules/replaced_libraries.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
@@ -52,6 +57,7 @@ constexpr std::array program_dirs = {"/usr/local/sbin", "/usr/local/bin", "/usr/
 constexpr const char* default_slurm_conf = "/etc/slurm/slurm.conf";
 constexpr const char* default_munge_socket = "/run/munge/munge.socket.2";
 constexpr size_t max_slurm_conf = 1 << 20;
+constexpr size_t max_driver_version_file = 1 << 16;
 
 bool exists(const std::string& path)
 {
@@ -269,6 +275,7 @@ public:
         for (const auto& bind : module_.binds)
             add_bind(bind);
         add_libraries();
+        check_driver_version();
         add_replacements();
         add_executables();
         resolved_.files = module_.files;
@@ -343,6 +350,44 @@ private:
         }
         for (const auto& [soname, path] : found)
             resolved_.libraries.push_back({path, fmt::format("{}/{}", module_lib_dir, soname)});
+        library_paths_ = std::move(found);
+    }
+
+    // driver_version: the libraries it lists, as found above, must be the loaded driver's
+    // release (the real file a soname leads to is named <stem>.so.<version>).
+    void check_driver_version()
+    {
+        if (!module_.driver_version)
+            return;
+        const auto& driver = *module_.driver_version;
+        std::optional<std::string> text;
+        try {
+            text = sys::read_regular_file(driver.file, max_driver_version_file);
+        } catch (const Error& e) {
+            fail("driver version file {}: {}", driver.file, e.what());
+        }
+        if (!text)
+            fail("driver version file {} is missing (is the driver loaded?)", driver.file);
+        auto version = driver_version_from_text(*text, std::regex(driver.pattern));
+        if (!version)
+            fail("driver version file {} does not match driver_version's pattern '{}'", driver.file,
+                 driver.pattern);
+        for (const auto& soname : driver.libraries) {
+            auto found = library_paths_.find(soname);
+            if (found == library_paths_.end())
+                continue;
+            char real[PATH_MAX];
+            if (!realpath(found->second.c_str(), real))
+                fail("cannot resolve {} ({}): {}", soname, found->second, std::strerror(errno));
+            std::string file = real;
+            if (!library_has_driver_version(base_name(file), *version)) {
+                LibraryVersion library = version_from_file_name(base_name(file));
+                fail("library {} is {} (version {}) but the loaded driver is version {} (from "
+                     "{}): install the driver's libraries of version {} or fix library_dirs",
+                     soname, file, format_library_version(library), *version, driver.file,
+                     *version);
+            }
+        }
     }
 
     // The container has the devices of the job's GPUs only, which a GPU runtime numbers
@@ -427,6 +472,7 @@ private:
     const std::map<std::string, std::string>& job_environment_;
     std::vector<unsigned> gpus_;
     LibraryResolver libraries_;
+    std::map<std::string, std::string> library_paths_; // soname -> path, of libraries
     ResolvedModule resolved_;
 };
 

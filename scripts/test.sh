@@ -1,8 +1,9 @@
 #!/bin/bash
 # The whole test suite, on a fresh Debian 12 machine as root:
-#   install packages -> build -> the unit suite under ASan/UBSan (build-asan) -> start a
-#   private three-node Slurm cluster on this machine -> run the unit and integration
-#   suites, and beside them scripts/lint.sh (clang-format, clang-tidy) -> stop the cluster.
+#   install packages -> build -> start a private three-node Slurm cluster on this machine
+#   -> run the unit and integration suites, and beside them (in the background, at a lower
+#   priority) the unit suite under ASan/UBSan (build-asan) and scripts/lint.sh
+#   (clang-format, clang-tidy) -> stop the cluster.
 #   COCOON_SANITIZERS=0 leaves out the sanitizer run.
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
 set -euo pipefail
@@ -14,17 +15,27 @@ if (( EUID != 0 )); then
     exit 2
 fi
 
+# How long each phase took, printed before the closing line (the suite's budget is 15 min).
+phase_start=$SECONDS
+phases=()
+phase_done() { phases+=("$1 $((SECONDS - phase_start)) s"); phase_start=$SECONDS; }
+
 scripts/install-deps.sh
+phase_done install
 scripts/build.sh
+phase_done build
 
 # The unit suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer (only
-# its own targets). Its results count in the closing line; a failure does not stop the
-# integration suites from running.
+# its own targets), in the background at a lower priority while the cluster starts and the
+# integration suite (which mostly waits on Slurm) runs. Its results count in the closing
+# line; a failure does not stop the integration suites from running.
 sanitizer_log=build-asan/meson-logs/testlog-sanitizers.json
-rm -f "$sanitizer_log"
-sanitizer_status=0
+sanitizer_output=build/meson-logs/sanitizers.txt
+rm -f "$sanitizer_log" "$sanitizer_output"
+sanitizer_pid=
 if [[ "${COCOON_SANITIZERS:-1}" != 0 ]]; then
-    scripts/test-sanitizers.sh || sanitizer_status=$?
+    nice -n 10 scripts/test-sanitizers.sh > "$sanitizer_output" 2>&1 &
+    sanitizer_pid=$!
 fi
 
 state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
@@ -61,6 +72,7 @@ trap 'tests/harness/registry.sh stop >/dev/null 2>&1 || true
       tests/harness/cluster.sh stop >/dev/null 2>&1 || true' EXIT
 # Two OCI registries on 127.0.0.1:5000 (open) and :5001 (Basic auth) with the test images.
 tests/harness/registry.sh start
+phase_done "cluster and registries"
 
 # The style and static checks (scripts/lint.sh) run beside the integration suite, which
 # mostly waits on Slurm, at a lower priority; they count as one more test.
@@ -72,11 +84,21 @@ lint_pid=$!
 set +e
 meson test -C build --num-processes 1 --print-errorlogs "$@"
 status=$?
+phase_done "unit and integration suites"
 wait "$lint_pid"
 lint_status=$?
+sanitizer_status=0
+if [[ -n "$sanitizer_pid" ]]; then
+    wait "$sanitizer_pid"
+    sanitizer_status=$?
+    echo "--- scripts/test-sanitizers.sh"
+    tail -n 40 "$sanitizer_output"
+fi
 set -e
+phase_done "waiting for lint and sanitizers"
 echo "--- scripts/lint.sh"
 cat "$lint_log"
+(IFS=,; echo "test.sh: ${phases[*]}" | sed 's/,/, /g')
 
 # meson's summary counts test programs; turn it into the one closing line CI reads.
 # The sanitizer run counts too; when it failed before running anything (a build error) that

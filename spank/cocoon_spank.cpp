@@ -49,6 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -528,10 +529,24 @@ int slurm_spank_init(spank_t sp, int ac, char** av)
     }
 }
 
+// srun --container-save=PATH with neither an image nor a container name would save
+// nothing: refuse it when typed. A value from the environment is left alone, since it may
+// be meant for the job's other steps.
+void check_save_has_container(const TypedOptions& typed, const ResolvedOptions& resolved)
+{
+    auto save = std::find_if(typed.begin(), typed.end(),
+                             [](const auto& option) { return option.first == "container-save"; });
+    if (save == typed.end() || resolved.name || spank::submitted_image())
+        return;
+    throw Error(fmt::format("--container-save={}: there is no container to save; add "
+                            "--container-image=IMAGE or --container-name=NAME",
+                            save->second));
+}
+
 // Submit side: the pyxis-style options and their PYXIS_CONTAINER_* / COCOON_CONTAINER_*
 // variables, checked where the user can still fix them (mount sources as far as this host
 // can tell). The node resolves them again from the job's environment.
-int check_container_options()
+int check_container_options(spank_context_t context)
 {
     try {
         for (const char* name : spank::image_variables)
@@ -542,8 +557,11 @@ int check_container_options()
                     throw e.wrap(fmt::format("{}={}", name, value));
                 }
             }
-        resolve_container_options(spank::typed_container_options(), process_environment,
-                                  current_directory(), true);
+        auto typed = spank::typed_container_options();
+        auto resolved =
+            resolve_container_options(typed, process_environment, current_directory(), true);
+        if (context == S_CTX_LOCAL)
+            check_save_has_container(typed, resolved);
     } catch (const Error& e) {
         slurm_error("cocoon: %s", printable(e.what()).c_str());
         return -1;
@@ -568,7 +586,7 @@ int slurm_spank_init_post_opt(spank_t, int, char**)
             return -1;
         }
     }
-    return check_container_options();
+    return check_container_options(context);
 }
 
 // srun, just before it launches a step. srun applies -v to its log only after the option

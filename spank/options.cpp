@@ -178,4 +178,16 @@ std::optional<ImageRequest> requested_image(spank_t sp)
     return std::nullopt;
 }
 
+std::optional<ImageRequest> submitted_image()
+{
+    if (container_image_value)
+        return ImageRequest{"--container-image", *container_image_value};
+    if (const char* value = getenv("SLURM_CONTAINER"); value && *value)
+        return ImageRequest{"--container", value};
+    for (const char* name : image_variables)
+        if (const char* value = getenv(name); value && *value)
+            return ImageRequest{name, value};
+    return std::nullopt;
+}
+
 } // namespace cocoon::spank

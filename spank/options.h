@@ -35,6 +35,9 @@ int register_options(spank_t sp);
 // sbatch or salloc job), else COCOON_CONTAINER_IMAGE or PYXIS_CONTAINER_IMAGE.
 std::optional<ImageRequest> requested_image(spank_t sp);
 
+// The same on the submit side (srun, sbatch, salloc), from the command's own environment.
+std::optional<ImageRequest> submitted_image();
+
 // --container-env=NAME[,NAME...]: variables whose job value wins over the image's.
 std::vector<std::string> kept_environment();
 

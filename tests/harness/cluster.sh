@@ -252,6 +252,35 @@ ensure_user() {
     install -d -o "$TEST_USER" -g "$(id -gn "$TEST_USER")" -m 0755 "$home" "$home/work"
 }
 
+# run_munged SOCKET PID_FILE NAME: a munged with the cluster's key on SOCKET, logging to
+# $MUNGE_DIR/NAME.log; dies unless it decodes a credential made by the cluster's munged
+# (for the cluster's own munged, by itself).
+run_munged() {
+    local socket=$1 pid_file=$2 name=$3 i
+    rm -f "$pid_file"
+    : > "$MUNGE_DIR/$name.log"
+    chown munge:munge "$MUNGE_DIR/$name.log"
+    chmod 0640 "$MUNGE_DIR/$name.log"
+    if ! without_inherited_fds runuser -u munge -- munged \
+        --key-file="$MUNGE_DIR/munge.key" \
+        --socket="$socket" \
+        --pid-file="$pid_file" \
+        --log-file="$MUNGE_DIR/$name.log" \
+        --seed-file="$MUNGE_DIR/$name.seed"; then
+        show_log "$MUNGE_DIR/$name.log"
+        die "munged failed to start on $socket"
+    fi
+    for ((i = 0; i < 50; i++)); do
+        [[ -S "$socket" ]] && break
+        sleep 0.1
+    done
+    if ! munge -n --socket="$MUNGE_SOCKET" | unmunge --socket="$socket" >/dev/null; then
+        show_log "$MUNGE_DIR/$name.log"
+        die "munged on $socket does not accept the cluster's credentials"
+    fi
+    log "munged running (socket $socket)"
+}
+
 start_munge() {
     # munged insists that its directories are not writable by others and that the key
     # is private to the munge user; 0755 lets unprivileged clients reach the socket.
@@ -265,30 +294,8 @@ start_munge() {
     fi
     chown munge:munge "$MUNGE_DIR/munge.key"
     chmod 0400 "$MUNGE_DIR/munge.key"
-    rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$MUNGE_PID"
-    : > "$MUNGE_DIR/munged.log"
-    chown munge:munge "$MUNGE_DIR/munged.log"
-    chmod 0640 "$MUNGE_DIR/munged.log"
-
-    if ! without_inherited_fds runuser -u munge -- munged \
-        --key-file="$MUNGE_DIR/munge.key" \
-        --socket="$MUNGE_SOCKET" \
-        --pid-file="$MUNGE_PID" \
-        --log-file="$MUNGE_DIR/munged.log" \
-        --seed-file="$MUNGE_DIR/munged.seed"; then
-        show_log "$MUNGE_DIR/munged.log"
-        die "munged failed to start"
-    fi
-    local i
-    for ((i = 0; i < 50; i++)); do
-        [[ -S "$MUNGE_SOCKET" ]] && break
-        sleep 0.1
-    done
-    if ! munge -n --socket="$MUNGE_SOCKET" | unmunge --socket="$MUNGE_SOCKET" >/dev/null; then
-        show_log "$MUNGE_DIR/munged.log"
-        die "munged does not answer on $MUNGE_SOCKET"
-    fi
-    log "munged running (socket $MUNGE_SOCKET)"
+    rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock"
+    run_munged "$MUNGE_SOCKET" "$MUNGE_PID" munged
 }
 
 # The cluster's key at munge's default socket too. A munged that already answers there (the
@@ -304,29 +311,7 @@ start_default_munge() {
         install -d -o munge -g munge -m 0755 /run/munge
         : > "$DEFAULT_MUNGE_CREATED_DIR"
     fi
-    rm -f "$DEFAULT_MUNGE_PID"
-    : > "$MUNGE_DIR/munged-default.log"
-    chown munge:munge "$MUNGE_DIR/munged-default.log"
-    chmod 0640 "$MUNGE_DIR/munged-default.log"
-    if ! without_inherited_fds runuser -u munge -- munged \
-        --key-file="$MUNGE_DIR/munge.key" \
-        --socket="$DEFAULT_MUNGE_SOCKET" \
-        --pid-file="$DEFAULT_MUNGE_PID" \
-        --log-file="$MUNGE_DIR/munged-default.log" \
-        --seed-file="$MUNGE_DIR/munged-default.seed"; then
-        show_log "$MUNGE_DIR/munged-default.log"
-        die "munged failed to start on $DEFAULT_MUNGE_SOCKET"
-    fi
-    local i
-    for ((i = 0; i < 50; i++)); do
-        [[ -S "$DEFAULT_MUNGE_SOCKET" ]] && break
-        sleep 0.1
-    done
-    if ! munge -n --socket="$MUNGE_SOCKET" | unmunge --socket="$DEFAULT_MUNGE_SOCKET" >/dev/null; then
-        show_log "$MUNGE_DIR/munged-default.log"
-        die "munged on $DEFAULT_MUNGE_SOCKET does not accept the cluster's credentials"
-    fi
-    log "munged running (socket $DEFAULT_MUNGE_SOCKET, the cluster's key)"
+    run_munged "$DEFAULT_MUNGE_SOCKET" "$DEFAULT_MUNGE_PID" munged-default
 }
 
 # Stops the munged start_default_munge started: its pid file, or a munged whose command

@@ -49,6 +49,9 @@ submit_refused srun "--container-mount-home and --no-container-mount-home contra
 submit_refused srun "--container-unshare=net,pid: unknown namespace 'pid' (known: net, ipc, uts" \
     "$img" --container-unshare=net,pid
 submit_refused srun "--container-workdir=: the working directory is empty" "$img" --container-workdir=
+submit_refused srun "--container-save=out.sqsh: there is no container to save; add --container-image=IMAGE or --container-name=NAME" \
+    --container-save=out.sqsh
+[[ ! -e $TEST_WORK/out.sqsh ]] || fail "a refused --container-save wrote $TEST_WORK/out.sqsh"
 env_refused() {
     local expected=$1
     shift

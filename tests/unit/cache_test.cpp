@@ -14,6 +14,7 @@
 #include "cocoon/error.h"
 #include "image/cache.h"
 #include "image/digest.h"
+#include "temp_dir.h"
 
 using namespace cocoon;
 namespace fs = std::filesystem;
@@ -22,13 +23,7 @@ namespace {
 
 class CacheTest : public ::testing::Test {
 protected:
-    void SetUp() override
-    {
-        char pattern[] = "/tmp/cocoon-cache-test.XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        root_ = pattern;
-    }
-    void TearDown() override { fs::remove_all(root_); }
+    void SetUp() override { root_ = temp_.path(); }
 
     static std::string build_image(const std::string& work)
     {
@@ -36,6 +31,7 @@ protected:
         return R"({"config":{"Env":["A=1"]}})";
     }
 
+    cocoon::test::TempDir temp_{"cocoon-cache-test"};
     std::string root_;
     const std::string digest_ = sha256_digest("manifest");
 };
@@ -165,9 +161,8 @@ TEST(CacheDir, Placeholders)
 
 TEST(CacheEvict, OldestUnusedGoFirstAndImagesInUseStay)
 {
-    char pattern[] = "/tmp/cocoon-evict-test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    std::string root = pattern;
+    cocoon::test::TempDir temp("cocoon-evict-test");
+    std::string root = temp.path();
     ImageCache cache(root);
     std::vector<std::string> digests;
     for (int i = 0; i < 3; ++i) {
@@ -189,15 +184,13 @@ TEST(CacheEvict, OldestUnusedGoFirstAndImagesInUseStay)
     EXPECT_TRUE(cache.find(digests[0]));
     close(in_use);
     EXPECT_EQ(cache.evict(0), std::vector<std::string>{digests[0]});
-    fs::remove_all(root);
 }
 
 TEST(CacheShared, DirectoriesFollowTheRootsModeAndReadOnlyCreatesNothing)
 {
-    char pattern[] = "/tmp/cocoon-shared-test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    std::string root = pattern;
-    chmod(root.c_str(), 0755); // the admin made it readable for all
+    cocoon::test::TempDir temp("cocoon-shared-test",
+                               0755); // readable for all, as an admin makes it
+    std::string root = temp.path();
     {
         ImageCache cache(root);
         cache.import(sha256_digest("m"), "r", [](const std::string& work) {
@@ -217,7 +210,6 @@ TEST(CacheShared, DirectoriesFollowTheRootsModeAndReadOnlyCreatesNothing)
     ImageCache missing(root + "/absent", ImageCache::Access::ReadOnly);
     EXPECT_FALSE(missing.find(sha256_digest("m")));
     EXPECT_FALSE(fs::exists(root + "/absent"));
-    fs::remove_all(root);
 }
 
 // ---- names: an image has every name it was used by ------------------------------------
@@ -400,9 +392,8 @@ TEST_F(CacheTest, AtomicWritesDoNotFollowAPlantedTemporaryName)
 
 TEST(CacheSharedTrust, OnlyRootOwnedAndNotWritableByOthers)
 {
-    char pattern[] = "/tmp/cocoon-shared-trust.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    std::string root = pattern;
+    cocoon::test::TempDir temp("cocoon-shared-trust");
+    std::string root = temp.path();
     ASSERT_EQ(chmod(root.c_str(), 0775), 0);
     auto message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly); });
     EXPECT_NE(message.find("refusing the shared image cache " + root), std::string::npos)
@@ -429,5 +420,4 @@ TEST(CacheSharedTrust, OnlyRootOwnedAndNotWritableByOthers)
     message = error_of([&] { ImageCache cache(root, ImageCache::Access::ReadOnly); });
     EXPECT_NE(message.find(root + "/images: it is owned by uid 54321"), std::string::npos)
         << message;
-    fs::remove_all(root);
 }

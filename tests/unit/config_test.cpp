@@ -12,6 +12,7 @@
 #include "cocoon/config.h"
 #include "cocoon/error.h"
 #include "cocoon_build_config.h"
+#include "temp_dir.h"
 
 using cocoon::Config;
 using cocoon::config_keys;
@@ -188,10 +189,9 @@ TEST(Config, OnlyARootOwnedFileWritableByRootIsTrusted)
 {
     if (geteuid() != 0)
         GTEST_SKIP() << "needs root to create a root-owned file";
-    char dir[] = "/tmp/cocoon-config-test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    chmod(dir, 0755);
-    std::string path = std::string(dir) + "/cocoon.yaml";
+    cocoon::test::TempDir temp("cocoon-config-test", 0755);
+    const char* dir = temp.path().c_str();
+    std::string path = temp.path() + "/cocoon.yaml";
     {
         std::ofstream out(path);
         out << "mount_home: false\n";
@@ -224,10 +224,9 @@ TEST(Config, OnlyARootOwnedFileWritableByRootIsTrusted)
     ASSERT_EQ(chown(dir, 0, 0), 0);
 
     // A symbolic link as the file.
-    std::string link = std::string(dir) + "/link.yaml";
+    std::string link = temp.path() + "/link.yaml";
     ASSERT_EQ(symlink(path.c_str(), link.c_str()), 0);
     EXPECT_NE(message(link).find("is a symbolic link"), std::string::npos) << message(link);
-    std::filesystem::remove_all(dir);
 }
 
 TEST(Config, FormattedConfigReadsBackToTheSameValues)

@@ -7,6 +7,7 @@
 
 #include "cocoon/container_options.h"
 #include "cocoon/error.h"
+#include "temp_dir.h"
 
 using namespace cocoon;
 
@@ -218,9 +219,8 @@ TEST(Resolve, ContradictionsAndBadValuesNameWhatWasTyped)
 
 TEST(Resolve, MissingSourcesAreRefusedWhereTheHostCanTell)
 {
-    char dir_template[] = "/tmp/cocoon-options-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    std::string dir = dir_template;
+    cocoon::test::TempDir temp("cocoon-options-test");
+    const std::string& dir = temp.path();
     TypedOptions typed = {{"container-mounts", "missing:/m"}};
     try {
         resolve_container_options(typed, env_of({}), dir, true);
@@ -235,7 +235,6 @@ TEST(Resolve, MissingSourcesAreRefusedWhereTheHostCanTell)
     typed = {{"container-mounts", "./:/m"}};
     EXPECT_EQ(resolve_container_options(typed, env_of({}), dir, true).container.mounts.at(0).source,
               dir);
-    rmdir(dir.c_str());
 }
 
 TEST(OptionTable, EveryRowHasHelpAndAVariable)

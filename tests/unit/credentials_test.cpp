@@ -10,6 +10,7 @@
 
 #include "cocoon/error.h"
 #include "image/credentials.h"
+#include "temp_dir.h"
 
 using cocoon::Credentials;
 using cocoon::Error;
@@ -173,13 +174,8 @@ TEST(FindCredentials, BadEntriesNameTheKeyNotTheSecret)
 
 class LoadCredentials : public ::testing::Test {
 protected:
-    void SetUp() override
-    {
-        char pattern[] = "/tmp/cocoon-credentials-XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        home_ = pattern;
-    }
-    void TearDown() override { std::filesystem::remove_all(home_); }
+    void SetUp() override { home_ = temp_.path(); }
+    cocoon::test::TempDir temp_{"cocoon-credentials-test"};
 
     std::string cocoon_file() const { return home_ + "/.config/cocoon/auth.json"; }
     std::string docker_file() const { return home_ + "/.docker/config.json"; }

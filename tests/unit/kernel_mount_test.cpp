@@ -17,6 +17,7 @@
 #include "cocoon/error.h"
 #include "cocoon/kernel_mount.h"
 #include "runtime/trusted_file.h"
+#include "temp_dir.h"
 
 using namespace cocoon;
 namespace fs = std::filesystem;
@@ -43,10 +44,7 @@ protected:
     {
         if (geteuid() != 0)
             GTEST_SKIP() << "needs root (files of other owners, loop devices)";
-        char pattern[] = "/tmp/cocoon-kernel-mount-test.XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        top_ = pattern;
-        chmod(top_.c_str(), 0755);
+        top_ = temp_.path();
         cache_ = top_ + "/cache";
         images_ = cache_ + "/images";
         fs::create_directories(images_);
@@ -56,17 +54,13 @@ protected:
         std::ofstream(file_) << "hsqs and the rest of an image";
         chmod(file_.c_str(), 0644);
     }
-    void TearDown() override
-    {
-        if (!top_.empty())
-            fs::remove_all(top_);
-    }
     std::string open_error(const std::string& dir = {}, const std::string& name = {})
     {
         return error_of([&] {
             open_root_owned_file(dir.empty() ? images_ : dir, name.empty() ? hex + ".sqsh" : name);
         });
     }
+    cocoon::test::TempDir temp_{"cocoon-kernel-mount-test", 0755};
     std::string top_, cache_, images_, file_;
 };
 

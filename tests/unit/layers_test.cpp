@@ -27,6 +27,7 @@
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
 #include "image/layers.h"
+#include "temp_dir.h"
 
 using cocoon::Layer;
 using cocoon::UniqueFd;
@@ -239,26 +240,7 @@ std::string slurp(const std::string& path)
     return text.str();
 }
 
-class TempDir {
-public:
-    TempDir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "cocoon-layers-XXXXXX");
-        require(mkdtemp(pattern.data()) != nullptr, "mkdtemp");
-        path_ = pattern;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using cocoon::test::TempDir;
 
 using Contents = std::vector<std::vector<In>>; // bottom layer first
 
@@ -302,7 +284,7 @@ protected:
         return "";
     }
 
-    TempDir dir_;
+    TempDir dir_{"cocoon-layers-test"};
     cocoon::LayerLimits limits_ = cocoon::layer_limits(cocoon::default_config());
 };
 

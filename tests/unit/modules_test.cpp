@@ -11,6 +11,7 @@
 #include "cocoon/modules.h"
 #include "modules/elf.h"
 #include "modules/ld_cache.h"
+#include "temp_dir.h"
 
 using namespace cocoon;
 
@@ -32,22 +33,7 @@ std::string error_of(const std::function<void()>& action)
 }
 
 // A temporary directory, removed with everything in it.
-struct TempTree {
-    TempTree()
-    {
-        char pattern[] = "/tmp/modules-test.XXXXXX";
-        path = mkdtemp(pattern);
-    }
-    ~TempTree() { std::filesystem::remove_all(path); }
-    std::string file(const std::string& relative, const std::string& content = "") const
-    {
-        std::string full = path + relative;
-        std::filesystem::create_directories(std::filesystem::path(full).parent_path());
-        std::ofstream(full) << content;
-        return full;
-    }
-    std::string path;
-};
+using cocoon::test::TempDir;
 
 const char* modules_yaml = R"(
 modules:
@@ -346,13 +332,13 @@ TEST(ModulesHost, ElfOfAProgram)
     ASSERT_TRUE(info.is_elf);
     EXPECT_FALSE(info.interpreter.empty());
     EXPECT_NE(std::find(info.needed.begin(), info.needed.end(), "libc.so.6"), info.needed.end());
-    TempTree tree;
+    TempDir tree("cocoon-modules-test");
     EXPECT_FALSE(read_elf(tree.file("/script", "#!/bin/sh\necho hi\n")).is_elf);
 }
 
 TEST(ModulesHost, ResolvesDevicesGlobsGpusAndBinds)
 {
-    TempTree tree;
+    TempDir tree("cocoon-modules-test");
     tree.file("/dev/nvidiactl");
     tree.file("/dev/nvidia-uvm");
     tree.file("/dev/nvidia-uvm-tools");
@@ -370,14 +356,14 @@ modules:
     binds: [{{source: "{{munge_socket}}", destination: /run/munge/munge.socket.2}},
             {{source: "{{slurm_conf_dir}}"}}, {{source: /no/such, flags: [optional]}}]
 )",
-                                          tree.path));
+                                          tree.path()));
     ModuleContext context;
     context.job_environment = {{"SLURM_STEP_GPUS", "1"}, {"SLURM_CONF", slurm_conf}};
     auto resolution = resolve_modules(config, {"gpu", "munge"}, context);
     ASSERT_EQ(resolution.modules.size(), 2u);
     std::vector<std::string> targets;
     for (const auto& item : resolution.modules[0].mounts) {
-        EXPECT_EQ(item.source, tree.path + item.target);
+        EXPECT_EQ(item.source, tree.path() + item.target);
         EXPECT_TRUE(item.device);
         targets.push_back(item.target);
     }
@@ -387,7 +373,7 @@ modules:
     ASSERT_EQ(munge.size(), 2u);
     EXPECT_EQ(munge[0].source, socket);
     EXPECT_EQ(munge[0].target, "/run/munge/munge.socket.2");
-    EXPECT_EQ(munge[1].source, tree.path + "/etc");
+    EXPECT_EQ(munge[1].source, tree.path() + "/etc");
 }
 
 TEST(ModulesHost, MissingPartsNameTheModuleUnlessOptional)

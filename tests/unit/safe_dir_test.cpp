@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "cocoon/error.h"
+#include "temp_dir.h"
 #include "util/safe_dir.h"
 
 using namespace cocoon;
@@ -32,19 +33,16 @@ class TrustedProgram : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        char pattern[] = "/tmp/cocoon-program-test.XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        dir_ = pattern;
-        chmod(dir_.c_str(), 0755);
+        dir_ = temp_.path();
         program_ = dir_ + "/tool";
         std::ofstream(program_) << "#!/bin/sh\n";
         chmod(program_.c_str(), 0755);
     }
-    void TearDown() override { fs::remove_all(dir_); }
     std::string open_error(const std::string& path)
     {
         return error_of([&] { sys::open_trusted_program(path, "the tool"); });
     }
+    cocoon::test::TempDir temp_{"cocoon-program-test", 0755};
     std::string dir_;
     std::string program_;
 };

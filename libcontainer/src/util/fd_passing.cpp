@@ -8,52 +8,60 @@
 
 namespace cocoon::sys {
 
-void send_fd(int socket, int fd)
-{
+namespace {
+
+// One byte of data with room for one descriptor: the message both sides exchange.
+struct FdMessage {
     char byte = 'f';
     struct iovec data = {&byte, 1};
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr message {};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    struct cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    struct msghdr header {};
+
+    FdMessage()
+    {
+        header.msg_iov = &data;
+        header.msg_iovlen = 1;
+        header.msg_control = control;
+        header.msg_controllen = sizeof(control);
+    }
+    FdMessage(const FdMessage&) = delete; // the header points into the message itself
+    FdMessage& operator=(const FdMessage&) = delete;
+};
+
+} // namespace
+
+void send_fd(int socket, int fd)
+{
+    FdMessage message;
+    struct cmsghdr* rights = CMSG_FIRSTHDR(&message.header);
+    rights->cmsg_level = SOL_SOCKET;
+    rights->cmsg_type = SCM_RIGHTS;
+    rights->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(rights), &fd, sizeof(int));
     ssize_t sent;
     do {
-        sent = sendmsg(socket, &message, MSG_NOSIGNAL);
+        sent = sendmsg(socket, &message.header, MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     if (sent != 1)
-        throw_errno("cannot pass a descriptor to the container's holder");
+        throw_errno("cannot pass a descriptor to another process");
 }
 
 UniqueFd receive_fd(int socket)
 {
-    char byte = 0;
-    struct iovec data = {&byte, 1};
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr message {};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
+    FdMessage message;
     ssize_t received;
     do {
-        received = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+        received = recvmsg(socket, &message.header, MSG_CMSG_CLOEXEC);
     } while (received < 0 && errno == EINTR);
     if (received < 0)
         throw_errno("cannot receive a descriptor");
-    struct cmsghdr* header = CMSG_FIRSTHDR(&message);
-    if (received != 1 || (message.msg_flags & MSG_CTRUNC) || !header ||
-        header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS ||
-        header->cmsg_len != CMSG_LEN(sizeof(int)))
-        fail("expected a descriptor from the parent, got none");
+    struct cmsghdr* rights = CMSG_FIRSTHDR(&message.header);
+    if (received != 1 || (message.header.msg_flags & MSG_CTRUNC) || !rights ||
+        rights->cmsg_level != SOL_SOCKET || rights->cmsg_type != SCM_RIGHTS ||
+        rights->cmsg_len != CMSG_LEN(sizeof(int)))
+        fail("expected a descriptor from the other process, got none");
     int fd;
-    std::memcpy(&fd, CMSG_DATA(header), sizeof(int));
+    std::memcpy(&fd, CMSG_DATA(rights), sizeof(int));
     return UniqueFd(fd);
 }
 

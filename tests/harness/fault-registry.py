@@ -16,6 +16,8 @@ component of the repository chooses what goes wrong:
     deepmanifest  the manifest is nested 100,000 levels deep
     liedigest     a HEAD of the manifest names a digest that is not the manifest's (GET
                   tells the truth)
+    busy          each layer is answered 503 with Retry-After: 1 (logged as "answered 503
+                  for sha256:...")
 
 Each repository's manifest carries an annotation with the repository and this server's
 start time, so its digest is new for every repository and every run: no cache can hold it
@@ -38,7 +40,7 @@ import time
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 FAULTS = ("good", "oversize", "stall", "slow", "nosize", "deepconfig", "deepmanifest",
-          "liedigest")
+          "liedigest", "busy")
 DEPTH_BOMB = b"[" * 100000 + b"]" * 100000
 # However a fault streams, it gives up after this long: nothing outlives a test by much.
 MAX_RESPONSE_SECONDS = 300
@@ -131,6 +133,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = image.blob(reference)
         except (KeyError, OSError):
             return self.answer(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}', "application/json", head)
+        if fault == "busy" and image.is_layer(reference):
+            self.log(f"answered 503 for {reference} (busy)")
+            return self.answer(503, b'{"errors":[{"code":"UNAVAILABLE"}]}', "application/json", head,
+                               {"Retry-After": "1"})
         if head or fault not in ("oversize", "stall", "slow") or not image.is_layer(reference):
             return self.answer(200, data, "application/octet-stream", head)
         self.stream(fault, reference, data)

@@ -118,6 +118,21 @@ sent=$(fault_sent_lines "$mark" slow)
 [[ $(grep -c . <<<"$sent") == 1 ]] || fail "the slow layer was not requested exactly once:
 $sent"
 
+# --- a registry that keeps answering 503: tried again transfer_retries times, then the
+# status is reported (the suite's cocoon.yaml says 1; 0 means one request only) ---
+ref=$FAULT_REGISTRY/test/busy:latest
+for retries in 1 0; do
+    limits_config "retries$retries" "transfer_retries: $retries"
+    mark=$(log_mark "$FAULT_REGISTRY_LOG")
+    COCOON_YAML=$CONFIG run_cocoon COCOON_CACHE_DIR="$cache" pull "$ref"
+    check_refused "cocoon pull $ref with transfer_retries: $retries" "$ref" \
+        "registry $FAULT_REGISTRY answered 503"
+    # The first layer fails: every request for it, none for the next.
+    refusals=$(tail -n +"$((mark + 1))" "$FAULT_REGISTRY_LOG" | grep -c "^answered 503 for sha256:")
+    [[ "$refusals" == $((retries + 1)) ]] ||
+        fail "transfer_retries: $retries: $refusals requests answered 503 instead of $((retries + 1))"
+done
+
 # --- the caps on what an image's layers hold (the busybox image: ~400 entries, ~2 MB) ---
 ref=$FAULT_REGISTRY/test/good:latest
 for cap in "image_max_entries: 10|image exceeds image_max_entries (10)" \

@@ -158,6 +158,14 @@ TEST(Config, TransferTimeouts)
     EXPECT_EQ(parse_config("transfer_timeout: 30m\n", "t").transfer_timeout, 1800u);
     EXPECT_EQ(parse_config("transfer_timeout: 2h\n", "t").transfer_timeout, 7200u);
     EXPECT_EQ(parse_config("transfer_stall_timeout: 5\n", "t").transfer_stall_timeout, 5u);
+    EXPECT_EQ(defaults.transfer_retries, 3u);
+    EXPECT_EQ(parse_config("transfer_retries: 0\n", "t").transfer_retries, 0u);
+    EXPECT_EQ(parse_config("transfer_retries: 10\n", "t").transfer_retries, 10u);
+    EXPECT_NE(config_error("transfer_retries: 11\n").find("transfer_retries: 11 is more than 10"),
+              std::string::npos);
+    EXPECT_NE(config_error("transfer_retries: -1\n")
+                  .find("transfer_retries: '-1' is not a whole number of at least 0"),
+              std::string::npos);
     for (std::string text :
          {"transfer_timeout: 0\n", "transfer_timeout: soon\n", "transfer_timeout: 5d\n",
           "transfer_timeout: h\n", "transfer_timeout: 1.5h\n", "transfer_timeout: 99999999h\n",

@@ -125,6 +125,10 @@ struct Config {
     // one request), and how long one may stay below 1 KiB/s before it is given up.
     uint64_t transfer_timeout = 3600;
     uint64_t transfer_stall_timeout = 60;
+    // How often a registry request that failed in a way worth repeating (no connection, a
+    // stall, 429, 5xx) is tried again, with waits of 1, 2, 4, ... up to 30 s (or the
+    // registry's Retry-After).
+    uint64_t transfer_retries = 3;
 
     struct Registry {
         bool insecure = false; // plain HTTP allowed

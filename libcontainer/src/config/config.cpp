@@ -82,8 +82,8 @@ uint64_t parse_size(const std::string& text, const std::string& key)
     return static_cast<uint64_t>(number) << shift->second;
 }
 
-// A whole number of at least 1 (caps: 0 would refuse every image or transfer).
-uint64_t parse_count(const std::string& text, const std::string& key)
+// A whole number of at least `minimum` (caps: 0 would refuse every image or transfer).
+uint64_t parse_count(const std::string& text, const std::string& key, uint64_t minimum = 1)
 {
     size_t end = 0;
     unsigned long long number = 0;
@@ -93,8 +93,8 @@ uint64_t parse_count(const std::string& text, const std::string& key)
     } catch (const std::exception&) {
         end = 0;
     }
-    if (end == 0 || end != text.size() || number == 0)
-        fail("{}: '{}' is not a whole number of at least 1", key, text);
+    if (end == 0 || end != text.size() || number < minimum)
+        fail("{}: '{}' is not a whole number of at least {}", key, text, minimum);
     return number;
 }
 
@@ -532,6 +532,13 @@ const KeyRow key_rows[] = {
      [](const YAML::Node& v, Config& c) {
          c.transfer_stall_timeout = parse_duration(v.as<std::string>(), "transfer_stall_timeout");
      }},
+    {"transfer_retries", "number", "3",
+     [](const YAML::Node& v, Config& c) {
+         c.transfer_retries = parse_count(v.as<std::string>(), "transfer_retries", 0);
+         // The waits (1, 2, 4, ... up to 30 s) of ten already add up to three minutes.
+         if (c.transfer_retries > 10)
+             fail("transfer_retries: {} is more than 10", c.transfer_retries);
+     }},
     {"registries", "mapping", "{}",
      [](const YAML::Node& v, Config& c) {
          if (!v.IsMap())
@@ -642,6 +649,8 @@ std::string format_config(const Config& config)
         << std::to_string(config.transfer_timeout);
     out << YAML::Key << "transfer_stall_timeout" << YAML::Value
         << std::to_string(config.transfer_stall_timeout);
+    out << YAML::Key << "transfer_retries" << YAML::Value
+        << std::to_string(config.transfer_retries);
     out << YAML::Key << "writable_size" << YAML::Value << std::to_string(config.writable_size);
     out << YAML::Key << "seccomp" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "enabled" << YAML::Value << config.seccomp.enabled;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string_view>
 #include <thread>
@@ -20,7 +21,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int max_attempts = 4;
 constexpr size_t max_manifest_size = 4 << 20;
 
 constexpr const char* manifest_accept =
@@ -117,7 +117,7 @@ bool retryable(long status)
 
 void backoff(int attempt, const HttpResponse* response)
 {
-    int seconds = 1 << attempt;
+    int seconds = std::min(1 << attempt, 30);
     if (response) {
         try {
             int retry_after = std::stoi(response->header("retry-after"));
@@ -237,6 +237,7 @@ RegistryClient::RegistryClient(const std::string& registry, const std::string& r
     , credentials_(std::move(credentials))
     , timeout_(config.transfer_timeout)
     , stall_timeout_(config.transfer_stall_timeout)
+    , max_attempts_(static_cast<int>(config.transfer_retries) + 1)
 {
     auto settings = config.registries.find(registry);
     insecure_ = settings != config.registries.end() && settings->second.insecure;
@@ -269,7 +270,7 @@ HttpResponse RegistryClient::send(const std::string& method, const std::string& 
     std::string last_error;
     for (const auto& base : bases_) {
         bool challenged = false;
-        for (int attempt = 0; attempt < max_attempts; ++attempt) {
+        for (int attempt = 0; attempt < max_attempts_; ++attempt) {
             HttpResponse response;
             if (restart)
                 restart();
@@ -279,7 +280,7 @@ HttpResponse RegistryClient::send(const std::string& method, const std::string& 
                 throw; // what the server sent is the problem: asking again would not help
             } catch (const Error& e) {
                 last_error = e.what();
-                if (attempt + 1 < max_attempts)
+                if (attempt + 1 < max_attempts_)
                     backoff(attempt, nullptr);
                 continue;
             }
@@ -290,7 +291,7 @@ HttpResponse RegistryClient::send(const std::string& method, const std::string& 
                 --attempt; // the retry with credentials is not a failure
                 continue;
             }
-            if (retryable(response.status) && attempt + 1 < max_attempts) {
+            if (retryable(response.status) && attempt + 1 < max_attempts_) {
                 backoff(attempt, &response);
                 continue;
             }

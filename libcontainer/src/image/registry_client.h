@@ -93,6 +93,7 @@ private:
     std::string authorization_; // "Authorization: ..." once challenged
     uint64_t timeout_; // cocoon.yaml transfer_timeout
     uint64_t stall_timeout_; // cocoon.yaml transfer_stall_timeout
+    int max_attempts_; // cocoon.yaml transfer_retries, plus the first attempt
 };
 
 } // namespace cocoon

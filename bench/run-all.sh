@@ -122,12 +122,13 @@ COCOON_CACHE_DIR=$cache "$cocoon" pull -c "$config" "oci:$py/layout:latest" >/de
 py_sqsh=$(find "$cache/images" -name '*.sqsh' -print -quit)
 
 # Runs a command as the test user in $work; its output in $work/out and $work/err, its
-# wall time in ms on stdout. Waits first until no job of the cluster is left (a new job
-# while the last one completes waits for the scheduler).
+# wall time in ms on stdout. Waits first until no job is left and the node is idle (a new
+# job while the last one completes waits about a second for the scheduler).
+node=$(hostname -s)
 as_user_timed() {
     local i
-    for ((i = 0; i < 100; i++)); do
-        [[ -z "$(squeue -h -o %i 2>/dev/null)" ]] && break
+    for ((i = 0; i < 200; i++)); do
+        [[ -z "$(squeue -h -o %i 2>/dev/null)" && "$(sinfo -h -n "$node" -o %T 2>/dev/null | sort -u)" == idle ]] && break
         sleep 0.05
     done
     # shellcheck disable=SC2016  # expanded by the user's shell
@@ -245,6 +246,7 @@ done
 echo >&2
 
 echo "cocoon bench: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), $rounds rounds interleaved, medians"
+echo "node $node has $(sinfo -h -n "$node" -o %c | head -n 1) CPUs: srun -n 8 and -n 64 run with --overcommit (-O)"
 python3 bench/bench_table.py "$spec" "$samples"
 du_line() { du -sh --apparent-size "$1" | cut -f1; }
 echo "image sizes: 1 MB $(du_line "$images/busybox.sqsh"), 100 MB $(du_line "$bench/sizes/100m.sqsh")," \

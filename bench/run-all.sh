@@ -21,8 +21,9 @@
 #   inside  bench/file_access_probe.py inside the task (step start left out): a fresh
 #           Python importing 15 packages, an lstat walk and `ls -lR` of the Python trees,
 #           a sequential read of 128 MiB; on the host (the host's own Python, the same
-#           large files), and in the directory, squashfuse and kernel-mounted images (and
-#           in the peers with --peers). Ratios to the host.
+#           large files), and in the directory, squashfuse and kernel-mounted images,
+#           writable (the default: an overlay on the image) and --container-readonly (and
+#           in the peers with --peers, whose roots are read-only). Ratios to the host.
 #   import  bench/import-bench.sh: `cocoon pull` of a 5-layer 400 MiB image against
 #           skopeo + umoci + mksquashfs (after the rounds; --no-import leaves it out)
 #
@@ -205,9 +206,14 @@ done
 probe="python3.11 /bench/probe.py / /bench/large"
 add inside "host" probe "$(($(last) + 1))" - "srun /usr/bin/python3.11 $py/rootfs/bench/probe.py / $py/rootfs/bench/large"
 host_row=$(last)
-add inside "directory image" probe "$host_row" - "srun --container=$py/rootfs $probe"
-add inside "squashfuse (user's squashfs)" probe "$host_row" - "srun --container=$py_sqsh $probe"
-add inside "kernel mount (trusted cache)" probe "$host_row" - "srun --container=oci:$py/layout:latest $probe"
+# The default root is writable (an overlay over the image); the peers' roots are read-only
+# binds, like --container-readonly.
+for mode in "" " --container-readonly"; do
+    suffix=${mode:+, read-only}
+    add inside "directory image$suffix" probe "$host_row" - "srun$mode --container=$py/rootfs $probe"
+    add inside "squashfuse$suffix" probe "$host_row" - "srun$mode --container=$py_sqsh $probe"
+    add inside "kernel mount$suffix" probe "$host_row" - "srun$mode --container=oci:$py/layout:latest $probe"
+done
 for i in "${!peer_names[@]}"; do
     add inside "${peer_names[$i]}" probe "$host_row" - "srun ${peer_prefixes[$i]} $probe"
 done

@@ -11,7 +11,8 @@
 #   COCOON_CLI       the cocoon command (default $COCOON_TEST_DIR/install/usr/local/bin/cocoon)
 #   COCOON_YAML      site config for cocoon -c (default tests/integration/cocoon.yaml, which
 #                    marks 127.0.0.1:5000 insecure)
-#   BENCH_DIR        work directory (default /var/tmp/cocoon-bench; needs ~2 GB)
+#   BENCH_DIR        work directory (default $COCOON_TEST_DIR/bench/import; needs ~2 GB).
+#                    Never the state directory itself: the run/ it empties is the cluster's.
 #   BENCH_TOTAL_MIB  uncompressed image size (default 400), BENCH_LAYERS (default 5)
 #   BENCH_RUNS       runs per pipeline, best one counts (default 3)
 #
@@ -24,7 +25,7 @@ COCOON_TEST_DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 export COCOON_TEST_DIR
 COCOON=${COCOON_CLI:-$COCOON_TEST_DIR/install/usr/local/bin/cocoon}
 CONFIG=${COCOON_YAML:-$ROOT/tests/integration/cocoon.yaml}
-WORK=${BENCH_DIR:-/var/tmp/cocoon-bench}
+WORK=${BENCH_DIR:-$COCOON_TEST_DIR/bench/import}
 TOTAL_MIB=${BENCH_TOTAL_MIB:-400}
 LAYERS=${BENCH_LAYERS:-5}
 RUNS=${BENCH_RUNS:-3}

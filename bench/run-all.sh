@@ -1,0 +1,266 @@
+#!/bin/bash
+# Every figure of the performance targets (docs/performance.md), in one run, side by side:
+#
+#   sudo bench/run-all.sh [--quick] [--peers] [--no-import] [ROUNDS]     (default 5 rounds)
+#
+# Each round runs every variant once, in turn, as the cluster's test user, so that whatever
+# else the machine does meanwhile hits all of them alike; the tables show medians and the
+# ratio of each to its reference. No ratio is asserted anywhere: targets are read off.
+#
+#   start   `srun true`, bare, and in cocoon containers of 1 MB (the busybox test image),
+#           ~100 MB and ~2 GB (busybox + random data), each as squashfs and as directory,
+#           and a registry image already in the user's cache (the step costs one HEAD
+#           request; the requests per step are counted in the registry's log)
+#   tree    `srun true` in the Python image (bench/make-bench-images.sh): as directory, as
+#           the user's squashfs (squashfuse), as the same image of the trusted cache
+#           (kernel_mount); with --peers also bwrap, ch-run (directory and squashfs) and
+#           podman run --rootfs on the same tree
+#   tasks   `srun -n 8` and `srun -n 64` (--overcommit: the node has fewer CPUs), bare and
+#           in the 1 MB image; per-task join cost, and a check that every task of a step
+#           saw one mount namespace that is not the host's
+#   inside  bench/file_access_probe.py inside the task (step start left out): a fresh
+#           Python importing 15 packages, an lstat walk and `ls -lR` of the Python trees,
+#           a sequential read of 128 MiB; on the host (the host's own Python, the same
+#           large files), and in the directory, squashfuse and kernel-mounted images,
+#           writable (the default: an overlay on the image) and --container-readonly (and
+#           in the peers with --peers, whose roots are read-only). Ratios to the host.
+#   import  bench/import-bench.sh: `cocoon pull` of a 5-layer 400 MiB image against
+#           skopeo + umoci + mksquashfs (after the rounds; --no-import leaves it out)
+#
+# --quick: 2 rounds and one import run instead of 5 and 2 (about 2 minutes on two CPUs
+# once the images exist). --peers installs bubblewrap, charliecloud-runtime and podman
+# (with runc and uidmap) from Debian with apt-get, then measures them; a peer that does not
+# run on this machine is left out with a line saying why.
+#
+# Needs root and a build (scripts/build.sh). Without a running cluster in
+# $COCOON_TEST_DIR it runs itself inside bench/with-cluster.sh, which starts and stops the
+# cluster and the registries. Images are built once under $COCOON_TEST_DIR/bench (about
+# 5 GiB, bench/make-bench-images.sh), the import bench's under $COCOON_TEST_DIR/bench/import
+# (about 2 GiB).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage="usage: bench/run-all.sh [--quick] [--peers] [--no-import] [ROUNDS]"
+rounds=5 import_runs=2 peers=0
+for arg in "$@"; do
+    case $arg in
+        --quick) rounds=2 import_runs=1 ;;
+        --peers) peers=1 ;;
+        --no-import) import_runs=0 ;;
+        -h | --help) echo "$usage"; exit 0 ;;
+        *)
+            [[ "$arg" =~ ^[1-9][0-9]*$ ]] ||
+                { echo "run-all: unknown argument '$arg'; $usage" >&2; exit 2; }
+            rounds=$arg ;;
+    esac
+done
+(( EUID == 0 )) || { echo "run-all: run as root (it submits as the cluster's test user)" >&2; exit 2; }
+state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
+
+if (( peers )) && [[ -z "${COCOON_BENCH_CLUSTER:-}" ]]; then
+    echo "run-all: installing the peers (bubblewrap, charliecloud-runtime, podman)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        bubblewrap charliecloud-runtime podman runc uidmap >/dev/null
+fi
+if [[ -z "${COCOON_BENCH_CLUSTER:-}" ]] &&
+    ! { [[ -r "$state/env" ]] && COCOON_TEST_DIR=$state tests/harness/cluster.sh status >/dev/null 2>&1; }; then
+    echo "run-all: no cluster in $state: starting one for this run (bench/with-cluster.sh)" >&2
+    exec bench/with-cluster.sh bench/run-all.sh "$@"
+fi
+
+# shellcheck source=/dev/null
+source "$state/env"
+export SLURM_CONF
+user=cocoontest
+config=$state/etc/cocoon.yaml
+cocoon=${COCOON_CLI:-$state/install/usr/local/bin/cocoon}
+images=${COCOON_IMAGES:-$state/images}
+bench=$state/bench
+cache=$state/kernel-cache
+registry_ref=127.0.0.1:5000/test/busybox:latest
+registry_log=$state/registry/open.log
+if ! grep -q "$cache" "$config" || ! grep -q "^kernel_mount: true" "$config"; then
+    echo "run-all: $config must list $cache in shared_caches, with kernel_mount: true" >&2
+    exit 2
+fi
+
+# Rootless podman leaves a pause process (holding its user namespace) and its state in
+# /tmp and the user's home, ch-run its squashfs mount point in /var/tmp: nothing of the
+# user may outlive the run.
+clean_peers() {
+    local uid pid
+    uid=$(id -u "$user")
+    pid=$(cat "/tmp/podman-run-$uid/libpod/tmp/pause.pid" 2>/dev/null || true)
+    if [[ "$pid" =~ ^[0-9]+$ && "$(stat -c %U "/proc/$pid" 2>/dev/null)" == "$user" ]]; then
+        kill "$pid" 2>/dev/null || true
+    fi
+    rm -rf --one-file-system "/tmp/podman-run-$uid" "/tmp/containers-user-$uid" \
+        "$(getent passwd "$user" | cut -d: -f6)/.local/share/containers" "/var/tmp/$user.ch"
+}
+
+work=$(mktemp -d /tmp/cocoon-bench.XXXXXX)
+started_registry=0
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+    rm -rf "$work" "$cache"
+    (( peers )) && clean_peers
+    if (( started_registry )); then tests/harness/registry.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+chown "$user" "$work"
+if ! tests/harness/registry.sh status >/dev/null 2>&1; then
+    tests/harness/registry.sh start >&2
+    started_registry=1
+fi
+
+bench/make-bench-images.sh "$bench"
+py=$bench/python
+
+# The trusted cache, filled by root as an admin would (and emptied again at the end); its
+# file, named by path, is what a user's own squashfs is: mounted by squashfuse.
+install -d -m 0755 "$cache"
+COCOON_CACHE_DIR=$cache "$cocoon" pull -c "$config" "oci:$py/layout:latest" >/dev/null
+py_sqsh=$(find "$cache/images" -name '*.sqsh' -print -quit)
+
+# Runs a command as the test user in $work; its output in $work/out and $work/err, its
+# wall time in ms on stdout. Waits first until no job is left and the node is idle (a new
+# job while the last one completes waits about a second for the scheduler).
+node=$(hostname -s)
+as_user_timed() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        [[ -z "$(squeue -h -o %i 2>/dev/null)" && "$(sinfo -h -n "$node" -o %T 2>/dev/null | sort -u)" == idle ]] && break
+        sleep 0.05
+    done
+    # shellcheck disable=SC2016  # expanded by the user's shell
+    runuser -u "$user" -- bash -c 'cd /tmp
+        start=$EPOCHREALTIME; eval "$1" >"$2/out" 2>"$2/err"; status=$?; end=$EPOCHREALTIME
+        echo "$start $end" >"$2/time"; exit $status' _ "$1" "$work" || return 1
+    awk '{ printf "%.1f", ($2 - $1) * 1000 }' "$work/time"
+}
+
+# The variants: one row each of spec (index, group, name, kind, reference, extra).
+#   kind time: wall time; ns: wall time and the tasks' mount namespaces; probe: the probe's
+#   line; reference: the index of the row the ratio is taken to; extra: for ns rows, the
+#   number of tasks, the bare row of as many tasks, and the two rows of one task.
+cmds=() spec=$work/spec
+add() { # GROUP NAME KIND REFERENCE EXTRA COMMAND
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${#cmds[@]}" "$1" "$2" "$3" "$4" "$5" >> "$spec"
+    cmds+=("$6")
+}
+last() { echo $((${#cmds[@]} - 1)); }
+
+add start "bare srun" time 0 - "srun true"
+add start "1 MB squashfs" time 0 - "srun --container=$images/busybox.sqsh true"
+one_task=$(last)
+add start "1 MB directory" time 0 - "srun --container=$images/busybox true"
+for size in 100m 2g; do
+    label=$([[ $size == 100m ]] && echo "100 MB" || echo "2 GB")
+    add start "$label squashfs" time 0 - "srun --container=$bench/sizes/$size.sqsh true"
+    add start "$label directory" time 0 - "srun --container=$bench/sizes/$size true"
+done
+add start "registry image, cached" time 0 - "srun --container=$registry_ref true"
+registry_row=$(last)
+
+add tree "bare srun" time "$(($(last) + 1))" - "srun true"
+tree_bare=$(last)
+add tree "python tree, directory" time "$tree_bare" - "srun --container=$py/rootfs true"
+add tree "python tree, squashfuse" time "$tree_bare" - "srun --container=$py_sqsh true"
+add tree "python tree, kernel mount" time "$tree_bare" - "srun --container=oci:$py/layout:latest true"
+
+# Peers run under srun as the same user, on the same tree; each gets its own user and mount
+# namespace, as cocoon does (bwrap cannot mount /proc without its own PID namespace).
+peer_names=() peer_prefixes=()
+if (( peers )); then
+    bwrap_prefix="bwrap --unshare-user --unshare-pid --ro-bind $py/rootfs / --proc /proc --dev /dev --tmpfs /tmp"
+    podman_prefix="podman --cgroup-manager=cgroupfs --events-backend=file run --rm --runtime=runc"
+    podman_prefix+=" --network=host --rootfs $py/rootfs"
+    for peer in bwrap "ch-run directory" "ch-run squashfs" podman; do
+        case $peer in
+            bwrap) prefix=$bwrap_prefix tool=bwrap ;;
+            "ch-run directory") prefix="ch-run $py/rootfs --" tool=ch-run ;;
+            "ch-run squashfs") prefix="ch-run $py_sqsh --" tool=ch-run ;;
+            podman) prefix=$podman_prefix tool=podman ;;
+        esac
+        if ! command -v "$tool" >/dev/null; then
+            echo "run-all: $peer left out: $tool is not installed" >&2
+        elif ! as_user_timed "srun $prefix /usr/bin/true" >/dev/null; then
+            echo "run-all: $peer left out: it fails here: $(tail -n 1 "$work/err")" >&2
+        else
+            peer_names+=("$peer") peer_prefixes+=("$prefix")
+        fi
+    done
+fi
+for i in "${!peer_names[@]}"; do
+    add tree "python tree, ${peer_names[$i]}" time "$tree_bare" - "srun ${peer_prefixes[$i]} /usr/bin/true"
+done
+
+ns="readlink /proc/self/ns/mnt"
+for n in 8 64; do
+    add tasks "bare srun -n $n -O" ns "$(($(last) + 1))" - "srun -n $n -O $ns"
+    bare_n=$(last)
+    add tasks "1 MB squashfs, srun -n $n -O" ns "$bare_n" "$n,$bare_n,$one_task,0" \
+        "srun -n $n -O --container=$images/busybox.sqsh $ns"
+done
+
+probe="python3.11 /bench/probe.py / /bench/large"
+add inside "host" probe "$(($(last) + 1))" - "srun /usr/bin/python3.11 $py/rootfs/bench/probe.py / $py/rootfs/bench/large"
+host_row=$(last)
+# The default root is writable (an overlay over the image); the peers' roots are read-only
+# binds, like --container-readonly.
+for mode in "" " --container-readonly"; do
+    suffix=${mode:+, read-only}
+    add inside "directory image$suffix" probe "$host_row" - "srun$mode --container=$py/rootfs $probe"
+    add inside "squashfuse$suffix" probe "$host_row" - "srun$mode --container=$py_sqsh $probe"
+    add inside "kernel mount$suffix" probe "$host_row" - "srun$mode --container=oci:$py/layout:latest $probe"
+done
+for i in "${!peer_names[@]}"; do
+    add inside "${peer_names[$i]}" probe "$host_row" - "srun ${peer_prefixes[$i]} $probe"
+done
+
+# Once before the rounds: the registry image into the user's cache, and the host's mount
+# namespace, which no container task may report.
+as_user_timed "srun --container=$registry_ref true" >/dev/null ||
+    { echo "run-all: pulling $registry_ref failed: $(tail -n 1 "$work/err")" >&2; exit 1; }
+as_user_timed "srun $ns" >/dev/null
+host_ns=$(cat "$work/out")
+
+samples=$work/samples
+for ((round = 0; round < rounds; round++)); do
+    for i in "${!cmds[@]}"; do
+        mark=$(wc -l < "$registry_log")
+        if ! ms=$(as_user_timed "${cmds[$i]}"); then
+            echo "run-all: '${cmds[$i]}' failed: $(tail -n 1 "$work/err")" >&2
+            exit 1
+        fi
+        kind=$(awk -F'\t' -v i="$i" '$1 == i { print $4 }' "$spec")
+        case $kind in
+            time) line="ms $ms" ;;
+            ns) line="ms $ms tasks $(grep -c . "$work/out" || true)"
+                line+=" namespaces $(sort -u "$work/out" | grep -c . || true)"
+                line+=" host $(grep -cxF "$host_ns" "$work/out" || true)" ;;
+            probe) line=$(cat "$work/out") ;;
+        esac
+        if (( i == registry_row )); then
+            requests=$(tail -n +"$((mark + 1))" "$registry_log" | grep -E '"[A-Z]+ /v2/test/busybox/' || true)
+            line+=" requests $(grep -c . <<<"$requests" || true) blobs $(grep -c '/blobs/' <<<"$requests" || true)"
+        fi
+        echo "$i $line" >> "$samples"
+    done
+    printf '.' >&2
+done
+echo >&2
+
+echo "cocoon bench: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), $rounds rounds interleaved, medians"
+echo "node $node has $(sinfo -h -n "$node" -o %c | head -n 1) CPUs: srun -n 8 and -n 64 run with --overcommit (-O)"
+python3 bench/bench_table.py "$spec" "$samples"
+du_line() { du -sh --apparent-size "$1" | cut -f1; }
+echo "image sizes: 1 MB $(du_line "$images/busybox.sqsh"), 100 MB $(du_line "$bench/sizes/100m.sqsh")," \
+    "2 GB $(du_line "$bench/sizes/2g.sqsh") (squashfs); python tree $(du_line "$py/rootfs")," \
+    "$(du_line "$py_sqsh") as squashfs"
+
+if (( import_runs > 0 )); then
+    echo
+    BENCH_DIR=$bench/import BENCH_RUNS=$import_runs COCOON_YAML=$config COCOON_CLI=$cocoon \
+        bench/import-bench.sh
+fi

@@ -52,7 +52,7 @@ refused 125 "--container-writable and --container-readonly contradict each other
 refused 125 "--container-unshare=bogus: unknown namespace 'bogus'" \
     --container-unshare=bogus "$BUSYBOX_DIR" "${ran[@]}"
 refused 125 "--container-workdir=/no/such/dir: cannot enter it in the container" \
-    --container-workdir=/no/such/dir "$BUSYBOX_DIR" "${ran[@]}"
+    --container-workdir=/no/such/dir "$BUSYBOX_SQSH" "${ran[@]}"
 refused 125 "--container-name=x: named containers live in a Slurm job" \
     --container-name=x "$BUSYBOX_DIR" "${ran[@]}"
 refused 125 "--container-save=$WORK/saved.sqsh: 'cocoon run' does not save its container yet" \

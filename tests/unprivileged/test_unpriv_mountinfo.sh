@@ -121,7 +121,8 @@ $mountinfo"
 
 check_container "squashfs, writable" "$BUSYBOX_SQSH"
 check_container "squashfs, read-only" "$BUSYBOX_SQSH" --container-readonly
-check_container "directory, writable" "$BUSYBOX_DIR"
+# A writable container of the user's own copy (see copy_image in lib.sh).
+check_container "directory, writable" "$(copy_image busybox-own)"
 check_container "directory, read-only" "$BUSYBOX_DIR" --container-readonly
 # Requested mounts go where the plan puts them, with their flags; a mount point in a
 # read-only image directory is made in a shadow of that directory.

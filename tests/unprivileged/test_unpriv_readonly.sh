@@ -8,15 +8,17 @@ source "$(dirname "$0")/lib.sh"
 require_fuse
 
 overflow_uid=$(cat /proc/sys/kernel/overflowuid)
+# The user's own copy of the directory image (see copy_image in lib.sh).
+own_dir=$(copy_image busybox-own)
 image_state() {
-    find "$BUSYBOX_DIR" -printf '%p %s %m %u %T@\n' | sort | sha256sum
+    find "$own_dir" "$BUSYBOX_DIR" -printf '%p %s %m %u %T@\n' | sort | sha256sum
     sha256sum <"$BUSYBOX_SQSH"
 }
 before=$(image_state)
 
 write='touch /created /etc/created /usr/bin/created && echo data > /bin/busybox-copy &&
        ls /created /etc/created /usr/bin/created && cat /bin/busybox-copy'
-for image in "$BUSYBOX_SQSH" "$BUSYBOX_DIR"; do
+for image in "$BUSYBOX_SQSH" "$own_dir"; do
     cocoon_run "$image" sh -c "$IN_IMAGE; $write; id -u; stat -c %u /created"
     assert_succeeded "writes in a writable container of $image"
     assert_eq $'/created\n/etc/created\n/usr/bin/created\ndata\n'"$MY_UID"$'\n'"$MY_UID" "$OUT" \

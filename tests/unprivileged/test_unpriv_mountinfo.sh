@@ -34,8 +34,8 @@ check_container() {
 
     # Mount point -> options and filesystem type of the topmost mount there.
     local -A opts=() fstype=()
-    local id parent devno root point options rest
-    while read -r id parent devno root point options rest; do
+    local point options rest
+    while read -r _ _ _ _ point options rest; do
         opts[$point]=$options
         rest=" $rest"   # optional fields, then " - FSTYPE SOURCE OPTIONS"
         rest=${rest#* - }

@@ -103,7 +103,7 @@ ln -s "../../../../../../..$outside" "$image/escape-relative"
 cocoon_run "$image" sh -c "$IN_IMAGE; for l in escape escape-relative; do
     echo x 2>/dev/null > /\$l/file && echo \"wrote through /\$l\"; done; echo done"
 assert_succeeded "writes through links in a writable container"
-assert_eq done "$OUT" "writes through links in a writable container"
+assert_eq "done" "$OUT" "writes through links in a writable container"
 check_outside "writes through links in a writable container"
 
 assert_no_leftovers

@@ -395,11 +395,11 @@ int check_command(int argc, char** argv)
     std::string image;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "c:i:", long_options, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:i:", long_options, nullptr)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
         case 'i': image = optarg; break;
-        default: usage_error("invalid option for 'check'");
+        default: option_error("check", c, argv);
         }
     }
     if (optind < argc)

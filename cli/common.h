@@ -12,7 +12,11 @@ namespace cocoon::cli {
 // Exit status when the container or the import could not be set up.
 constexpr int exit_setup_failed = 125;
 
+// A bad command line: one line naming what was typed, exit status 2.
 [[noreturn]] void usage_error(const std::string& message);
+// The option getopt_long refused with `c` ('?' unknown, ':' without its value; the option
+// strings start with ':' and opterr is 0, so getopt prints nothing itself).
+[[noreturn]] void option_error(const char* command, int c, char** argv);
 
 std::string current_directory();
 

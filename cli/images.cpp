@@ -24,9 +24,9 @@ std::string parse_config_option(int argc, char** argv, const char* command)
     std::string config;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+c:", long_options, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:c:", long_options, nullptr)) != -1) {
         if (c != 'c')
-            usage_error(std::string("invalid option for '") + command + "'");
+            option_error(command, c, argv);
         config = optarg;
     }
     return config;

@@ -1,8 +1,10 @@
 // cocoon: the user's side of cocoon without Slurm. `cocoon run` builds the same container
 // the SPANK plugin builds for a step, through the same library; pull, images and rmi manage
 // the image cache that steps use.
+#include <getopt.h>
 #include <signal.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -51,8 +53,21 @@ constexpr const char* usage_text =
 
 void usage_error(const std::string& message)
 {
-    std::fprintf(stderr, "cocoon: %s\n%s", message.c_str(), usage_text);
+    std::fprintf(stderr, "cocoon: error: %s (see 'cocoon --help')\n",
+                 cocoon::printable(message).c_str());
     std::exit(2);
+}
+
+void option_error(const char* command, int c, char** argv)
+{
+    // An unknown short option may sit inside a group ("-xv"): getopt names it in optopt;
+    // otherwise it is the argument getopt just consumed.
+    std::string typed = c == '?' && optopt > 0 && optopt < 128 && std::isalnum(optopt)
+                            ? std::string("-") + static_cast<char>(optopt)
+                            : std::string(argv[optind - 1]);
+    if (c == ':')
+        usage_error(std::string(command) + ": option '" + typed + "' needs a value");
+    usage_error(std::string(command) + ": unknown option '" + typed + "'");
 }
 
 } // namespace cocoon::cli
@@ -97,6 +112,8 @@ int main(int argc, char** argv)
         std::printf("cocoon %s\n", COCOON_VERSION);
         return 0;
     }
+    // Bad options are reported by option_error, in one line naming them.
+    opterr = 0;
     // A writer that stops reading early reports its own error; do not die of SIGPIPE.
     signal(SIGPIPE, SIG_IGN);
     struct Command {

@@ -84,7 +84,7 @@ RunOptions parse_run_options(int argc, char** argv)
     int c;
     // '+': stop at the image, everything after it belongs to the command.
     int index = 0;
-    while ((c = getopt_long(argc, argv, "+c:w:", long_options.data(), &index)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:c:w:", long_options.data(), &index)) != -1) {
         switch (c) {
         case 'c': options.config_path = optarg; break;
         case 'w': options.workdir = optarg; break;
@@ -101,7 +101,7 @@ RunOptions parse_run_options(int argc, char** argv)
             break;
         case opt_modules:
         case opt_no_modules: parse_module_option(c == opt_modules, optarg, options.modules); break;
-        default: usage_error("invalid option for 'run'");
+        default: option_error("run", c, argv);
         }
     }
     if (optind >= argc)

@@ -1,9 +1,10 @@
 #!/bin/bash
 # The whole test suite, on a fresh Debian 12 machine as root:
-#   install packages -> build -> start a private three-node Slurm cluster on this machine
-#   -> run the unit and integration suites, and beside them (in the background, at a lower
-#   priority) the unit suite under ASan/UBSan (build-asan) and scripts/lint.sh
-#   (clang-format, clang-tidy) -> stop the cluster.
+#   install packages -> build -> the unprivileged suite (as the test user, no cluster) ->
+#   start a private three-node Slurm cluster on this machine -> run the unit and
+#   integration suites, and beside them (in the background, at a lower priority) the unit
+#   suite under ASan/UBSan (build-asan) and scripts/lint.sh (clang-format, clang-tidy) ->
+#   stop the cluster.
 #   COCOON_SANITIZERS=0 leaves out the sanitizer run.
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
 set -euo pipefail
@@ -46,7 +47,7 @@ export COCOON_TEST_DIR=$state
 tests/harness/registry.sh stop >/dev/null 2>&1 || true
 [[ -d "$state" ]] && tests/harness/cluster.sh stop >/dev/null 2>&1 || true
 rm -rf --one-file-system "$state/cache" "$state/shared-cache" "$state/kernel-cache" "$state/registry" \
-    "$state/results" "$state"/unique.*
+    "$state/results" "$state"/unique.* "$state/unprivileged"
 if test_home=$(getent passwd cocoontest | cut -d: -f6) && [[ -n "$test_home" ]]; then
     rm -rf --one-file-system "$test_home/.cache/cocoon" "$test_home/.config/cocoon" \
         "$test_home/.docker" "$test_home/work"
@@ -63,6 +64,19 @@ chmod -R a+rX "$state/install"
 # COCOON_TEST_DIR, so that a run in another directory shares nothing with this one.
 sed "s|/var/tmp/cocoon-test|$state|g" tests/integration/cocoon.yaml > "$state/etc/cocoon.yaml"
 chmod 0644 "$state/etc/cocoon.yaml"
+# The unprivileged suite needs no cluster: it runs before one exists (with test names given,
+# it runs with the others, in any order). Its own log, counted in the closing line.
+unprivileged_log=build/meson-logs/testlog-unprivileged.json
+rm -f "$unprivileged_log"
+unprivileged_status=0
+main_suites=()
+if (( $# == 0 )); then
+    COCOON_REQUIRE_CLUSTER=1 meson test -C build --suite unprivileged --num-processes 1 \
+        --print-errorlogs --logbase testlog-unprivileged || unprivileged_status=$?
+    main_suites=(--no-suite unprivileged)
+    phase_done "unprivileged suite"
+fi
+
 COCOON_PLUGIN=$(find "$state/install" -name spank_cocoon.so -print -quit)
 export COCOON_PLUGIN
 export COCOON_CONFIG=$state/etc/cocoon.yaml
@@ -82,7 +96,7 @@ lint_pid=$!
 
 # Integration tests share one cluster, whose nodes are this machine: one test at a time.
 set +e
-meson test -C build --num-processes 1 --print-errorlogs "$@"
+meson test -C build --num-processes 1 --print-errorlogs "${main_suites[@]}" "$@"
 status=$?
 phase_done "unit and integration suites"
 wait "$lint_pid"
@@ -104,6 +118,7 @@ cat "$lint_log"
 # The sanitizer run counts too; when it failed before running anything (a build error) that
 # is one failure, not silence.
 logs=(build/meson-logs/testlog.json)
+[[ -f "$unprivileged_log" ]] && logs+=("$unprivileged_log")
 [[ -f "$sanitizer_log" ]] && logs+=("$sanitizer_log")
 read -r passed failed skipped < <(python3 - "${logs[@]}" <<'PY'
 import json, sys
@@ -122,8 +137,11 @@ PY
 if (( sanitizer_status != 0 )) && [[ ! -f "$sanitizer_log" ]]; then
     failed=$((failed + 1))
 fi
+if (( unprivileged_status != 0 )) && [[ ! -f "$unprivileged_log" ]]; then
+    failed=$((failed + 1))
+fi
 if (( lint_status == 0 )); then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 summary="$passed passed, $failed failed"
 (( skipped > 0 )) && summary+=", $skipped skipped"
 echo "$summary"
-(( status == 0 && sanitizer_status == 0 && lint_status == 0 && failed == 0 ))
+(( status == 0 && sanitizer_status == 0 && unprivileged_status == 0 && lint_status == 0 && failed == 0 ))

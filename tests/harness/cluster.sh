@@ -46,7 +46,6 @@ HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 source "$HARNESS_DIR/daemon.sh"
 DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 TEST_USER=cocoontest
-EXTRA_GROUP=cocoonextra
 # slurmctld, then one slurmd port per node, from COCOON_SLURM_PORT_BASE on (default 16817):
 # a cluster left running on the default ports does not stop another from starting.
 PORT_BASE=${COCOON_SLURM_PORT_BASE:-16817}
@@ -239,17 +238,10 @@ node_idle() {
     [[ "$(node_state)" == idle ]]
 }
 
+# The user and group are made by test-user.sh, which the unprivileged suite uses too.
 ensure_user() {
-    getent group "$EXTRA_GROUP" >/dev/null || groupadd "$EXTRA_GROUP"
-    if ! id -u "$TEST_USER" >/dev/null 2>&1; then
-        useradd -m -s /bin/bash -G "$EXTRA_GROUP" "$TEST_USER"
-        log "created user $TEST_USER"
-    elif ! id -nG "$TEST_USER" | tr ' ' '\n' | grep -qxF "$EXTRA_GROUP"; then
-        usermod -a -G "$EXTRA_GROUP" "$TEST_USER"
-    fi
-    local home
-    home=$(getent passwd "$TEST_USER" | cut -d: -f6)
-    install -d -o "$TEST_USER" -g "$(id -gn "$TEST_USER")" -m 0755 "$home" "$home/work"
+    local line
+    "$HARNESS_DIR/test-user.sh" | while read -r line; do log "$line"; done
 }
 
 # run_munged SOCKET PID_FILE NAME: a munged with the cluster's key on SOCKET, logging to

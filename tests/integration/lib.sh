@@ -10,7 +10,10 @@
 #   COCOON_IMAGES     test images (default $COCOON_TEST_DIR/images, from make-images.sh)
 #   COCOON_REQUIRE_CLUSTER=1 / CI   turn every skip into a failure
 
-set -uo pipefail
+# The verdicts (fail, skip, pass), assertions and run_capture are tests/lib/assert.sh's,
+# shared with the unprivileged suite; what is here needs the cluster or the registries.
+# shellcheck source=../lib/assert.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/assert.sh"
 
 # Used by the tests that source this file.
 # shellcheck disable=SC2034
@@ -18,30 +21,6 @@ TEST_USER=cocoontest
 # shellcheck disable=SC2034
 TEST_EXTRA_GROUP=cocoonextra
 COCOON_TEST_DIR=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
-TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
-
-_lib_require_all() {
-    [[ -n "${CI:-}" || "${COCOON_REQUIRE_CLUSTER:-0}" == 1 ]]
-}
-
-fail() {
-    echo "FAIL [$TEST_NAME]: $*" >&2
-    exit 1
-}
-
-# Exit with meson's skip code; a failure instead when the environment demands everything.
-skip() {
-    if _lib_require_all; then
-        echo "FAIL [$TEST_NAME]: would skip, but CI/COCOON_REQUIRE_CLUSTER is set: $*" >&2
-        exit 1
-    fi
-    echo "SKIP [$TEST_NAME]: $*"
-    exit 77
-}
-
-note() {
-    echo "[$TEST_NAME] $*"
-}
 
 # --- preconditions ----------------------------------------------------------------------
 
@@ -152,14 +131,7 @@ as_user() {
 # run_user CMD...: as_user, capturing stdout in $OUT, stderr in $ERR and the status in $RC.
 # Stdin is /dev/null unless redirected by the caller.
 run_user() {
-    local out err
-    out=$(mktemp) err=$(mktemp)
-    as_user "$@" >"$out" 2>"$err"
-    RC=$?
-    OUT=$(cat "$out")
-    ERR=$(cat "$err")
-    rm -f "$out" "$err"
-    return 0
+    run_capture as_user "$@"
 }
 
 # Cancel every job of the test user and wait for the cluster to settle. For traps in
@@ -205,45 +177,7 @@ wait_user_process() {
     return 1
 }
 
-# --- assertions ---------------------------------------------------------------------------
-
-assert_eq() {
-    local expected=$1 actual=$2 what=${3:-value}
-    [[ "$expected" == "$actual" ]] ||
-        fail "$what: expected '$expected', got '$actual'"
-}
-
-assert_contains() {
-    local haystack=$1 needle=$2 what=${3:-output}
-    [[ "$haystack" == *"$needle"* ]] ||
-        fail "$what does not contain '$needle'; it was:
-$haystack"
-}
-
-assert_not_contains() {
-    local haystack=$1 needle=$2 what=${3:-output}
-    [[ "$haystack" != *"$needle"* ]] ||
-        fail "$what contains '$needle' but should not; it was:
-$haystack"
-}
-
-# assert_rc EXPECTED CMD...: run CMD (stdout/stderr pass through), check its exit status.
-assert_rc() {
-    local expected=$1 rc
-    shift
-    "$@"
-    rc=$?
-    [[ "$rc" == "$expected" ]] || fail "'$*' exited $rc, expected $expected"
-}
-
-# assert_failed WHAT: the last run_user must have failed (non-zero RC).
-assert_failed() {
-    [[ "$RC" != 0 ]] || fail "$1 succeeded but should have failed; stdout: $OUT; stderr: $ERR"
-}
-
-assert_succeeded() {
-    [[ "$RC" == 0 ]] || fail "$1 exited $RC; stdout: $OUT; stderr: $ERR"
-}
+# --- assertions about the cluster (the others are in tests/lib/assert.sh) ---------------
 
 # Every node is idle or mixed.
 assert_node_healthy() {
@@ -296,10 +230,6 @@ $dirs"
 }
 
 # Every test ends with assert_no_leftovers; assert_node_healthy; pass.
-pass() {
-    echo "PASS [$TEST_NAME]"
-    exit 0
-}
 
 # Start each test from a quiet cluster so back-to-back jobs do not queue.
 wait_idle

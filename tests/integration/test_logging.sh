@@ -89,7 +89,11 @@ static int running(const char *word)
 int main(int argc, char **argv)
 {
     (void)argc;
+    /* A grandchild, which init reaps when it ends: squashfuse reaps no child, and the
+       task waits until no process named cocoon-late is left, zombies included. */
     if (fork() == 0) {
+        if (fork() != 0)
+            return 0;
         prctl(PR_SET_NAME, "cocoon-late");
         for (int i = 0; i < 1200 && !running("cocoon-late-task"); ++i)
             usleep(50000);

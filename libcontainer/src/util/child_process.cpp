@@ -146,7 +146,7 @@ std::optional<int> ChildProcess::wait_for(int timeout_ms) noexcept
     if (pidfd_.valid()) {
         // A pidfd is readable once the process has ended.
         struct pollfd ended = {pidfd_.get(), POLLIN, 0};
-        if (poll(&ended, 1, timeout_ms) == 0)
+        if (poll(&ended, 1, timeout_ms) <= 0) // also EINTR: the caller asks again
             return std::nullopt;
     }
     int status = 0;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "check.h"
+#include "cocoon/child_process.h"
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/trust.h"
@@ -72,17 +73,17 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::strin
     if (pipe2(out, O_CLOEXEC) != 0)
         return {};
     UniqueFd out_read(out[0]), out_write(out[1]);
-    pid_t child = fork();
-    if (child < 0)
-        return {};
-    if (child == 0) {
+    // Not ChildProcess::start: the program is looked up in PATH, as an admin would run it.
+    ChildProcess child = ChildProcess::run([&]() -> int {
         int in = open(stdin_path, O_RDONLY);
         if (in < 0 || dup2(in, 0) < 0 || dup2(out_write.get(), 1) < 0 ||
             dup2(out_write.get(), 2) < 0)
-            _exit(126);
+            return 126;
         execvpe(args[0], args.data(), envp);
-        _exit(127);
-    }
+        return 127;
+    });
+    if (!child.running())
+        return {};
     out_write.reset();
     ProgramResult result;
     char buffer[4096];
@@ -94,9 +95,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, const std::strin
             break;
         result.output.append(buffer, static_cast<size_t>(n));
     }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+    int status = child.wait();
     result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return result;
 }
@@ -109,21 +108,18 @@ namespace {
 // thing the sysctls below are about, tried for real. 0 or the errno of unshare.
 int try_unprivileged_userns()
 {
-    pid_t child = fork();
-    if (child < 0)
-        return errno;
-    if (child == 0) {
+    ChildProcess child = ChildProcess::run([]() -> int {
         if (geteuid() == 0) {
             const uid_t nobody = 65534;
             if (setgroups(0, nullptr) != 0 || setresgid(nobody, nobody, nobody) != 0 ||
                 setresuid(nobody, nobody, nobody) != 0)
-                _exit(255);
+                return 255;
         }
-        _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
-    }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+        return unshare(CLONE_NEWUSER) == 0 ? 0 : errno;
+    });
+    if (!child.running())
+        return errno;
+    int status = child.wait();
     return WIFEXITED(status) ? WEXITSTATUS(status) : EINVAL;
 }
 
@@ -352,8 +348,8 @@ int check_image(const std::string& config_path, const std::string& image_text)
         report.problem("container", e.what(), "ask your admin to run cocoon check on this node");
         return 1;
     }
-    pid_t child = fork();
-    if (child == 0) {
+    // Not ChildProcess::start: a task joins the container between fork and exec.
+    ChildProcess child = ChildProcess::run([&]() -> int {
         try {
             join_container(holder->pid());
             enter_workdir(spec.workdir, holder->image_workdir());
@@ -361,18 +357,17 @@ int check_image(const std::string& config_path, const std::string& image_text)
             apply_seccomp(config);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "%s\n", e.what());
-            _exit(125);
+            return 125;
         }
         int null_fd = open("/dev/null", O_RDWR);
         dup2(null_fd, 0);
         execlp("true", "true", nullptr);
-        _exit(127);
-    }
-    int status = 0;
-    while (child > 0 && waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+        return 127;
+    });
+    bool started = child.running();
+    int status = child.wait();
     holder->stop();
-    int code = child > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int code = started && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (code == 0)
         report.ok("task", "joined the container and ran 'true' in it");
     else if (code == 127)

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "check.h"
+#include "cocoon/child_process.h"
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "common.h"
@@ -136,10 +137,8 @@ std::string read_in_container(const Holder& holder, const std::string& path,
     if (pipe2(pipe_fds, O_CLOEXEC) != 0)
         return std::string("pipe: ") + std::strerror(errno);
     UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
-    pid_t child = fork();
-    if (child < 0)
-        return std::string("fork: ") + std::strerror(errno);
-    if (child == 0) {
+    // Not ChildProcess::start: it joins the container and reads the file itself.
+    ChildProcess child = ChildProcess::run([&]() -> int {
         std::string message;
         try {
             join_container(holder.pid());
@@ -151,16 +150,16 @@ std::string read_in_container(const Holder& holder, const std::string& path,
             message = e.what();
         }
         (void)!write(write_end.get(), message.data(), message.size());
-        _exit(0);
-    }
+        return 0;
+    });
+    if (!child.running())
+        return std::string("fork: ") + std::strerror(errno);
     write_end.reset();
     std::string message;
     char buffer[1024];
     for (ssize_t n; (n = read(read_end.get(), buffer, sizeof(buffer))) > 0;)
         message.append(buffer, static_cast<size_t>(n));
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+    child.wait();
     return message;
 }
 

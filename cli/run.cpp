@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cocoon/child_process.h"
 #include "cocoon/container.h"
 #include "cocoon/container_options.h"
 #include "cocoon/error.h"
@@ -156,15 +157,6 @@ RunOptions parse_run_options(int argc, char** argv)
     _exit(error == ENOENT ? 127 : 126);
 }
 
-int wait_status_to_exit_code(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return 1;
-}
-
 } // namespace
 
 int run_command(int argc, char** argv)
@@ -240,19 +232,17 @@ int run_command(int argc, char** argv)
     // Like a shell: terminal signals go to the command; cocoon waits for it.
     signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
-    pid_t child = fork();
-    if (child < 0)
-        throw_errno("fork");
-    if (child == 0) {
+    // Not ChildProcess::start: the command joins the container between fork and exec.
+    ChildProcess child = ChildProcess::run([&]() -> int {
         signal(SIGINT, SIG_DFL);
         signal(SIGQUIT, SIG_DFL);
         exec_in_container(holder, config, spec.workdir, image, options);
-    }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+    });
+    if (!child.running())
+        throw_errno("fork");
+    int status = child.wait();
     holder.stop();
-    return wait_status_to_exit_code(status);
+    return ChildProcess::exit_code(status);
 }
 
 } // namespace cocoon::cli

@@ -5,14 +5,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <optional>
+#include <stdexcept>
 #include <string>
 
+#include "cocoon/child_process.h"
 #include "cocoon/unique_fd.h"
-#include "util/child_process.h"
 #include "util/sys.h"
 
+using cocoon::ChildProcess;
 using cocoon::UniqueFd;
-using cocoon::sys::ChildProcess;
 
 namespace {
 
@@ -115,4 +117,77 @@ TEST(ChildProcess, TheDestructorKillsAndReapsARunningChild)
     // Reaped, not a zombie: the pid no longer exists for us.
     EXPECT_EQ(kill(pid, 0), -1);
     EXPECT_EQ(errno, ESRCH);
+}
+
+TEST(ChildProcess, RunCallsTheFunctionInTheChildAndExitsWithItsResult)
+{
+    Pipe out;
+    int fd = out.write.get();
+    auto child = ChildProcess::run([fd] {
+        (void)!write(fd, "child", 5);
+        return 7;
+    });
+    ASSERT_TRUE(child.running());
+    out.write.reset();
+    EXPECT_EQ(cocoon::sys::read_file(out.read.get(), 16), "child");
+    int status = child.wait();
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 7);
+    EXPECT_FALSE(child.running());
+}
+
+TEST(ChildProcess, AFunctionThatThrowsExitsWith125)
+{
+    auto child = ChildProcess::run([]() -> int { throw std::runtime_error("in the child"); });
+    EXPECT_EQ(ChildProcess::exit_code(child.wait()), 125);
+}
+
+TEST(ChildProcess, WaitForReturnsNothingWhileTheChildRunsThenItsStatus)
+{
+    Pipe go;
+    int fd = go.read.get();
+    auto child = ChildProcess::run([fd] {
+        char byte;
+        return read(fd, &byte, 1) == 1 ? 4 : 5;
+    });
+    EXPECT_FALSE(child.wait_for(0).has_value());
+    EXPECT_TRUE(child.running());
+    ASSERT_EQ(write(go.write.get(), "x", 1), 1);
+    std::optional<int> status;
+    while (!status)
+        status = child.wait_for(1000);
+    EXPECT_EQ(ChildProcess::exit_code(*status), 4);
+    EXPECT_FALSE(child.running());
+}
+
+TEST(ChildProcess, ExitCodeIsTheStatusOr128PlusTheSignal)
+{
+    auto killed = ChildProcess::run([] {
+        raise(SIGTERM);
+        return 0;
+    });
+    EXPECT_EQ(ChildProcess::exit_code(killed.wait()), 128 + SIGTERM);
+    auto exited = ChildProcess::run([] { return 42; });
+    EXPECT_EQ(ChildProcess::exit_code(exited.wait()), 42);
+}
+
+TEST(ChildProcess, AReleasedChildIsNeitherKilledNorWaitedFor)
+{
+    Pipe go;
+    int fd = go.read.get();
+    pid_t pid = -1;
+    {
+        auto child = ChildProcess::run([fd] {
+            char byte;
+            return read(fd, &byte, 1) == 1 ? 0 : 1;
+        });
+        pid = child.release();
+        EXPECT_FALSE(child.running());
+    }
+    // Still there after its owner went, and still this process's child to reap by hand.
+    EXPECT_EQ(kill(pid, 0), 0);
+    ASSERT_EQ(write(go.write.get(), "x", 1), 1);
+    int status = -1;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_EQ(status, 0);
 }

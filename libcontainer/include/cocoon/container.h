@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "cocoon/child_process.h"
 #include "cocoon/config.h"
 #include "cocoon/image.h"
 #include "cocoon/importer.h"
@@ -89,22 +90,25 @@ public:
     const std::string& plan_text() const noexcept { return plan_text_; }
 
     // Tells the holder to stop, waits for it (SIGKILL after a grace period) and reaps it.
+    // What the holder and squashfuse wrote on their stderr goes to the log (cocoon/log.h).
     void stop() noexcept;
 
     // Lets a named holder go on without this object: its control stream ends (which a
-    // named holder ignores) and nothing waits for it.
+    // named holder ignores) and nothing waits for it. Its stderr so far goes to the log.
     void detach() noexcept;
 
 private:
-    Holder(pid_t pid, int control_fd) noexcept
-        : pid_(pid)
-        , control_fd_(control_fd)
-    {}
+    Holder(pid_t pid, ChildProcess process, UniqueFd control, UniqueFd log) noexcept;
     // Reads the holder's frames until "ready"; returns "" then, else the reason it failed.
     std::string receive(int status_fd, const Hooks& hooks);
     void answer_kernel_mount(const std::string& payload, const Hooks& hooks);
-    pid_t pid_ = -1;
-    int control_fd_ = -1;
+    // Moves what waits in the log pipe (the holder's stderr) into the log; never blocks.
+    void drain_log() noexcept;
+    pid_t pid_ = -1; // also a named holder's, which is not this process's child
+    ChildProcess process_; // the holder, or the parent that a named holder left
+    UniqueFd control_;
+    UniqueFd log_; // the read end of the log pipe (util/log_pipe.h)
+    size_t log_bytes_ = 0;
     std::vector<std::pair<std::string, std::string>> image_environment_;
     std::string image_workdir_;
     std::vector<std::pair<std::string, std::string>> entrypoint_environment_;

@@ -11,18 +11,28 @@
 
 namespace cocoon {
 
+// What went wrong, for a caller that handles one kind of failure in its own way: it tests
+// the kind (or the errno), never the message text, which is free to change.
+enum class ErrorKind {
+    Other,
+    TooLarge, // input over a size limit (sys::read_file)
+};
+
 class Error : public std::runtime_error {
 public:
     explicit Error(const std::string& message, int error_number = 0);
+    Error(ErrorKind kind, const std::string& message);
 
     // errno of the failing system call, 0 when the error is not a system error.
     int error_number() const noexcept { return errno_; }
+    ErrorKind kind() const noexcept { return kind_; }
 
     // A new error with "context: " in front of this one's message.
     Error wrap(const std::string& context) const;
 
 private:
     int errno_;
+    ErrorKind kind_ = ErrorKind::Other;
 };
 
 // Throws Error("<what>: <strerror(errno)>") with the current errno.

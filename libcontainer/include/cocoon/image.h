@@ -44,6 +44,10 @@ public:
     // image) into place instead of starting squashfuse.
     virtual void use_kernel_mount(UniqueFd mount) { (void)mount; }
 
+    // After mount(): the read end of what the image's server (squashfuse) writes on its
+    // stderr, for the holder to forward to the log; invalid when there is none.
+    virtual UniqueFd take_output() { return {}; }
+
     // The image configuration (OCI config JSON: Env, WorkingDir, Entrypoint, ...), empty
     // for images that have none (squashfs files, directories).
     virtual std::string config() const { return {}; }

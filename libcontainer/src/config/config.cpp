@@ -705,7 +705,7 @@ Config load_trusted_config(const std::string& path)
     try {
         return parse_config(sys::read_file(fd.get(), 1 << 20), path);
     } catch (const Error& e) {
-        if (e.error_number() == 0 && std::string(e.what()).starts_with("file is larger"))
+        if (e.kind() == ErrorKind::TooLarge)
             fail("configuration {} is larger than 1 MiB", path);
         throw;
     }

@@ -35,6 +35,7 @@ public:
         kernel_mount_.reset();
     }
     void stop() noexcept override { squashfs_->stop(); }
+    UniqueFd take_output() override { return squashfs_->take_output(); }
     std::string config() const override { return config_; }
     std::optional<TrustedImageRequest> trusted_image() const override { return trusted_; }
     void use_kernel_mount(UniqueFd mount) override { kernel_mount_ = std::move(mount); }

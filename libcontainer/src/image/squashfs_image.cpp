@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -128,16 +127,23 @@ void SquashfsImage::mount(const std::string& target)
     sys::mount("cocoon", target, "fuse.squashfuse", MS_RDONLY | MS_NOSUID | MS_NODEV, options,
                fmt::format("cannot mount image {}", path_));
 
+    // Its stderr: read here if it fails to start, else forwarded by the holder to the log
+    // (take_output). Non-blocking for the server: a message that does not fit is lost,
+    // but the server never stops on it while tasks read the image.
     int err_pipe[2];
     if (pipe2(err_pipe, O_CLOEXEC) != 0)
         throw_errno("pipe");
     UniqueFd err_read(err_pipe[0]);
     UniqueFd err_write(err_pipe[1]);
-    server_ = fork();
-    if (server_ < 0)
-        throw_errno("cannot start squashfuse");
-    if (server_ == 0)
+    if (fcntl(err_write.get(), F_SETFL, O_NONBLOCK) != 0)
+        throw_errno("fcntl");
+    // Not ChildProcess::start: the server sets its parent-death signal and secure bits
+    // between fork and exec.
+    server_ = ChildProcess::run([&]() -> int {
         exec_server(squashfuse_, program_.get(), fuse.get(), fd_.get(), err_write.get());
+    });
+    if (!server_.running())
+        throw_errno("cannot start squashfuse");
     // Only the server may hold /dev/fuse: if it dies, the kernel then aborts the
     // connection and nothing hangs on the mount.
     fuse.reset();
@@ -155,16 +161,12 @@ void SquashfsImage::mount(const std::string& target)
             message = std::strerror(error);
         fail("cannot mount image {}: squashfuse: {}", path_, message);
     }
+    output_ = std::move(err_read);
 }
 
 void SquashfsImage::stop() noexcept
 {
-    if (server_ <= 0)
-        return;
-    kill(server_, SIGKILL);
-    while (waitpid(server_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    server_ = -1;
+    server_.kill();
 }
 
 } // namespace cocoon

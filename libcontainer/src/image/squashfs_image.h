@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include "cocoon/child_process.h"
 #include "cocoon/config.h"
 #include "cocoon/image.h"
 #include "cocoon/unique_fd.h"
@@ -16,13 +17,15 @@ public:
     ~SquashfsImage() override;
     void mount(const std::string& target) override;
     void stop() noexcept override;
+    UniqueFd take_output() override { return std::move(output_); }
 
 private:
     std::string path_;
     UniqueFd fd_;
     std::string squashfuse_;
     UniqueFd program_; // squashfuse_, opened and checked before any namespace exists
-    pid_t server_ = -1;
+    ChildProcess server_;
+    UniqueFd output_; // the server's stderr, once it is mounted
 };
 
 // Checks the superblock: magic "hsqs" and format version 4. Throws Error naming `path`.

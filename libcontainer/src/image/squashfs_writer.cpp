@@ -7,10 +7,10 @@
 #include <optional>
 #include <thread>
 
+#include "cocoon/child_process.h"
 #include "cocoon/error.h"
 #include "cocoon/log.h"
 #include "cocoon/unique_fd.h"
-#include "util/child_process.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
 
@@ -46,7 +46,7 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     UniqueFd errors_read(errors[0]), errors_write(errors[1]);
 
     std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
-    sys::ChildProcess writer = sys::ChildProcess::start({
+    ChildProcess writer = ChildProcess::start({
         .program_fd = program.get(),
         .argv = {config.tar2sqfs, "--quiet", "--no-skip", "--compressor", "zstd", "--comp-extra",
                  "level=3", "--num-jobs", jobs, output},

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "cocoon/child_process.h"
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
 #include "runtime/seccomp.h"
@@ -112,22 +113,23 @@ std::vector<std::string> run_entrypoint(const ImageConfig& image, const Containe
         if (!log_file.valid())
             throw_errno("cannot keep the entrypoint's output");
     }
-    pid_t child = fork();
-    if (child < 0)
-        throw_errno("cannot start the image entrypoint");
-    if (child == 0)
+    // Not ChildProcess::start: the child loads the seccomp filter and changes directory
+    // between fork and exec (in the holder program, which has no threads).
+    ChildProcess child = ChildProcess::run([&]() -> int {
         exec_entrypoint(image, spec, input, write_end.get(), log_file.get(),
                         filter ? &*filter : nullptr);
+    });
+    if (!child.running())
+        throw_errno("cannot start the image entrypoint");
     write_end.reset();
     std::string text;
+    std::optional<int> killed;
     try {
         text = sys::read_file(read_end.get(), 4 << 20);
     } catch (const Error&) {
-        kill(child, SIGKILL);
+        killed = child.kill();
     }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+    int status = killed ? *killed : child.wait();
     if (log) {
         log->assign(max_entrypoint_log, '\0');
         ssize_t n = pread(log_file.get(), log->data(), log->size(), 0);

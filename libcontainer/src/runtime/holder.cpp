@@ -142,8 +142,8 @@ std::string holder_program_path()
 }
 
 // `parent`: the process whose death kills the holder until it is ready; 0 for none (a
-// named holder, whose parent has already exited).
-void prepare_holder_process(pid_t parent, std::array<int, 3> keep, int program_fd)
+// named holder, whose parent has already exited). `log_fd` becomes its stderr.
+void prepare_holder_process(pid_t parent, std::array<int, 3> keep, int program_fd, int log_fd)
 {
     // After the switch to the job user (which clears a parent-death signal).
     if (parent != 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
@@ -155,8 +155,8 @@ void prepare_holder_process(pid_t parent, std::array<int, 3> keep, int program_f
     if (null_fd >= 0) {
         dup2(null_fd, 0);
         dup2(null_fd, 1);
-        dup2(null_fd, 2);
     }
+    dup2(log_fd, 2);
     // No allocation between fork and exec (slurmstepd has threads): sort in place.
     std::sort(keep.begin(), keep.end());
     unsigned first = 3;
@@ -184,11 +184,9 @@ struct CArray {
     }
 };
 
-void reap(pid_t pid) noexcept
-{
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-}
+// How much of the log pipe one holder may put into this process's log, in all: the pipe
+// holds 64 KiB, and a holder that writes without pause while it stops must not flood it.
+constexpr size_t max_log_pipe_bytes = 1 << 20;
 
 } // namespace
 
@@ -223,6 +221,14 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
     char** envp_pointers = envp.get();
     std::string request = encode_holder_request(spec, config);
 
+    // The holder's stderr, read only by this process, at the end of the step
+    // (util/log_pipe.h): non-blocking on both ends, so no writer ever waits for it.
+    int log_pipe[2];
+    if (pipe2(log_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        throw_errno("pipe");
+    UniqueFd log_read(log_pipe[0]);
+    UniqueFd log_write(log_pipe[1]);
+
     // A named holder must outlive its step, whose end kills what descends from slurmstepd
     // (proctrack/linuxproc): it is a grandchild whose parent exits at once, and this
     // process learns its pid through a pipe.
@@ -232,44 +238,49 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
     UniqueFd pid_read(pid_pipe[0]);
     UniqueFd pid_write(pid_pipe[1]);
 
+    // Not a ChildProcess::start: the child runs hooks.in_child (the switch to the job
+    // user, in the plugin) before it executes the program, and a named holder forks once
+    // more. No allocation in here (slurmstepd has threads).
     pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        throw_errno("cannot start the container holder");
-    if (pid == 0) {
-        try {
-            if (hooks.in_child)
-                hooks.in_child();
-        } catch (const std::exception& e) {
-            sys::write_frame_raw(status_write.get(), "error", e.what());
-            _exit(1);
-        }
-        if (hooks.named) {
-            pid_t holder = fork();
-            if (holder != 0) {
-                (void)!write(pid_write.get(), &holder, sizeof(holder));
-                _exit(holder > 0 ? 0 : 1);
-            }
-            parent = 0;
-        }
+    auto exec_holder = [&]() -> int {
         prepare_holder_process(parent, {status_write.get(), control_child.get(), program.get()},
-                               program.get());
+                               program.get(), log_write.get());
         syscall(SYS_execveat, program.get(), "", argv_pointers, envp_pointers, AT_EMPTY_PATH);
         char message[256];
         snprintf(message, sizeof(message), "cannot execute the holder program: %s",
                  strerror(errno));
         sys::write_frame_raw(status_write.get(), "error", message);
-        _exit(127);
-    }
+        return 127;
+    };
+    ChildProcess child = ChildProcess::run([&]() -> int {
+        try {
+            if (hooks.in_child)
+                hooks.in_child();
+        } catch (const std::exception& e) {
+            sys::write_frame_raw(status_write.get(), "error", e.what());
+            return 1;
+        }
+        if (!hooks.named)
+            return exec_holder();
+        parent = 0;
+        // Released: its parent (this child) exits now, and init reaps it.
+        pid_t holder = ChildProcess::run(exec_holder).release();
+        (void)!write(pid_write.get(), &holder, sizeof(holder));
+        return holder > 0 ? 0 : 1;
+    });
+    if (!child.running())
+        throw_errno("cannot start the container holder");
 
     status_write.reset();
     control_child.reset();
+    log_write.reset();
+    pid_t pid = child.pid();
     if (hooks.named) {
         pid_write.reset();
         pid_t holder_pid = -1;
         bool got = read(pid_read.get(), &holder_pid, sizeof(holder_pid)) ==
                    static_cast<ssize_t>(sizeof(holder_pid));
-        reap(pid);
+        child.wait();
         if (!got || holder_pid <= 0) {
             // The switch to the job user failed (its reason is on the status pipe), or fork.
             sys::Frame frame = sys::read_frame(status_read.get(), max_message_bytes);
@@ -278,14 +289,16 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
         }
         pid = holder_pid;
     }
-    Holder holder(pid, control_parent.release());
+    Holder holder(pid, std::move(child), std::move(control_parent), std::move(log_read));
     std::string failure;
     try {
-        sys::write_frame(holder.control_fd_, "request", request);
+        sys::write_frame(holder.control_.get(), "request", request);
         failure = holder.receive(status_read.get(), hooks);
     } catch (const Error& e) {
         failure = e.what();
     }
+    // What the holder wrote on its stderr while it set up, in the log now.
+    holder.drain_log();
     if (failure.empty())
         return holder;
     if (hooks.named) {
@@ -332,7 +345,7 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
             image_workdir_ = parse_workdir(frame.payload);
         } else if (type == "maps") {
             hooks.write_id_maps(pid_);
-            sys::write_frame(control_fd_, "go");
+            sys::write_frame(control_.get(), "go");
         } else if (type == "kernel-mount") {
             answer_kernel_mount(frame.payload.substr(0, max_message_bytes), hooks);
         } else if (type == "module-env") {
@@ -365,16 +378,26 @@ void Holder::answer_kernel_mount(const std::string& payload, const Hooks& hooks)
     TrustedImageRequest request = parse_trusted_image_request(payload);
     UniqueFd mount = hooks.kernel_mount ? hooks.kernel_mount(pid_, request) : UniqueFd();
     if (!mount.valid()) {
-        sys::write_frame(control_fd_, "fuse");
+        sys::write_frame(control_.get(), "fuse");
         return;
     }
-    sys::write_frame(control_fd_, "kernel-mount");
-    sys::send_fd(control_fd_, mount.get());
+    sys::write_frame(control_.get(), "kernel-mount");
+    sys::send_fd(control_.get(), mount.get());
 }
+
+Holder::Holder(pid_t pid, ChildProcess process, UniqueFd control, UniqueFd log) noexcept
+    : pid_(pid)
+    , process_(std::move(process))
+    , control_(std::move(control))
+    , log_(std::move(log))
+{}
 
 Holder::Holder(Holder&& other) noexcept
     : pid_(std::exchange(other.pid_, -1))
-    , control_fd_(std::exchange(other.control_fd_, -1))
+    , process_(std::move(other.process_))
+    , control_(std::move(other.control_))
+    , log_(std::move(other.log_))
+    , log_bytes_(other.log_bytes_)
     , image_environment_(std::move(other.image_environment_))
     , image_workdir_(std::move(other.image_workdir_))
     , entrypoint_environment_(std::move(other.entrypoint_environment_))
@@ -386,7 +409,10 @@ Holder& Holder::operator=(Holder&& other) noexcept
 {
     stop();
     pid_ = std::exchange(other.pid_, -1);
-    control_fd_ = std::exchange(other.control_fd_, -1);
+    process_ = std::move(other.process_);
+    control_ = std::move(other.control_);
+    log_ = std::move(other.log_);
+    log_bytes_ = other.log_bytes_;
     image_environment_ = std::move(other.image_environment_);
     image_workdir_ = std::move(other.image_workdir_);
     entrypoint_environment_ = std::move(other.entrypoint_environment_);
@@ -400,33 +426,48 @@ Holder::~Holder()
     stop();
 }
 
+void Holder::drain_log() noexcept
+{
+    if (!log_.valid())
+        return;
+    try {
+        std::string text;
+        char buffer[16 << 10];
+        while (log_bytes_ < max_log_pipe_bytes) {
+            ssize_t n =
+                read(log_.get(), buffer, std::min(sizeof(buffer), max_log_pipe_bytes - log_bytes_));
+            if (n <= 0)
+                break;
+            text.append(buffer, static_cast<size_t>(n));
+            log_bytes_ += static_cast<size_t>(n);
+        }
+        // The holder is the user's: its text is escaped and cut like any helper's output.
+        log_output(LogLevel::Info, "holder", text, max_log_pipe_bytes);
+    } catch (...) {
+    }
+}
+
 void Holder::stop() noexcept
 {
-    if (control_fd_ >= 0) {
-        close(control_fd_);
-        control_fd_ = -1;
+    // The end of the control stream tells the holder to stop.
+    control_.reset();
+    for (int waited = 0; process_.running() && waited < stop_grace_ms; waited += 10) {
+        drain_log();
+        process_.wait_for(10);
     }
-    if (pid_ <= 0)
-        return;
-    for (int waited = 0; waited < stop_grace_ms; waited += 10) {
-        pid_t rc = waitpid(pid_, nullptr, WNOHANG);
-        if (rc == pid_ || (rc < 0 && errno != EINTR)) {
-            pid_ = -1;
-            return;
-        }
-        usleep(10 * 1000);
-    }
-    kill(pid_, SIGKILL);
-    reap(pid_);
+    process_.kill();
     pid_ = -1;
+    drain_log();
+    log_.reset();
 }
 
 void Holder::detach() noexcept
 {
-    if (control_fd_ >= 0) {
-        close(control_fd_);
-        control_fd_ = -1;
-    }
+    drain_log();
+    control_.reset();
+    log_.reset();
+    // Still running, reaped by init (a named holder is not our child anyway).
+    process_.release();
     pid_ = -1;
 }
 

@@ -25,9 +25,16 @@
 //   -> ready                        (or: -> error MESSAGE, at any point)
 //   <- end of stream                the step is over: unmount and exit (a named
 //                                   container stays until it is killed)
+//
+// After "ready" the parent reads no more frames. The holder's stderr is the write end of
+// a non-blocking pipe whose read end the parent keeps and drains into its log when the
+// step ends (util/log_pipe.h): from "ready" on, the holder logs there, and forwards there,
+// line by line, what squashfuse writes on its stderr (an I/O error while a task reads the
+// image). A full pipe drops lines and counts them; nothing ever waits on it.
 #include <dirent.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -43,6 +50,7 @@
 #include <cstdlib>
 #include <tuple>
 
+#include "cocoon/child_process.h"
 #include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/image.h"
@@ -56,6 +64,7 @@
 #include "runtime/spec_wire.h"
 #include "util/fd_passing.h"
 #include "util/frames.h"
+#include "util/log_pipe.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -158,10 +167,8 @@ void enter_inner_user_namespace(const Identity& identity)
     if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(done, O_CLOEXEC) != 0)
         throw_errno("pipe");
     UniqueFd ready_read(ready[0]), ready_write(ready[1]), done_read(done[0]), done_write(done[1]);
-    pid_t child = fork();
-    if (child < 0)
-        throw_errno("cannot create the inner user namespace");
-    if (child == 0) {
+    // A child that executes nothing: it only makes the namespace and waits.
+    ChildProcess child = ChildProcess::run([&]() -> int {
         // Nothing but its two pipes: the holder (this process's parent) may only open the
         // /proc files of a dumpable process (an undumpable one's are global root's), and
         // this child is dumpable for the few moments until the holder has joined.
@@ -174,20 +181,21 @@ void enter_inner_user_namespace(const Identity& identity)
             prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 && unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
         (void)!write(ready_write.get(), &byte, 1);
         (void)!read(done_read.get(), &byte, 1); // until the parent has joined
-        _exit(0);
-    }
+        return 0;
+    });
+    if (!child.running())
+        throw_errno("cannot create the inner user namespace");
     ready_write.reset();
     done_read.reset();
     auto finish = [&] {
         done_write.reset();
-        while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-        }
+        child.wait();
     };
     try {
         char byte = 'n';
         if (read(ready_read.get(), &byte, 1) != 1 || byte != 'y')
             fail("cannot create the inner user namespace");
-        auto proc = fmt::format("/proc/{}/", child);
+        auto proc = fmt::format("/proc/{}/", child.pid());
         sys::write_file(proc + "uid_map", inner_id_map_text(own_map("uid_map"), identity.uid));
         sys::write_file(proc + "setgroups", "deny");
         sys::write_file(proc + "gid_map", inner_id_map_text(own_map("gid_map"), identity.gid));
@@ -231,12 +239,38 @@ void end_leftover_processes() noexcept
 
 // The setup's log goes to the parent as frames, which it hands to its own log sink (Slurm's
 // log in the plugin, stderr in cocoon run). The parent stops reading at "ready", so the
-// holder stops logging there.
+// holder logs to the log pipe (its stderr) from there on.
 int log_status_fd = -1;
 
 void send_log(LogLevel level, std::string_view message)
 {
     sys::write_frame(log_status_fd, "log", fmt::format("{} {}", static_cast<int>(level), message));
+}
+
+// The parent names the holder as the source of everything on this pipe.
+sys::LogPipeWriter log_pipe("", STDERR_FILENO);
+
+void write_log_to_pipe(LogLevel, std::string_view message)
+{
+    log_pipe.write(message);
+}
+
+// Until the end of the step (the end of the control stream): forwards what the image's
+// server prints to the log pipe meanwhile.
+void wait_for_end_of_step(int control_fd, sys::OutputForwarder& server)
+{
+    for (;;) {
+        struct pollfd fds[2] = {{control_fd, POLLIN, 0}, {server.fd(), POLLIN, 0}};
+        if (poll(fds, server.fd() >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            throw_errno("poll");
+        }
+        if (server.fd() >= 0 && fds[1].revents != 0)
+            server.pump();
+        if (fds[0].revents != 0 && sys::read_frame(control_fd, 0).type.empty())
+            return;
+    }
 }
 
 void serve(int status_fd, int control_fd, bool named)
@@ -281,22 +315,24 @@ void serve(int status_fd, int control_fd, bool named)
         enter_inner_user_namespace(spec.identity);
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);
-    set_log_sink(nullptr);
+    sys::OutputForwarder server("squashfuse", image->take_output(), STDERR_FILENO);
+    set_log_sink(write_log_to_pipe, LogLevel::Debug);
     sys::write_frame(status_fd, "ready");
     // From now on the end of the step is the end of the control stream, also when the
     // parent dies (its descriptors close): the parent-death SIGKILL would kill this
     // process before it could end what the tasks left behind and unmount.
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    // Wait for the end of the step: end of stream on the control pipe.
-    while (!sys::read_frame(control_fd, 0).type.empty()) {
-    }
+    wait_for_end_of_step(control_fd, server);
     // A named container serves the job's later steps: it goes when the job ends, with a
     // SIGKILL to every process in it (the plugin's job epilog), mounts with the namespace.
+    // Nobody reads its log pipe any more (and the server's stderr never blocks the server).
     if (named)
         for (;;)
             pause();
     end_leftover_processes();
     image->stop();
+    server.finish();
+    log_pipe.finish();
 }
 
 } // namespace

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cocoon/child_process.h"
 #include "cocoon/error.h"
 #include "util/fd_passing.h"
 #include "util/safe_dir.h"
@@ -32,14 +33,6 @@
 namespace cocoon {
 
 namespace {
-
-int wait_for(pid_t pid)
-{
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
 
 // The opener: a detached copy of the container's root mount alone, from inside it. Its
 // submounts (/proc, /sys, /dev, /tmp, binds) are not in the copy, so the packer sees only
@@ -51,24 +44,23 @@ UniqueFd open_container_root(const NamespaceFds& namespaces)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
         throw_errno("socketpair");
     UniqueFd mine(pair[0]), theirs(pair[1]);
-    pid_t opener = fork();
-    if (opener < 0)
-        throw_errno("fork");
-    if (opener == 0) {
+    ChildProcess opener = ChildProcess::run([&]() -> int {
         if (setns(namespaces.user.get(), CLONE_NEWUSER) != 0 ||
             setns(namespaces.mnt.get(), CLONE_NEWNS) != 0)
-            _exit(1);
+            return 1;
         int root = static_cast<int>(
             syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
         if (root < 0)
-            _exit(2);
+            return 2;
         try {
             sys::send_fd(theirs.get(), root);
         } catch (...) {
-            _exit(3);
+            return 3;
         }
-        _exit(0);
-    }
+        return 0;
+    });
+    if (!opener.running())
+        throw_errno("fork");
     theirs.reset();
     UniqueFd root;
     try {
@@ -76,7 +68,7 @@ UniqueFd open_container_root(const NamespaceFds& namespaces)
     } catch (const Error&) {
         // The opener failed before sending; its exit status says why.
     }
-    int status = wait_for(opener);
+    int status = opener.wait();
     if (!root.valid())
         fail("cannot open the container's root ({})", WIFEXITED(status) && WEXITSTATUS(status) == 2
                                                           ? "cloning its mount failed"
@@ -104,22 +96,23 @@ void pack(int program, int user_ns, int root, const std::string& output)
                           "--compressor", "zstd",    "--num-jobs",   jobs.c_str(),
                           "--pack-dir",   ".",       output.c_str(), nullptr};
     const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
-    pid_t packer = fork();
-    if (packer < 0)
-        throw_errno("fork");
-    if (packer == 0) {
+    // Not ChildProcess::start: it joins the user namespace and the root between fork and
+    // exec.
+    ChildProcess packer = ChildProcess::run([&]() -> int {
         int null_fd = open("/dev/null", O_RDWR);
         if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
             dup2(errors_write.get(), 2) < 0 || setns(user_ns, CLONE_NEWUSER) != 0 ||
             fchdir(root) != 0)
-            _exit(126);
+            return 126;
         syscall(SYS_execveat, program, "", const_cast<char* const*>(argv),
                 const_cast<char* const*>(envp), AT_EMPTY_PATH);
-        _exit(127);
-    }
+        return 127;
+    });
+    if (!packer.running())
+        throw_errno("fork");
     errors_write.reset();
     std::string messages = sys::read_file(errors_read.get(), 1 << 20);
-    int status = wait_for(packer);
+    int status = packer.wait();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail("gensquashfs failed: {}",
              messages.empty() ? "it failed without a message" : last_line(messages));
@@ -172,25 +165,22 @@ void save_container(const NamespaceFds& namespaces, const std::string& path, con
     if (pipe2(errors, O_CLOEXEC) != 0)
         throw_errno("pipe");
     UniqueFd errors_read(errors[0]), errors_write(errors[1]);
-    pid_t saver = fork();
-    if (saver < 0)
-        throw_errno("cannot start the save");
-    if (saver == 0) {
-        std::string message;
+    ChildProcess saver = ChildProcess::run([&]() -> int {
         try {
             if (in_child)
                 in_child();
             save(namespaces, path, program.get());
-            _exit(0);
+            return 0;
         } catch (const std::exception& e) {
-            message = e.what();
+            (void)!write(errors_write.get(), e.what(), std::strlen(e.what()));
         }
-        (void)!write(errors_write.get(), message.data(), message.size());
-        _exit(1);
-    }
+        return 1;
+    });
+    if (!saver.running())
+        throw_errno("cannot start the save");
     errors_write.reset();
     std::string message = sys::read_file(errors_read.get(), 1 << 16);
-    int status = wait_for(saver);
+    int status = saver.wait();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail("{}", message.empty() ? "the save failed without a message" : message);
 }

@@ -1,7 +1,8 @@
-#include "util/child_process.h"
+#include "cocoon/child_process.h"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -11,7 +12,7 @@
 
 #include "cocoon/error.h"
 
-namespace cocoon::sys {
+namespace cocoon {
 
 namespace {
 
@@ -82,16 +83,29 @@ ChildProcess ChildProcess::start(const Spec& spec)
     int highest = 2;
     for (const auto& [from, to] : spec.descriptors)
         highest = std::max(highest, to);
-    ChildProcess child;
-    child.pid_ = fork();
-    if (child.pid_ < 0)
-        throw_errno("cannot start " +
-                    (spec.argv.empty() ? std::string("a program") : spec.argv[0]));
-    if (child.pid_ == 0)
+    ChildProcess child = run([&]() -> int {
         exec_child(spec.program_fd, spec.descriptors.data(), spec.descriptors.size(), highest,
                    argv.data(), envp.data());
+    });
+    if (!child.running())
+        throw_errno("cannot start " +
+                    (spec.argv.empty() ? std::string("a program") : spec.argv[0]));
+    return child;
+}
+
+ChildProcess ChildProcess::run_function(int (*body)(void*) noexcept, void* context) noexcept
+{
+    ChildProcess child;
+    pid_t pid = fork();
+    if (pid < 0)
+        return child;
+    if (pid == 0)
+        _exit(body(context));
+    child.pid_ = pid;
     // The pid stays ours until we reap it, so the pidfd cannot name another process.
-    child.pidfd_ = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, child.pid_, 0)));
+    int saved = errno;
+    child.pidfd_ = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    errno = saved;
     return child;
 }
 
@@ -125,15 +139,53 @@ int ChildProcess::wait() noexcept
     return status;
 }
 
-void ChildProcess::kill() noexcept
+std::optional<int> ChildProcess::wait_for(int timeout_ms) noexcept
 {
     if (pid_ <= 0)
-        return;
+        return 0;
+    if (pidfd_.valid()) {
+        // A pidfd is readable once the process has ended.
+        struct pollfd ended = {pidfd_.get(), POLLIN, 0};
+        if (poll(&ended, 1, timeout_ms) <= 0) // also EINTR: the caller asks again
+            return std::nullopt;
+    }
+    int status = 0;
+    pid_t rc;
+    while ((rc = waitpid(pid_, &status, pidfd_.valid() ? 0 : WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (rc == 0) { // no pidfd (an old kernel): poll by hand
+        usleep(static_cast<useconds_t>(std::min(timeout_ms, 10)) * 1000);
+        return std::nullopt;
+    }
+    pid_ = -1;
+    pidfd_.reset();
+    return status;
+}
+
+pid_t ChildProcess::release() noexcept
+{
+    pidfd_.reset();
+    return std::exchange(pid_, -1);
+}
+
+int ChildProcess::exit_code(int status) noexcept
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 1;
+}
+
+int ChildProcess::kill() noexcept
+{
+    if (pid_ <= 0)
+        return 0;
     if (pidfd_.valid())
         syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
     else
         ::kill(pid_, SIGKILL);
-    wait();
+    return wait();
 }
 
-} // namespace cocoon::sys
+} // namespace cocoon

@@ -9,9 +9,17 @@ Error::Error(const std::string& message, int error_number)
     , errno_(error_number)
 {}
 
+Error::Error(ErrorKind kind, const std::string& message)
+    : std::runtime_error(message)
+    , errno_(0)
+    , kind_(kind)
+{}
+
 Error Error::wrap(const std::string& context) const
 {
-    return Error(context + ": " + what(), errno_);
+    Error wrapped(context + ": " + what(), errno_);
+    wrapped.kind_ = kind_;
+    return wrapped;
 }
 
 void throw_errno(const std::string& what, int error_number)

@@ -77,7 +77,7 @@ std::string read_file(int fd, size_t limit)
             return content;
         content.append(buffer, static_cast<size_t>(n));
         if (content.size() > limit)
-            fail("file is larger than {} bytes", limit);
+            throw Error(ErrorKind::TooLarge, fmt::format("file is larger than {} bytes", limit));
     }
 }
 

@@ -28,6 +28,7 @@ void set_mount_attributes(int fd, unsigned long long attributes, bool recursive,
                           const std::string& what);
 
 void write_file(const std::string& path, const std::string& content);
+// Reads to the end; more than `limit` bytes is an Error of kind ErrorKind::TooLarge.
 std::string read_file(int fd, size_t limit);
 
 // Reads a regular file of at most `limit` bytes. Returns nullopt when it does not exist;

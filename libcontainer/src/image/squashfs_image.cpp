@@ -157,6 +157,14 @@ void SquashfsImage::mount(const std::string& target)
     }
 }
 
+std::string SquashfsImage::mount_identity() const
+{
+    struct stat st {};
+    if (fstat(fd_.get(), &st) != 0)
+        return {};
+    return fmt::format("{:x}-{:x}-{:x}-{:x}", st.st_dev, st.st_ino, st.st_size, st.st_mtime);
+}
+
 void SquashfsImage::stop() noexcept
 {
     if (server_ <= 0)

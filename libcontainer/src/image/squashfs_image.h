@@ -16,6 +16,7 @@ public:
     ~SquashfsImage() override;
     void mount(const std::string& target) override;
     void stop() noexcept override;
+    std::string mount_identity() const override;
 
 private:
     std::string path_;

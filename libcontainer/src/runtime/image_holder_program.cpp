@@ -41,7 +41,43 @@ constexpr size_t max_request_bytes = 16 << 20;
 
 using Clock = std::chrono::steady_clock;
 
-// The receiving end of the lease socket; the sending end is placed at warm_lease_fd.
+void serve_image(int status_fd, int control_fd, const std::string& key)
+{
+    sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
+    if (request.type != "request")
+        fail("the image holder expected a request, got '{}'", request.type);
+    ContainerSpec spec;
+    Config config;
+    decode_holder_request(request.payload, spec, config);
+    UniqueFd receiver = make_lease_socket();
+    auto image = open_image(spec, config, {});
+    // The step asked for the file it opened; a tag may have moved to another image since.
+    if (image->mount_identity() != key)
+        fail("the image changed while its warm mount was prepared");
+    create_container_namespaces(*image, status_fd, control_fd);
+    sys::mount("tmpfs", warm_staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700",
+               "cannot mount the image holder's staging directory");
+    if (mkdir(warm_image_path, 0700) != 0)
+        throw_errno(fmt::format("cannot create {}", warm_image_path));
+    image->mount(warm_image_path);
+    set_log_sink(nullptr);
+    sys::write_frame(status_fd, "ready");
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    serve_leases(receiver.get(), config.warm_mount_linger);
+    receiver.reset();
+    close(warm_lease_fd);
+    image->stop();
+}
+
+int image_log_fd = -1;
+
+void send_log(LogLevel level, std::string_view message)
+{
+    sys::write_frame(image_log_fd, "log", fmt::format("{} {}", static_cast<int>(level), message));
+}
+
+} // namespace
+
 UniqueFd make_lease_socket()
 {
     if (fcntl(warm_lease_fd, F_GETFD) != -1)
@@ -56,7 +92,6 @@ UniqueFd make_lease_socket()
     return receiver;
 }
 
-// Counts the steps' leases; returns when none was held for `linger_seconds`.
 void serve_leases(int receiver, uint64_t linger_seconds)
 {
     const auto linger = std::chrono::seconds(linger_seconds);
@@ -100,43 +135,6 @@ void serve_leases(int receiver, uint64_t linger_seconds)
             idle_since = Clock::now();
     }
 }
-
-void serve_image(int status_fd, int control_fd, const std::string& key)
-{
-    sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
-    if (request.type != "request")
-        fail("the image holder expected a request, got '{}'", request.type);
-    ContainerSpec spec;
-    Config config;
-    decode_holder_request(request.payload, spec, config);
-    UniqueFd receiver = make_lease_socket();
-    auto image = open_image(spec, config, {});
-    // The step asked for the file it opened; a tag may have moved to another image since.
-    if (image->mount_identity() != key)
-        fail("the image changed while its warm mount was prepared");
-    create_container_namespaces(*image, status_fd, control_fd);
-    sys::mount("tmpfs", warm_staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700",
-               "cannot mount the image holder's staging directory");
-    if (mkdir(warm_image_path, 0700) != 0)
-        throw_errno(fmt::format("cannot create {}", warm_image_path));
-    image->mount(warm_image_path);
-    set_log_sink(nullptr);
-    sys::write_frame(status_fd, "ready");
-    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    serve_leases(receiver.get(), config.warm_mount_linger);
-    receiver.reset();
-    close(warm_lease_fd);
-    image->stop();
-}
-
-int image_log_fd = -1;
-
-void send_log(LogLevel level, std::string_view message)
-{
-    sys::write_frame(image_log_fd, "log", fmt::format("{} {}", static_cast<int>(level), message));
-}
-
-} // namespace
 
 int run_image_holder_program(int status_fd, int control_fd, bool undumpable,
                              const std::string& key) noexcept

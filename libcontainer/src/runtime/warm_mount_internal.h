@@ -6,6 +6,7 @@
 
 #include "cocoon/config.h"
 #include "cocoon/image.h"
+#include "cocoon/unique_fd.h"
 
 namespace cocoon {
 
@@ -32,5 +33,14 @@ std::unique_ptr<ImageSource> join_warm_mount(ImageSource& image, const Config& c
 // maps), the kernel mount of a trusted image when the parent gives one, a new mount
 // namespace. In holder_program.cpp; the image holder uses it too.
 void create_container_namespaces(ImageSource& image, int status_fd, int control_fd);
+
+// The image holder's lease socket: returns the receiving end and places the sending end
+// at warm_lease_fd (which must be free).
+UniqueFd make_lease_socket();
+
+// The image holder's count of steps: accepts leases sent to `receiver` (acknowledging
+// each), drops those whose other end closed, and returns once none was held for
+// `linger_seconds`.
+void serve_leases(int receiver, uint64_t linger_seconds);
 
 } // namespace cocoon

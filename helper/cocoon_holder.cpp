@@ -3,6 +3,7 @@
 // two descriptors it is given (see libcontainer/src/runtime/holder_program.cpp).
 //
 //   cocoon-holder --status-fd N --control-fd M [--undumpable] [--named]
+//                 [--image-holder KEY]      (warm image mounts: cocoon/warm_mount.h)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +28,7 @@ int main(int argc, char** argv)
     int control_fd = -1;
     bool undumpable = false;
     bool named = false;
+    std::string image_holder_key;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--status-fd" && i + 1 < argc)
@@ -37,6 +39,8 @@ int main(int argc, char** argv)
             undumpable = true;
         else if (arg == "--named")
             named = true;
+        else if (arg == "--image-holder" && i + 1 < argc)
+            image_holder_key = argv[++i];
         else
             status_fd = control_fd = -1, i = argc;
     }
@@ -45,5 +49,8 @@ int main(int argc, char** argv)
                              "plugin and by 'cocoon run'; not meant to be run by hand\n");
         return 2;
     }
+    if (!image_holder_key.empty())
+        return cocoon::run_image_holder_program(status_fd, control_fd, undumpable,
+                                                image_holder_key);
     return cocoon::run_holder_program(status_fd, control_fd, undumpable, named);
 }

@@ -39,6 +39,11 @@
 //      its identity cannot be reused by another.
 //   5. the records of named containers, in a root-only directory, and the SIGKILL of
 //      their processes at the job's end (named_containers.cpp says exactly what).
+//   6. provide_warm_mount() (cocoon.yaml warm_mount_linger): the records of the job's
+//      image holders, as for named containers, and lease_warm_mount() on a recorded one:
+//      pin it with a pidfd, check its start time, copy its lease socket (pidfd_getfd),
+//      send one end of a new socket pair, read one byte, open its ns/{user,mnt}
+//      (runtime/warm_lease.cpp). The image holder itself is started like any holder.
 // Nothing else runs as root: no user-supplied path is touched, nothing is executed, and the
 // job's environment is never read by code that runs as root except to get the image name.
 // slurmstepd's own environment (not the job's: slurmd started it) gives the PMIx server's
@@ -75,6 +80,7 @@ extern "C" {
 #include "cocoon/log.h"
 #include "cocoon/named_container.h"
 #include "cocoon/spec.h"
+#include "cocoon/warm_mount.h"
 #include "cocoon_build_config.h"
 #include "import_reporter.h"
 #include "named_containers.h"
@@ -116,6 +122,9 @@ struct StepState {
     gid_t gid = 0;
     std::vector<gid_t> groups;
     uint32_t tasks_ended = 0;
+    // While start_or_join_named holds the job's records locked: the warm mount hook must
+    // use that lock, not take it a second time.
+    spank::JobContainers* locked_job = nullptr;
 };
 
 StepState state;
@@ -190,6 +199,54 @@ UniqueFd mount_trusted_kernel_image(const Config& config, pid_t holder,
         slurm_info("cocoon: image %s: %s; mounting it with squashfuse", request.hex.c_str(),
                    printable(e.what()).c_str());
         return UniqueFd();
+    }
+}
+
+// warm_mount_linger: the job's image holder for this image file and these id maps, found in
+// the job's records (root's) or started like a named container's holder (as the job user)
+// and recorded; then a lease on it (lease_warm_mount, as root). Any failure leaves the
+// step to mount its image itself, and slurmd's log says why.
+std::optional<WarmMount> provide_warm_mount(uint32_t job_id, const ContainerSpec& spec,
+                                            const Config& config, const Holder::Hooks& step,
+                                            const std::string& image, const std::string& key)
+{
+    try {
+        std::string name =
+            fmt::format("+warm-{}-{}", key, spec.options.user_is_outer_root() ? "root" : "user");
+        std::optional<spank::JobContainers> own;
+        spank::JobContainers* job = state.locked_job;
+        std::optional<NamedContainerRecord> record;
+        {
+            RootEuid root;
+            if (!job) {
+                own = spank::JobContainers::open(job_id, true);
+                job = &*own;
+            }
+            record = job->find(name);
+        }
+        if (!record) {
+            Holder::Hooks hooks;
+            hooks.in_child = step.in_child;
+            hooks.write_id_maps = step.write_id_maps;
+            hooks.kernel_mount = step.kernel_mount;
+            hooks.undumpable = true;
+            hooks.named = true;
+            hooks.image_holder_key = key;
+            Holder holder = Holder::start(spec, config, hooks);
+            record = NamedContainerRecord{};
+            record->pid = holder.pid();
+            record->start_time = process_start_time(record->pid);
+            record->image = image;
+            holder.detach();
+            RootEuid root;
+            job->save(name, *record);
+        }
+        RootEuid root;
+        return lease_warm_mount(record->pid, record->start_time);
+    } catch (const std::exception& e) {
+        slurm_info("cocoon: warm image mount: %s; mounting the image afresh",
+                   printable(e.what()).c_str());
+        return std::nullopt;
     }
 }
 
@@ -393,6 +450,10 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
         return mount_trusted_kernel_image(config, holder, wanted);
     };
     hooks.named = named;
+    hooks.warm_mount = [&](pid_t, const std::string& key) {
+        return provide_warm_mount(item<uint32_t>(sp, S_JOB_ID), spec, config, hooks, request.value,
+                                  key);
+    };
     state.workdir = spec.workdir;
     state.seccomp = config.seccomp;
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
@@ -452,11 +513,14 @@ void start_or_join_named(spank_t sp, const std::optional<spank::ImageRequest>& r
         fail("{}: the job has no container named '{}' on this node yet; give "
              "--container-image=IMAGE to create it",
              typed, name);
+    state.locked_job = &*job;
     try {
         start_container(sp, *request, resolved, true);
     } catch (const Error& e) {
+        state.locked_job = nullptr;
         throw e.wrap(fmt::format("{}={}", request->option, request->value));
     }
+    state.locked_job = nullptr;
     state.holder_is_named = true;
     NamedContainerRecord record;
     record.pid = state.holder->pid();

@@ -1,6 +1,6 @@
 // ROOT CONTEXT. Everything in this file runs as root (slurmstepd in user_init and
 // task_init_privileged with its effective uid raised; the job prolog and epilog). It
-// touches only RUNTIME_DIR/job-JOBID/NAME, where NAME was checked to be a plain name (letters, digits, '.', '_', '-', not starting with '.') and JOBID is a
+// touches only RUNTIME_DIR/job-JOBID/NAME (or +NAME: an image holder), where NAME was checked to be a plain name (letters, digits, '.', '_', '-', not starting with '.') and JOBID is a
 // number; every open refuses symbolic links, and directories must be root's, mode 0700.
 // The records it reads are those it wrote. It runs nothing; it sends SIGKILL only to the
 // processes in the mount namespace of a holder whose pid and start time match its record.
@@ -36,6 +36,13 @@ bool plain_name(const std::string& name)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
             return false;
     return true;
+}
+
+// A record's file name: a container's name, or '+' and a plain name for the job's image
+// holders (warm_mount_linger), which no container name can be.
+bool record_name(const std::string& name)
+{
+    return plain_name(name.starts_with('+') ? name.substr(1) : name);
 }
 
 // Opens (with `create`: makes first) directory `name` under `parent`, root's and 0700.
@@ -132,7 +139,7 @@ std::optional<JobContainers> JobContainers::open(uint32_t job, bool create)
 
 std::optional<NamedContainerRecord> JobContainers::find(const std::string& name)
 {
-    if (!plain_name(name))
+    if (!record_name(name))
         fail("'{}' cannot name a container", printable(name));
     UniqueFd fd(openat(dir_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {
@@ -149,7 +156,7 @@ std::optional<NamedContainerRecord> JobContainers::find(const std::string& name)
 
 void JobContainers::save(const std::string& name, const NamedContainerRecord& record)
 {
-    if (!plain_name(name))
+    if (!record_name(name))
         fail("'{}' cannot name a container", printable(name));
     // Written aside and renamed: a reader sees the whole record or none. Names never
     // start with '.', so the temporary one cannot be a container's.
@@ -180,7 +187,7 @@ int JobContainers::end_all() noexcept
     }
     for (const auto& name : entries) {
         try {
-            if (plain_name(name)) {
+            if (record_name(name)) {
                 UniqueFd fd(openat(dir_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
                 if (fd.valid() && end_container(decode_named_record(read_all(fd.get()))))
                     ++ended;

@@ -1,7 +1,9 @@
 // Where a node keeps the named containers of a job (--container-name), and their end.
 //
 // RUNTIME_DIR/job-JOBID/NAME holds the record of one named container (its holder's
-// pid and start time, and the environment its first step computed). Every directory and
+// pid and start time, and the environment its first step computed); RUNTIME_DIR/job-JOBID/
+// +warm-KEY-MODE that of an image holder (cocoon/warm_mount.h), which the job's end ends
+// the same way. Every directory and
 // file here is root's, mode 0700/0600: a later step trusts the record to pick the
 // process whose namespaces its tasks join, so the user must not be able to write it.
 #pragma once

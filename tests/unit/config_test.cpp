@@ -177,6 +177,23 @@ TEST(Config, TransferTimeouts)
     }
 }
 
+TEST(Config, WarmMountLinger)
+{
+    EXPECT_EQ(cocoon::default_config().warm_mount_linger, 0u);
+    EXPECT_EQ(parse_config("warm_mount_linger: 0\n", "t").warm_mount_linger, 0u);
+    EXPECT_EQ(parse_config("warm_mount_linger: 30s\n", "t").warm_mount_linger, 30u);
+    EXPECT_EQ(parse_config("warm_mount_linger: 2m\n", "t").warm_mount_linger, 120u);
+    // What the holder receives is read back the same.
+    auto config = parse_config("warm_mount_linger: 45\n", "t");
+    EXPECT_EQ(parse_config(cocoon::format_config(config), "t").warm_mount_linger, 45u);
+    for (std::string text :
+         {"warm_mount_linger: -1\n", "warm_mount_linger: soon\n", "warm_mount_linger: 1.5m\n"}) {
+        std::string error = config_error(text);
+        EXPECT_NE(error.find("warm_mount_linger: "), std::string::npos) << text << error;
+        EXPECT_NE(error.find("is not a duration"), std::string::npos) << text << error;
+    }
+}
+
 TEST(Config, UnknownKeyListsTheLimits)
 {
     std::string error = config_error("image_max_files: 5\n");

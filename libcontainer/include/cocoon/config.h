@@ -111,6 +111,10 @@ struct Config {
     // writable by nobody else (checked as root on descriptors at every step); anything
     // else stays on squashfuse. Only for the plugin, which can regain root.
     bool kernel_mount = false;
+    // Seconds a job's image mount stays after the last step on the node that used it
+    // (0: off, every step mounts its image afresh). Steps of one job that use the same
+    // squashfs image with the same id maps share one mount, so its caches stay warm.
+    uint64_t warm_mount_linger = 0;
     // The squashfs writer that turns an image's merged layers into one file.
     std::string tar2sqfs;
 

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "cocoon/kernel_mount.h"
 #include "cocoon/spec.h"
 #include "cocoon/unique_fd.h"
+#include "cocoon/warm_mount.h"
 
 namespace cocoon {
 
@@ -48,6 +50,15 @@ public:
         // A named container (--container-name): the holder outlives the end of the step
         // (the end of its control stream) and stays until it is killed, when the job ends.
         bool named = false;
+        // With warm_mount_linger, asked when the holder's image is a squashfs file: `key`
+        // names the file (checked by valid_warm_mount_key). Returns the job's image
+        // holder's namespaces and a lease on it (the plugin: lease_warm_mount, as root), or
+        // nothing to let the holder mount the image itself. Empty: always itself.
+        std::function<std::optional<WarmMount>(pid_t, const std::string& key)> warm_mount;
+        // Non-empty: start an image holder for the image file `image_holder_key` instead of
+        // a container (cocoon/warm_mount.h); usually with `named`, so that it outlives the
+        // step that starts it.
+        std::string image_holder_key;
     };
 
     // Starts the holder program (cocoon-holder, installed next to this library: checked to
@@ -104,6 +115,7 @@ private:
     void answer_kernel_mount(const std::string& payload, const Hooks& hooks);
     // Moves what waits in the log pipe (the holder's stderr) into the log; never blocks.
     void drain_log() noexcept;
+    void answer_warm_mount(const std::string& payload, const Hooks& hooks);
     pid_t pid_ = -1; // also a named holder's, which is not this process's child
     ChildProcess process_; // the holder, or the parent that a named holder left
     UniqueFd control_;
@@ -120,6 +132,12 @@ private:
 // the two descriptors Holder::start gave it. Returns its exit status.
 // With `named`, it stays after the end of the control stream until it is killed.
 int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept;
+
+// The body of the holder program started with --image-holder KEY (Hooks::image_holder_key):
+// keeps the image mounted for the job's steps until no step has used it for
+// warm_mount_linger seconds. Returns its exit status.
+int run_image_holder_program(int status_fd, int control_fd, bool undumpable,
+                             const std::string& key) noexcept;
 
 // Writes the id maps of the user namespace of holder `pid`. With `user_is_root`
 // (ContainerOptions::user_is_outer_root) the user is uid 0 there and their primary group

@@ -47,6 +47,11 @@ public:
     // After mount(): the read end of what the image's server (squashfuse) writes on its
     // stderr, for the holder to forward to the log; invalid when there is none.
     virtual UniqueFd take_output() { return {}; }
+    // What names the image's file among the mounts a job keeps between its steps
+    // (warm_mount_linger): "DEV-INO-SIZE-MTIME" of the opened squashfs file, so another
+    // file, or the same path rewritten, never shares a mount. Empty for images that are
+    // not squashfs files (a directory is bound from the host, already warm).
+    virtual std::string mount_identity() const { return {}; }
 
     // The image configuration (OCI config JSON: Env, WorkingDir, Entrypoint, ...), empty
     // for images that have none (squashfs files, directories).

@@ -512,6 +512,11 @@ const KeyRow key_rows[] = {
      }},
     {"kernel_mount", "boolean", "false",
      [](const YAML::Node& v, Config& c) { c.kernel_mount = v.as<bool>(); }},
+    {"warm_mount_linger", "duration", "0",
+     [](const YAML::Node& v, Config& c) {
+         auto text = v.as<std::string>();
+         c.warm_mount_linger = text == "0" ? 0 : parse_duration(text, "warm_mount_linger");
+     }},
     {"image_max_size", "size", "64G",
      [](const YAML::Node& v, Config& c) {
          c.image_max_size = parse_cap_size(v.as<std::string>(), "image_max_size");
@@ -640,6 +645,8 @@ std::string format_config(const Config& config)
     out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
     out << YAML::Key << "shared_cache_owner" << YAML::Value << config.shared_cache_owner;
     out << YAML::Key << "kernel_mount" << YAML::Value << config.kernel_mount;
+    out << YAML::Key << "warm_mount_linger" << YAML::Value
+        << std::to_string(config.warm_mount_linger);
     out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
     out << YAML::Key << "image_max_entries" << YAML::Value
         << std::to_string(config.image_max_entries);

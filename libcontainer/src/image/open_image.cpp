@@ -37,6 +37,7 @@ public:
     void stop() noexcept override { squashfs_->stop(); }
     UniqueFd take_output() override { return squashfs_->take_output(); }
     std::string config() const override { return config_; }
+    std::string mount_identity() const override { return squashfs_->mount_identity(); }
     std::optional<TrustedImageRequest> trusted_image() const override { return trusted_; }
     void use_kernel_mount(UniqueFd mount) override { kernel_mount_ = std::move(mount); }
 

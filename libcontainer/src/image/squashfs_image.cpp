@@ -164,6 +164,14 @@ void SquashfsImage::mount(const std::string& target)
     output_ = std::move(err_read);
 }
 
+std::string SquashfsImage::mount_identity() const
+{
+    struct stat st {};
+    if (fstat(fd_.get(), &st) != 0)
+        return {};
+    return fmt::format("{:x}-{:x}-{:x}-{:x}", st.st_dev, st.st_ino, st.st_size, st.st_mtime);
+}
+
 void SquashfsImage::stop() noexcept
 {
     server_.kill();

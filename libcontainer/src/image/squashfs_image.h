@@ -18,6 +18,7 @@ public:
     void mount(const std::string& target) override;
     void stop() noexcept override;
     UniqueFd take_output() override { return std::move(output_); }
+    std::string mount_identity() const override;
 
 private:
     std::string path_;

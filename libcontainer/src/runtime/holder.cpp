@@ -213,6 +213,10 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
         argv.strings.emplace_back("--undumpable");
     if (hooks.named)
         argv.strings.emplace_back("--named");
+    if (!hooks.image_holder_key.empty()) {
+        argv.strings.emplace_back("--image-holder");
+        argv.strings.push_back(hooks.image_holder_key);
+    }
     CArray envp;
     for (const char* name : passed_variables)
         if (const char* value = getenv(name))
@@ -348,6 +352,8 @@ std::string Holder::receive(int status_fd, const Hooks& hooks)
             sys::write_frame(control_.get(), "go");
         } else if (type == "kernel-mount") {
             answer_kernel_mount(frame.payload.substr(0, max_message_bytes), hooks);
+        } else if (type == "warm") {
+            answer_warm_mount(frame.payload.substr(0, max_message_bytes), hooks);
         } else if (type == "module-env") {
             module_environment_.push_back(count(frame.payload));
         } else if (type == "plan") {
@@ -391,6 +397,26 @@ Holder::Holder(pid_t pid, ChildProcess process, UniqueFd control, UniqueFd log) 
     , control_(std::move(control))
     , log_(std::move(log))
 {}
+
+// The holder's image may be shared with the job's other steps (warm_mount_linger): the
+// hook (root, in the plugin) finds or starts the job's image holder and takes a lease on
+// it; without one, or when it cannot, the holder mounts the image itself.
+void Holder::answer_warm_mount(const std::string& payload, const Hooks& hooks)
+{
+    if (!valid_warm_mount_key(payload))
+        fail("the container's holder sent a malformed warm mount request");
+    std::optional<WarmMount> warm;
+    if (hooks.warm_mount)
+        warm = hooks.warm_mount(pid_, payload);
+    if (!warm) {
+        sys::write_frame(control_.get(), "cold");
+        return;
+    }
+    sys::write_frame(control_.get(), "warm");
+    sys::send_fd(control_.get(), warm->user.get());
+    sys::send_fd(control_.get(), warm->mnt.get());
+    sys::send_fd(control_.get(), warm->lease.get());
+}
 
 Holder::Holder(Holder&& other) noexcept
     : pid_(std::exchange(other.pid_, -1))

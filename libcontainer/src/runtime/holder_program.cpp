@@ -16,6 +16,11 @@
 //   -> log LEVEL MESSAGE ...        what the setup logged (cocoon/log.h), at any point
 //                                   before ready
 //   -> module-env NAME=VALUE ...    the variables the modules set for the tasks
+//   -> warm KEY                     warm_mount_linger: the image file's identity
+//   <- warm + 3 descriptors         the job's image holder's user and mount namespaces
+//                                   and a lease (runtime/warm_mount.cpp), then no
+//                                   "maps" and no "kernel-mount"; or
+//   <- cold                         mount it ourselves:
 //   -> maps                         the user namespace exists: write its id maps
 //   <- go
 //   -> kernel-mount CACHE HEX       an image of a shared cache (cocoon.yaml kernel_mount)
@@ -62,6 +67,7 @@
 #include "modules/replaced_libraries.h"
 #include "rootfs.h"
 #include "runtime/spec_wire.h"
+#include "runtime/warm_mount_internal.h"
 #include "util/fd_passing.h"
 #include "util/frames.h"
 #include "util/log_pipe.h"
@@ -296,19 +302,12 @@ void serve(int status_fd, int control_fd, bool named)
     sys::write_frame(status_fd, "plan", format_plan(plan).substr(0, max_plan_text));
     send_module_environment(spec, image_config, plan, status_fd);
 
-    if (unshare(CLONE_NEWUSER) != 0)
-        throw_errno("cannot create a user namespace (node prerequisite: unprivileged "
-                    "user namespaces enabled; ask your admin)");
-    sys::write_frame(status_fd, "maps");
-    if (sys::read_frame(control_fd, 0).type != "go")
-        _exit(1); // the parent gave up
-    // Now that the user namespace exists: the kernel mount shows the image's owners
-    // through it.
-    ask_for_kernel_mount(*image, status_fd, control_fd);
-    if (unshare(CLONE_NEWNS) != 0)
-        throw_errno("cannot create a mount namespace");
+    // With warm_mount_linger: the job's image holder's namespaces and mount, else our own.
+    auto warm = join_warm_mount(*image, config, status_fd, control_fd);
+    if (!warm)
+        create_container_namespaces(*image, status_fd, control_fd);
     unshare_requested(spec.options.unshare);
-    assemble_rootfs(plan, *image, spec);
+    assemble_rootfs(plan, warm ? *warm : *image, spec);
     // The image is visible now: its own MPI library decides whether the host's may stand in.
     check_replaced_libraries(plan.replaced_libraries);
     if (spec.options.user_is_outer_root() && !spec.options.remap_root)
@@ -336,6 +335,21 @@ void serve(int status_fd, int control_fd, bool named)
 }
 
 } // namespace
+
+void create_container_namespaces(ImageSource& image, int status_fd, int control_fd)
+{
+    if (unshare(CLONE_NEWUSER) != 0)
+        throw_errno("cannot create a user namespace (node prerequisite: unprivileged "
+                    "user namespaces enabled; ask your admin)");
+    sys::write_frame(status_fd, "maps");
+    if (sys::read_frame(control_fd, 0).type != "go")
+        _exit(1); // the parent gave up
+    // Now that the user namespace exists: the kernel mount shows the image's owners
+    // through it.
+    ask_for_kernel_mount(image, status_fd, control_fd);
+    if (unshare(CLONE_NEWNS) != 0)
+        throw_errno("cannot create a mount namespace");
+}
 
 int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept
 {

@@ -1,0 +1,161 @@
+// The image holder (cocoon-holder --image-holder KEY): keeps one squashfs image mounted
+// for the steps of a job on a node (cocoon/warm_mount.h), run as the job user.
+//
+// The conversation with the plugin is a holder's (holder_program.cpp) without modules,
+// plan or environment: request, maps/go, kernel-mount, ready (or error). Then, with its
+// parent gone (it outlives the step that started it, like a named container):
+//   - the plugin (root) copies the sending end of its lease socket (warm_lease_fd) and
+//     sends one end of a socket pair per step; it acknowledges each with one byte;
+//   - a lease whose other end is closed (the step's holder ended or died) is dropped;
+//   - with no lease left for warm_mount_linger seconds it closes its socket first (a
+//     lease sent afterwards is closed unread: the sender sees that and mounts afresh),
+//     stops squashfuse and exits. The job's end kills it in any case.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <vector>
+
+#include "cocoon/container.h"
+#include "cocoon/error.h"
+#include "cocoon/image.h"
+#include "cocoon/log.h"
+#include "runtime/spec_wire.h"
+#include "runtime/warm_mount_internal.h"
+#include "util/fd_passing.h"
+#include "util/frames.h"
+#include "util/sys.h"
+
+namespace cocoon {
+
+namespace {
+
+constexpr size_t max_request_bytes = 16 << 20;
+
+using Clock = std::chrono::steady_clock;
+
+void serve_image(int status_fd, int control_fd, const std::string& key)
+{
+    sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
+    if (request.type != "request")
+        fail("the image holder expected a request, got '{}'", request.type);
+    ContainerSpec spec;
+    Config config;
+    decode_holder_request(request.payload, spec, config);
+    UniqueFd receiver = make_lease_socket();
+    auto image = open_image(spec, config, {});
+    // The step asked for the file it opened; a tag may have moved to another image since.
+    if (image->mount_identity() != key)
+        fail("the image changed while its warm mount was prepared");
+    create_container_namespaces(*image, status_fd, control_fd);
+    sys::mount("tmpfs", warm_staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700",
+               "cannot mount the image holder's staging directory");
+    if (mkdir(warm_image_path, 0700) != 0)
+        throw_errno(fmt::format("cannot create {}", warm_image_path));
+    image->mount(warm_image_path);
+    set_log_sink(nullptr);
+    sys::write_frame(status_fd, "ready");
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    serve_leases(receiver.get(), config.warm_mount_linger);
+    receiver.reset();
+    close(warm_lease_fd);
+    image->stop();
+}
+
+int image_log_fd = -1;
+
+void send_log(LogLevel level, std::string_view message)
+{
+    sys::write_frame(image_log_fd, "log", fmt::format("{} {}", static_cast<int>(level), message));
+}
+
+} // namespace
+
+UniqueFd make_lease_socket()
+{
+    if (fcntl(warm_lease_fd, F_GETFD) != -1)
+        fail("descriptor {} is already in use", warm_lease_fd);
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0)
+        throw_errno("socketpair");
+    UniqueFd receiver(pair[0]);
+    UniqueFd sender(pair[1]);
+    if (dup3(sender.get(), warm_lease_fd, O_CLOEXEC) != warm_lease_fd)
+        throw_errno("cannot place the lease socket");
+    return receiver;
+}
+
+void serve_leases(int receiver, uint64_t linger_seconds)
+{
+    const auto linger = std::chrono::seconds(linger_seconds);
+    std::vector<UniqueFd> leases;
+    auto idle_since = Clock::now();
+    for (;;) {
+        int timeout = -1;
+        if (leases.empty()) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(idle_since + linger -
+                                                                              Clock::now());
+            if (left.count() <= 0)
+                return;
+            timeout = static_cast<int>(std::min<long long>(left.count(), INT_MAX));
+        }
+        std::vector<struct pollfd> fds{{receiver, POLLIN, 0}};
+        for (const auto& lease : leases)
+            fds.push_back({lease.get(), POLLIN, 0});
+        if (poll(fds.data(), fds.size(), timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            throw_errno("poll");
+        }
+        bool had_leases = !leases.empty();
+        for (size_t i = fds.size() - 1; i >= 1; --i) {
+            if (fds[i].revents == 0)
+                continue;
+            char byte;
+            if (read(fds[i].fd, &byte, 1) <= 0)
+                leases.erase(leases.begin() + static_cast<long>(i - 1));
+        }
+        if (fds[0].revents & POLLIN) {
+            try {
+                UniqueFd lease = sys::receive_fd(receiver);
+                if (send(lease.get(), &warm_lease_ack, 1, MSG_NOSIGNAL) == 1)
+                    leases.push_back(std::move(lease));
+            } catch (const Error&) {
+                // Not a lease: nothing to count.
+            }
+        }
+        if (had_leases && leases.empty())
+            idle_since = Clock::now();
+    }
+}
+
+int run_image_holder_program(int status_fd, int control_fd, bool undumpable,
+                             const std::string& key) noexcept
+{
+    try {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+            throw_errno("cannot set no_new_privs");
+        // Not even the user's other processes may open its namespaces or descriptors.
+        if (undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+            throw_errno("cannot make the image holder undumpable");
+        image_log_fd = status_fd;
+        set_log_sink(send_log, LogLevel::Debug);
+        serve_image(status_fd, control_fd, key);
+        return 0;
+    } catch (const std::exception& e) {
+        try {
+            sys::write_frame(status_fd, "error", e.what());
+        } catch (...) {
+        }
+        return 1;
+    }
+}
+
+} // namespace cocoon

@@ -1,0 +1,106 @@
+#!/bin/bash
+# cocoon.yaml warm_mount_linger: the steps of one job that use the same squashfs image
+# (with the same id maps) share one image mount, held by the job's image holder; another
+# image file, or another map mode, gets its own. With no step using it for the linger
+# time, the image holder ends; killed, the next step gets a fresh mount and works. After
+# the job nothing is left: no image holder, no squashfuse, no record, no mount.
+source "$(dirname "$0")/lib.sh"
+require_plugin
+require_images
+
+linger=8
+saved_config=$(mktemp)
+cp -p "$COCOON_YAML" "$saved_config"
+script=$TEST_WORK/warm-job.sh
+out_file=$TEST_WORK/warm-job.out
+other=$TEST_WORK/warm-other.sqsh
+cleanup() {
+    cancel_user_jobs
+    cat "$saved_config" > "$COCOON_YAML"
+    rm -f "$saved_config" "$script" "$out_file" "$other"
+}
+trap cleanup EXIT
+sed -i '/^warm_mount_linger:/d' "$COCOON_YAML"
+echo "warm_mount_linger: $linger" >> "$COCOON_YAML"
+
+# The same image in another file: never shares the first one's mount.
+cp "$BUSYBOX_SQSH" "$other"
+chown "$TEST_USER" "$other"
+
+cat > "$script" <<EOF
+#!/bin/sh
+img='$BUSYBOX_SQSH'
+other='$other'
+linger=$linger
+in_image='$IN_IMAGE'
+EOF
+cat >> "$script" <<'EOF'
+# The device of the image's FUSE mount as a read-only container sees it (major:minor, one
+# per FUSE connection): equal in two steps only when they share one mount.
+dev() {
+    srun --container-readonly --container="$1" sh -c "$in_image; sed -n 's/^[0-9]* [0-9]* \([0-9:]*\) .* - fuse.squashfuse .*/\1/p' /proc/self/mountinfo | sort -u" 2>&1 | tr '\n' ' '
+}
+holders() { pgrep -u "$(id -u)" -f -- '--image-holder' | wc -l; }
+holder_pids() { pgrep -u "$(id -u)" -f -- '--image-holder' | sort -n | tr '\n' ' '; }
+echo "first $(dev "$img")"
+echo "second $(dev "$img")"
+echo "holders $(holders)"
+echo "other $(dev "$other")"
+echo "writable $(srun --container="$img" sh -c "$in_image; touch /new && echo ok" 2>&1)"
+echo "holders-three $(holders)"
+echo "killed $(holder_pids)"
+pkill -KILL -u "$(id -u)" -f -- '--image-holder'
+sleep 1
+echo "after-kill $(dev "$img")"
+echo "holder-after-kill $(holder_pids)"
+echo "after-kill-again $(dev "$img")"
+sleep $((linger + 4))
+echo "holders-after-linger $(holders)"
+echo "after-linger $(dev "$img")"
+echo "holders-end $(holders)"
+EOF
+chown "$TEST_USER" "$script"
+chmod 0755 "$script"
+wait_idle
+run_user sbatch --wait -o "$out_file" "$script"
+job=$(last_job_id)
+[[ -f "$out_file" ]] || fail "batch output missing; sbatch said: $OUT $ERR"
+job_out=$(cat "$out_file")
+value() { grep -a "^$1 " <<<"$job_out" | sed "s/^$1 //; s/ *\$//"; }
+device='^[0-9]+:[0-9]+$'
+
+first=$(value first)
+[[ "$first" =~ $device ]] || fail "first step: no FUSE mount of the image; output:
+$job_out"
+assert_eq "$first" "$(value second)" "the second step's image mount (shared with the first)"
+assert_eq 1 "$(value holders)" "image holders after two steps with one image"
+[[ "$(value other)" =~ $device ]] || fail "step with another image file failed: $job_out"
+[[ "$(value other)" != "$first" ]] || fail "another image file shared the first one's mount"
+assert_eq ok "$(value writable)" "a writable step (another map mode) with warm mounts"
+assert_eq 3 "$(value holders-three)" "image holders: one per image file and map mode"
+
+# Killed: the next step starts a new image holder (a fresh mount) and works; the one after
+# it shares that one. (A device number is compared only between mounts that exist at the
+# same time: the kernel gives a freed one to the next FUSE mount.)
+after_kill=$(value after-kill)
+[[ "$after_kill" =~ $device ]] || fail "step after the image holder was killed failed: $job_out"
+new_holder=$(value holder-after-kill)
+[[ "$new_holder" =~ ^[0-9]+$ ]] || fail "not one image holder after the kill: '$new_holder'"
+[[ " $(value killed) " != *" $new_holder "* ]] ||
+    fail "the step after the kill used a killed image holder ($new_holder)"
+assert_eq "$after_kill" "$(value after-kill-again)" "the step after the new image holder"
+
+# Gone after the linger time with no step; a later step mounts afresh and works.
+assert_eq 0 "$(value holders-after-linger)" "image holders after $linger s without a step"
+after_linger=$(value after-linger)
+[[ "$after_linger" =~ $device ]] || fail "step after the linger time failed: $job_out"
+assert_eq 1 "$(value holders-end)" "image holders at the end of the job"
+
+# The job's end ends the image holders: no record, process or mount left.
+left=$(compgen -G "/run/cocoon/job-$job" || true)
+[[ -z "$left" ]] || fail "records of job $job left behind: $left"
+cleanup
+trap - EXIT
+assert_no_leftovers
+assert_node_healthy
+pass

@@ -1,0 +1,125 @@
+// Warm image mounts: the key the plugin accepts from a holder, and the lease count of an
+// image holder, with a real child process serving leases (runtime/image_holder_program.cpp)
+// and the plugin's side (lease_warm_mount) taking them through pidfd_getfd.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <optional>
+
+#include "cocoon/error.h"
+#include "cocoon/named_container.h"
+#include "cocoon/warm_mount.h"
+#include "runtime/warm_mount_internal.h"
+
+using namespace cocoon;
+
+namespace {
+
+// A child that serves leases like an image holder, lingering `linger` seconds.
+pid_t start_lease_server(uint64_t linger)
+{
+    int ready[2];
+    if (pipe(ready) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        try {
+            UniqueFd receiver = make_lease_socket();
+            (void)!write(ready[1], "r", 1);
+            close(ready[1]);
+            serve_leases(receiver.get(), linger);
+        } catch (...) {
+            _exit(1);
+        }
+        _exit(0);
+    }
+    close(ready[1]);
+    char byte = 0;
+    if (read(ready[0], &byte, 1) != 1)
+        pid = -1;
+    close(ready[0]);
+    return pid;
+}
+
+int exit_status(pid_t pid)
+{
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool running(pid_t pid)
+{
+    return waitpid(pid, nullptr, WNOHANG) == 0;
+}
+
+} // namespace
+
+TEST(WarmMount, Keys)
+{
+    EXPECT_TRUE(valid_warm_mount_key("803-1a2b-1000-6752f1c0"));
+    EXPECT_TRUE(valid_warm_mount_key(std::string(80, 'a')));
+    const std::string refused[] = {
+        "", "../x", "ABC", "a b", "a/b", "a\nb", std::string(81, 'a'), std::string("a\0b", 3)};
+    for (const auto& key : refused)
+        EXPECT_FALSE(valid_warm_mount_key(key)) << key;
+}
+
+// Each lease keeps the server; when the last one closes it lingers, then exits.
+TEST(WarmMount, LeasesKeepTheImageHolder)
+{
+    pid_t server = start_lease_server(1);
+    ASSERT_GT(server, 0);
+    auto start = process_start_time(server);
+    std::optional<WarmMount> first(lease_warm_mount(server, start));
+    std::optional<WarmMount> second(lease_warm_mount(server, start));
+    EXPECT_TRUE(first->user.valid());
+    EXPECT_TRUE(first->mnt.valid());
+    first.reset();
+    // One lease is still held: well past the linger time, the server is still there.
+    sleep(2);
+    EXPECT_TRUE(running(server));
+    second.reset();
+    EXPECT_EQ(exit_status(server), 0);
+}
+
+TEST(WarmMount, NoLeaseFromAnEndedOrOtherProcess)
+{
+    pid_t server = start_lease_server(0);
+    ASSERT_GT(server, 0);
+    auto start = process_start_time(server);
+    // A start time that is not the recorded one: another process with that pid.
+    EXPECT_NE(std::string([&] {
+                  try {
+                      lease_warm_mount(server, start + 1);
+                  } catch (const Error& e) {
+                      return std::string(e.what());
+                  }
+                  return std::string();
+              }())
+                  .find("has ended"),
+              std::string::npos);
+    // With no lease and no linger time it ends at once; then no lease is given.
+    EXPECT_EQ(exit_status(server), 0);
+    EXPECT_THROW(lease_warm_mount(server, start), Error);
+}
+
+// A process without a lease socket at the agreed descriptor gives none.
+TEST(WarmMount, NoLeaseFromAProcessWithoutTheSocket)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        close(warm_lease_fd);
+        pause();
+        _exit(0);
+    }
+    ASSERT_GT(child, 0);
+    EXPECT_THROW(lease_warm_mount(child, process_start_time(child)), Error);
+    kill(child, SIGKILL);
+    exit_status(child);
+}

@@ -64,6 +64,7 @@
 #include "cocoon/modules.h"
 #include "cocoon/plan.h"
 #include "entrypoint.h"
+#include "holder_process.h"
 #include "modules/replaced_libraries.h"
 #include "rootfs.h"
 #include "runtime/spec_wire.h"
@@ -351,7 +352,7 @@ void create_container_namespaces(ImageSource& image, int status_fd, int control_
         throw_errno("cannot create a mount namespace");
 }
 
-int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept
+int run_holder_process(int status_fd, bool undumpable, const std::function<void()>& serve) noexcept
 {
     try {
         // Nothing this process or its children execute may gain privileges; started by
@@ -362,7 +363,7 @@ int run_holder_program(int status_fd, int control_fd, bool undumpable, bool name
             throw_errno("cannot make the holder undumpable");
         log_status_fd = status_fd;
         set_log_sink(send_log, LogLevel::Debug);
-        serve(status_fd, control_fd, named);
+        serve();
         return 0;
     } catch (const std::exception& e) {
         try {
@@ -371,6 +372,11 @@ int run_holder_program(int status_fd, int control_fd, bool undumpable, bool name
         }
         return 1;
     }
+}
+
+int run_holder_program(int status_fd, int control_fd, bool undumpable, bool named) noexcept
+{
+    return run_holder_process(status_fd, undumpable, [&] { serve(status_fd, control_fd, named); });
 }
 
 } // namespace cocoon

@@ -27,6 +27,7 @@
 #include "cocoon/error.h"
 #include "cocoon/image.h"
 #include "cocoon/log.h"
+#include "runtime/holder_process.h"
 #include "runtime/spec_wire.h"
 #include "runtime/warm_mount_internal.h"
 #include "util/fd_passing.h"
@@ -67,13 +68,6 @@ void serve_image(int status_fd, int control_fd, const std::string& key)
     receiver.reset();
     close(warm_lease_fd);
     image->stop();
-}
-
-int image_log_fd = -1;
-
-void send_log(LogLevel level, std::string_view message)
-{
-    sys::write_frame(image_log_fd, "log", fmt::format("{} {}", static_cast<int>(level), message));
 }
 
 } // namespace
@@ -139,23 +133,8 @@ void serve_leases(int receiver, uint64_t linger_seconds)
 int run_image_holder_program(int status_fd, int control_fd, bool undumpable,
                              const std::string& key) noexcept
 {
-    try {
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-            throw_errno("cannot set no_new_privs");
-        // Not even the user's other processes may open its namespaces or descriptors.
-        if (undumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-            throw_errno("cannot make the image holder undumpable");
-        image_log_fd = status_fd;
-        set_log_sink(send_log, LogLevel::Debug);
-        serve_image(status_fd, control_fd, key);
-        return 0;
-    } catch (const std::exception& e) {
-        try {
-            sys::write_frame(status_fd, "error", e.what());
-        } catch (...) {
-        }
-        return 1;
-    }
+    return run_holder_process(status_fd, undumpable,
+                              [&] { serve_image(status_fd, control_fd, key); });
 }
 
 } // namespace cocoon

@@ -6,8 +6,8 @@
 # Each round submits two jobs, one with warm mounts and one without (the cluster's
 # cocoon.yaml gets warm_mount_linger for the first and is restored at the end), each
 # running two steps of `ls -lR /data` in a read-only container of the busybox +
-# /usr/include squashfs of bench/steps-bench.sh. The batch script times each step on the
-# host (srun included). The table shows medians in ms and the ratio to the cold first step.
+# /usr/include squashfs it builds once under $COCOON_TEST_DIR/bench. The batch script
+# times each step on the host (srun included). The table shows medians in ms and the ratio to the cold first step.
 # Needs the test cluster running (tests/harness/cluster.sh start) and root. No ratio is
 # asserted anywhere.
 set -euo pipefail

@@ -110,7 +110,7 @@ struct StepState {
     std::string requested_workdir; // --container-workdir
     std::optional<NamespaceFds> namespaces; // per task
     UniqueFd container_mnt_ns; // slurmstepd's, ends leftovers at exit
-    Config::Seccomp seccomp; // cocoon.yaml's, for task_init
+    SeccompProgram seccomp; // cocoon.yaml's filter, compiled once for the node's tasks
     bool holder_is_named = false; // this step created a named container
     // The named container of an earlier step that this step joins.
     std::optional<NamedContainerRecord> named;
@@ -455,7 +455,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
                                   key);
     };
     state.workdir = spec.workdir;
-    state.seccomp = config.seccomp;
+    state.seccomp = SeccompProgram(config.seccomp);
     state.holder = std::make_unique<Holder>(Holder::start(spec, config, hooks));
     {
         RootEuid root;
@@ -501,7 +501,7 @@ void start_or_join_named(spank_t sp, const std::optional<spank::ImageRequest>& r
         state.named_no_exec = wanted.mode == Mode::NoExec;
         state.workdir = current_directory();
         state.requested_workdir = resolved.container.workdir;
-        state.seccomp = load_site_config().seccomp;
+        state.seccomp = SeccompProgram(load_site_config().seccomp);
         ImageConfig image;
         image.env = existing->image_environment;
         image.working_dir = existing->image_workdir;
@@ -768,9 +768,7 @@ int slurm_spank_task_init(spank_t sp, int, char**)
         else
             enter_workdir(state.image_workdir, state.workdir);
         forbid_new_privileges();
-        Config config;
-        config.seccomp = state.seccomp;
-        apply_seccomp(config);
+        state.seccomp.load();
     } catch (const std::exception& e) {
         report(e.what());
         return -1;

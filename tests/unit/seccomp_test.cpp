@@ -246,6 +246,29 @@ TEST(SeccompLoad, DeniedCallsFailWithEpermOthersWork)
               "keyctl=EPERM getppid=ok tiocsti=EPERM tiocsti_high=EPERM tiocgwinsz=EBADF ");
 }
 
+// The plugin compiles the filter once per step and node; every task installs that program.
+TEST(SeccompLoad, OneCompiledProgramServesEveryTask)
+{
+    if (contains(in_child(probe_native), "keyctl=EPERM"))
+        GTEST_SKIP() << "keyctl is already denied here (an outer seccomp filter?)";
+    SeccompProgram program{Config::Seccomp{}};
+    EXPECT_FALSE(program.empty());
+    for (int task = 0; task < 2; ++task) {
+        std::string filtered = in_child([&] {
+            forbid_new_privileges();
+            program.load();
+            return probe_native();
+        });
+        EXPECT_EQ(filtered,
+                  "keyctl=EPERM getppid=ok tiocsti=EPERM tiocsti_high=EPERM tiocgwinsz=EBADF ")
+            << "task " << task;
+    }
+    Config::Seccomp off;
+    off.enabled = false;
+    EXPECT_TRUE(SeccompProgram(off).empty());
+    EXPECT_TRUE(SeccompProgram().empty());
+}
+
 TEST(SeccompLoad, AllowAndDenyTakeEffect)
 {
     Config::Seccomp settings;

@@ -191,9 +191,27 @@ void enter_requested_workdir(const std::string& path);
 // Sets no_new_privs: nothing executed in the container can gain privileges.
 void forbid_new_privileges();
 
+// The seccomp filter of cocoon.yaml, compiled to its BPF program once per step and node
+// (libseccomp takes about a millisecond for that), so that each task only installs it.
+class SeccompProgram {
+public:
+    SeccompProgram() = default; // no filter: load() does nothing
+    // Builds and compiles the filter of `settings` (none when disabled); throws Error.
+    explicit SeccompProgram(const Config::Seccomp& settings);
+
+    // Installs it on the calling process, which must be single-threaded and have
+    // no_new_privs set: the last step before a task's command is executed. Throws Error.
+    void load() const;
+
+    bool empty() const noexcept { return code_.empty(); }
+
+private:
+    std::vector<uint64_t> code_; // the program's instructions (struct sock_filter, 8 bytes)
+};
+
 // Installs the seccomp filter of config.seccomp (nothing when it is disabled) on the
-// calling process, which must be single-threaded and have no_new_privs set: the last step
-// before a task's command is executed. Throws Error naming what failed.
+// calling process, as SeccompProgram(config.seccomp).load() does. Throws Error naming
+// what failed.
 void apply_seccomp(const Config& config);
 
 // What that filter covers, as lines for `cocoon run --dry-run`: the architectures, and the

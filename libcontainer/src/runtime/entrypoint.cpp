@@ -10,9 +10,9 @@
 #include <optional>
 
 #include "cocoon/child_process.h"
+#include "cocoon/container.h"
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
-#include "runtime/seccomp.h"
 #include "util/sys.h"
 
 extern char** environ;
@@ -38,7 +38,7 @@ constexpr int environment_fd = 3;
 
 [[noreturn]] void exec_entrypoint(const ImageConfig& image, const ContainerSpec& spec,
                                   std::vector<std::string> input, int out_fd, int log_fd,
-                                  const SeccompFilter* filter)
+                                  const SeccompProgram& filter)
 {
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     int output = log_fd >= 0 ? log_fd : null_fd;
@@ -51,8 +51,7 @@ constexpr int environment_fd = 3;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         _exit(126);
     try {
-        if (filter)
-            filter->load();
+        filter.load();
     } catch (const Error&) {
         _exit(126);
     }
@@ -96,11 +95,9 @@ std::vector<std::string> run_entrypoint(const ImageConfig& image, const Containe
                                         const std::vector<std::string>& input,
                                         const Config::Seccomp& seccomp, std::string* log)
 {
-    // The entrypoint is image code like a task's command: the same filter, built here and
-    // installed in the child just before it is executed.
-    std::optional<SeccompFilter> filter;
-    if (seccomp.enabled)
-        filter.emplace(seccomp);
+    // The entrypoint is image code like a task's command: the same filter, compiled here
+    // and installed in the child just before it is executed.
+    SeccompProgram filter(seccomp);
     int output[2];
     if (pipe2(output, O_CLOEXEC) != 0)
         throw_errno("pipe");
@@ -116,8 +113,7 @@ std::vector<std::string> run_entrypoint(const ImageConfig& image, const Containe
     // Not ChildProcess::start: the child loads the seccomp filter and changes directory
     // between fork and exec (in the holder program, which has no threads).
     ChildProcess child = ChildProcess::run([&]() -> int {
-        exec_entrypoint(image, spec, input, write_end.get(), log_file.get(),
-                        filter ? &*filter : nullptr);
+        exec_entrypoint(image, spec, input, write_end.get(), log_file.get(), filter);
     });
     if (!child.running())
         throw_errno("cannot start the image entrypoint");

@@ -1,7 +1,10 @@
 #include "runtime/seccomp.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -199,9 +202,39 @@ SeccompFilter::SeccompFilter(const Config::Seccomp& settings)
         deny({.name = name.c_str(), .error = EPERM});
 }
 
-void SeccompFilter::load() const
+std::vector<uint64_t> SeccompFilter::compile() const
 {
-    check(seccomp_load(context_.get()), "cannot install the filter");
+    // libseccomp 2.5 (Debian 12) writes the program only to a descriptor.
+    UniqueFd memory(memfd_create("cocoon-seccomp", MFD_CLOEXEC));
+    if (!memory.valid())
+        throw_errno("seccomp: cannot make a memory file for the filter");
+    check(seccomp_export_bpf(context_.get(), memory.get()), "cannot compile the filter");
+    off_t size = lseek(memory.get(), 0, SEEK_END);
+    static_assert(sizeof(struct sock_filter) == sizeof(uint64_t));
+    if (size <= 0 || size % 8 != 0 || size > BPF_MAXINSNS * 8)
+        fail("seccomp: the compiled filter has {} bytes, not a whole program", size);
+    std::vector<uint64_t> code(static_cast<size_t>(size) / 8);
+    if (pread(memory.get(), code.data(), static_cast<size_t>(size), 0) != size)
+        throw_errno("seccomp: cannot read the compiled filter");
+    return code;
+}
+
+SeccompProgram::SeccompProgram(const Config::Seccomp& settings)
+{
+    if (settings.enabled)
+        code_ = SeccompFilter(settings).compile();
+}
+
+void SeccompProgram::load() const
+{
+    if (code_.empty())
+        return;
+    struct sock_fprog program = {
+        .len = static_cast<unsigned short>(code_.size()),
+        .filter = reinterpret_cast<struct sock_filter*>(const_cast<uint64_t*>(code_.data())),
+    };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
+        throw_errno("seccomp: cannot install the filter");
 }
 
 std::string SeccompFilter::pseudo_code() const
@@ -231,8 +264,7 @@ std::vector<std::string> SeccompFilter::architectures() const
 
 void apply_seccomp(const Config& config)
 {
-    if (config.seccomp.enabled)
-        SeccompFilter(config.seccomp).load();
+    SeccompProgram(config.seccomp).load();
 }
 
 std::string describe_seccomp(const Config& config)

@@ -37,9 +37,8 @@ public:
     // The names were checked by the config loader; throws Error if libseccomp refuses one.
     explicit SeccompFilter(const Config::Seccomp& settings);
 
-    // Installs the filter on the calling thread (and what it executes). The thread must be
-    // alone in its process, as a task is between fork and exec.
-    void load() const;
+    // The compiled BPF program, as the kernel takes it (struct sock_filter instructions).
+    std::vector<uint64_t> compile() const;
 
     // libseccomp's pseudo filter code, for tests and for reading.
     std::string pseudo_code() const;

@@ -16,6 +16,8 @@
 # host. No ratio is asserted anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/python-tree.sh
+source bench/python-tree.sh
 rounds=${1:-7}
 state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 (( EUID == 0 )) || { echo "file-access-bench: run as root (it submits as the test user)" >&2; exit 2; }
@@ -41,23 +43,8 @@ if [[ ! -f "$bench/built" ]]; then
     umoci init --layout "$layout"
     umoci new --image "$layout:latest"
     umoci unpack --image "$layout:latest" "$bench/bundle" >/dev/null
-    mkdir -p "$tree/usr/bin" "$tree/usr/lib/python3" "$tree/usr/lib64" "$tree/bench"
-    cp -a /usr/lib/python3.11 "$tree/usr/lib/"
-    cp -a /usr/lib/python3/dist-packages "$tree/usr/lib/python3/"
-    cp -aL /usr/bin/python3.11 /usr/bin/ls "$tree/usr/bin/"
-    cp -aL /bin/dash "$tree/usr/bin/sh"
-    ln -s python3.11 "$tree/usr/bin/python3"
-    ln -s usr/bin "$tree/bin"
-    ln -s usr/lib "$tree/lib"
-    ln -s usr/lib64 "$tree/lib64"
-    # ldd fails for the executables that are scripts: their libraries are none.
-    { find "$tree" -type f \( -name '*.so*' -o -perm -u+x \) -print0 | xargs -0 ldd 2>/dev/null || true; } |
-        awk '/=>/ { print $3 } /^\t\/lib64/ { print $1 }' | sort -u |
-        while read -r lib; do
-            [[ -f "$lib" ]] || continue
-            mkdir -p "$tree$(dirname "$lib")"
-            cp -L "$lib" "$tree$(dirname "$lib")/"
-        done
+    mkdir -p "$tree/bench"
+    copy_python_tree "$tree"
     cp bench/file_access_probe.py "$tree/bench/probe.py"
     umoci repack --image "$layout:latest" "$bench/bundle" >/dev/null
     rm -rf "$bench/bundle"

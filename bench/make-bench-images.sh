@@ -24,6 +24,8 @@
 # The 1 MB image is the harness's own busybox image ($COCOON_IMAGES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/python-tree.sh
+source bench/python-tree.sh
 state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
 bench=${1:-$state/bench}
 images=${COCOON_IMAGES:-$state/images}
@@ -75,22 +77,7 @@ python_image() {
     touch "$tree/etc/passwd" "$tree/etc/group" "$tree/etc/hosts" "$tree/etc/resolv.conf" \
         "$tree/etc/hostname" "$tree/run/.containerenv"
     ln -s /proc/mounts "$tree/etc/mtab"
-    cp -a /usr/lib/python3.11 "$tree/usr/lib/"
-    cp -a /usr/lib/python3/dist-packages "$tree/usr/lib/python3/"
-    cp -aL /usr/bin/python3.11 /usr/bin/ls /usr/bin/true "$tree/usr/bin/"
-    cp -aL /bin/dash "$tree/usr/bin/sh"
-    ln -s python3.11 "$tree/usr/bin/python3"
-    ln -s usr/bin "$tree/bin"
-    ln -s usr/lib "$tree/lib"
-    ln -s usr/lib64 "$tree/lib64"
-    # ldd fails for the executables that are scripts: their libraries are none.
-    { find "$tree" -type f \( -name '*.so*' -o -perm -u+x \) -print0 | xargs -0 ldd 2>/dev/null || true; } |
-        awk '/=>/ { print $3 } /^\t\/lib64/ { print $1 }' | sort -u |
-        while read -r lib; do
-            [[ -f "$lib" ]] || continue
-            mkdir -p "$tree$(dirname "$lib")"
-            cp -L "$lib" "$tree$(dirname "$lib")/"
-        done
+    copy_python_tree "$tree" /usr/bin/true
     head -c 64M /dev/urandom > "$tree/bench/large/0.bin"
     head -c 64M /dev/urandom > "$tree/bench/large/1.bin"
     cp bench/file_access_probe.py "$tree/bench/probe.py"

@@ -134,6 +134,20 @@ run_user() {
     run_capture as_user "$@"
 }
 
+# run_batch_script SCRIPT OUT_FILE: submits SCRIPT (made the test user's, executable) with
+# `sbatch --wait -o OUT_FILE` once the nodes are idle; sets JOB (its id) and JOB_OUT (what it
+# printed), and fails the test when it printed nothing at all.
+run_batch_script() {
+    local script=$1 out_file=$2
+    chown "$TEST_USER" "$script"
+    chmod 0755 "$script"
+    wait_idle
+    run_user sbatch --wait -o "$out_file" "$script"
+    JOB=$(last_job_id)
+    [[ -f "$out_file" ]] || fail "batch output missing; sbatch said: $OUT $ERR"
+    JOB_OUT=$(cat "$out_file")
+}
+
 # Cancel every job of the test user and wait for the cluster to settle. For traps in
 # tests that leave jobs running in the background.
 cancel_user_jobs() {

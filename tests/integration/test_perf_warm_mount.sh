@@ -59,13 +59,8 @@ echo "holders-after-linger $(holders)"
 echo "after-linger $(dev "$img")"
 echo "holders-end $(holders)"
 EOF
-chown "$TEST_USER" "$script"
-chmod 0755 "$script"
-wait_idle
-run_user sbatch --wait -o "$out_file" "$script"
-job=$(last_job_id)
-[[ -f "$out_file" ]] || fail "batch output missing; sbatch said: $OUT $ERR"
-job_out=$(cat "$out_file")
+run_batch_script "$script" "$out_file"
+job=$JOB job_out=$JOB_OUT
 value() { grep -a "^$1 " <<<"$job_out" | sed "s/^$1 //; s/ *\$//"; }
 device='^[0-9]+:[0-9]+$'
 

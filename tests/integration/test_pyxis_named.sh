@@ -72,13 +72,8 @@ done
 echo "attached $(echo $joined)"
 kill $first; wait
 EOF
-chown "$TEST_USER" "$script"
-chmod 0755 "$script"
-wait_idle
-run_user sbatch --wait -o "$out_file" "$script"
-job=$(last_job_id)
-[[ -f "$out_file" ]] || fail "batch output missing; sbatch said: $OUT $ERR"
-job_out=$(cat "$out_file")
+run_batch_script "$script" "$out_file"
+job=$JOB job_out=$JOB_OUT
 line() { grep -a "^$1 " <<<"$job_out" | sed 's/ *$//'; }
 assert_eq "created rc=0" "$(line created)" "step creating the named container"
 assert_eq "reused rc=0 kept" "$(line reused)" "a later step without an image"

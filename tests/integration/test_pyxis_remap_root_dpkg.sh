@@ -7,7 +7,10 @@ source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
 command -v dpkg-deb >/dev/null || skip "dpkg-deb missing on this host"
-"$IMAGES/busybox/bin/busybox" --list | grep -qx dpkg || skip "the test image's busybox has no dpkg"
+# The list is read whole: with pipefail, a `grep -q` that stops at the first match would
+# make busybox die of SIGPIPE and the check fail at random.
+applets=$("$IMAGES/busybox/bin/busybox" --list)
+grep -qx dpkg <<<"$applets" || skip "the test image's busybox has no dpkg"
 
 dir=$TEST_WORK/remap-dpkg
 rm -rf "$dir"

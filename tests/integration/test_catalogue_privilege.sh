@@ -1,7 +1,7 @@
 #!/bin/bash
 # Catalogue PB (privilege boundary; docs/security.md): what runs for a containerized step
 # and what its task can reach.
-#   PB-01  neither the plugin nor libcocoon imports system() or popen(); the plugin
+#   PB-01  neither the plugin nor libcocoon(-import) imports system() or popen(); the plugin
 #          executes nothing itself
 #   PB-05  the holder and squashfuse run as the user: all four uids and gids, the user's
 #          groups only, no inheritable or ambient capabilities, no_new_privs, and the
@@ -39,8 +39,10 @@ install -d -o "$TEST_USER" -m 0755 "$probe_dir"
 # --- PB-01: no shell from the plugin or the library -------------------------------------
 plugin=$(find "$COCOON_TEST_DIR/install" -name spank_cocoon.so -print -quit)
 library=$(find "$COCOON_TEST_DIR/install" -name 'libcocoon.so.*' -type f -print -quit)
-[[ -n "$plugin" && -n "$library" ]] || skip "no staged install under $COCOON_TEST_DIR/install"
-for binary in "$plugin" "$library"; do
+importer=$(find "$COCOON_TEST_DIR/install" -name 'libcocoon-import.so.*' -type f -print -quit)
+[[ -n "$plugin" && -n "$library" && -n "$importer" ]] ||
+    skip "no staged install under $COCOON_TEST_DIR/install"
+for binary in "$plugin" "$library" "$importer"; do
     imports=$(nm -D --undefined-only "$binary" | awk '{ print $NF }' | sed 's/@.*//')
     for symbol in system popen; do
         ! grep -qx "$symbol" <<<"$imports" || fail "$binary imports $symbol()"

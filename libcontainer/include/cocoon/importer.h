@@ -1,5 +1,10 @@
 // Importing images into the cache: registry images, OCI layouts and archives become one
 // squashfs file each, shared by every task, step and `cocoon pull` that needs them.
+//
+// These functions live in libcocoon-import (with libcurl, libarchive and libcrypto), not in
+// libcocoon: loading those libraries costs every process about 15 ms, and srun, slurmstepd
+// and the holder of a step with an image file never need them. libcocoon loads
+// libcocoon-import itself when a step's image must be imported.
 #pragma once
 
 #include <cstdint>
@@ -61,3 +66,11 @@ std::vector<CacheEntry> list_cache(const std::string& cache_dir);
 size_t remove_from_cache(const std::string& cache_dir, const std::string& what);
 
 } // namespace cocoon
+
+// ensure_image under a C name, which libcocoon looks up after loading libcocoon-import
+// (dlsym); programs call ensure_image.
+extern "C" void cocoon_import_ensure_image(const cocoon::ImageReference& reference,
+                                           const cocoon::Config& config,
+                                           const std::string& cache_dir, const std::string& home,
+                                           const cocoon::ImportProgress& progress,
+                                           cocoon::ImportedImage* result);

@@ -28,14 +28,6 @@ constexpr size_t max_ref_bytes = 64 << 10;
 // An image's metadata: its configuration (at most max_image_json_size) and a few fields.
 constexpr size_t max_meta_bytes = 16 << 20;
 
-std::string replace_all(std::string text, const std::string& from, const std::string& to)
-{
-    for (size_t pos = text.find(from); pos != std::string::npos;
-         pos = text.find(from, pos + to.size()))
-        text.replace(pos, from.size(), to);
-    return text;
-}
-
 // Names in a directory we hold open (never following what they are).
 std::vector<std::string> list_dir(int dir)
 {
@@ -90,18 +82,6 @@ private:
 };
 
 } // namespace
-
-std::string resolve_cache_dir(const Config& config, const Identity& identity,
-                              const std::string& override)
-{
-    std::string dir = override.empty() ? config.cache_dir : override;
-    dir = replace_all(dir, "{uid}", std::to_string(identity.uid));
-    dir = replace_all(dir, "{user}", identity.user_name);
-    dir = replace_all(dir, "{home}", identity.home);
-    if (!dir.starts_with('/'))
-        fail("the image cache directory '{}' is not an absolute path", dir);
-    return std::filesystem::path(dir).lexically_normal().string();
-}
 
 ImageCache::ImageCache(std::string root, Access access, uid_t shared_owner)
     : root_(std::move(root))

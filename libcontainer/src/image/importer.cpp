@@ -412,6 +412,19 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
     return image;
 }
 
+} // namespace cocoon
+
+extern "C" void cocoon_import_ensure_image(const cocoon::ImageReference& reference,
+                                           const cocoon::Config& config,
+                                           const std::string& cache_dir, const std::string& home,
+                                           const cocoon::ImportProgress& progress,
+                                           cocoon::ImportedImage* result)
+{
+    *result = cocoon::ensure_image(reference, config, cache_dir, home, progress);
+}
+
+namespace cocoon {
+
 std::vector<CacheEntry> list_cache(const std::string& cache_dir)
 {
     ImageCache cache(cache_dir);

@@ -9,6 +9,7 @@
 #include "cocoon/image.h"
 #include "cocoon/spec.h"
 #include "directory_image.h"
+#include "image/import_loader.h"
 #include "squashfs_image.h"
 
 namespace cocoon {
@@ -73,7 +74,7 @@ std::unique_ptr<ImageSource> open_image(const ContainerSpec& spec, const Config&
     if (reference.kind == ImageReference::Kind::Path)
         return open_path(reference.path, config);
     // Mounted from the descriptor the cache opened (and locked): never reopened by path.
-    auto imported = ensure_image(reference, config, spec.cache_dir, identity.home, progress);
+    auto imported = import_image(reference, config, spec.cache_dir, identity.home, progress);
     auto trusted = trusted_image_request(config, imported);
     return std::make_unique<ImportedSquashfsImage>(
         std::make_unique<SquashfsImage>(imported.squashfs, std::move(imported.in_use), config),

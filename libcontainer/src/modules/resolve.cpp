@@ -24,6 +24,7 @@
 #include "modules/library_abi.h"
 #include "modules/replaced_libraries.h"
 #include "util/sys.h"
+#include "util/text.h"
 
 namespace cocoon {
 
@@ -91,13 +92,6 @@ std::string dir_name(const std::string& path)
 {
     auto slash = path.rfind('/');
     return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-std::string replace_all(std::string text, const std::string& from, const std::string& to)
-{
-    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-        text.replace(at, from.size(), to);
-    return text;
 }
 
 void remove_spaces(std::string& text)

@@ -2,7 +2,6 @@
 // typed, bounded frames (util/frames.h). In the plugin this code runs in slurmstepd, which
 // can regain root: it parses no image data, only frames whose type, size and content it
 // checks (environment names, a working directory, progress numbers).
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,6 +28,7 @@
 #include "runtime/spec_wire.h"
 #include "util/fd_passing.h"
 #include "util/frames.h"
+#include "util/install_paths.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
 
@@ -124,20 +124,14 @@ std::string parse_workdir(const std::string& payload)
     return payload;
 }
 
-// Where the holder program is installed: relative to this library (so a staged install
-// with meson install --destdir works too) unless configured as an absolute path.
+// Where the holder program is installed: relative to this library unless configured as
+// an absolute path.
 std::string holder_program_path()
 {
     std::string configured = COCOON_HOLDER_PROGRAM;
     if (configured.starts_with('/'))
         return configured;
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&holder_program_path), &info) == 0 || !info.dli_fname)
-        fail("cannot find where libcocoon is installed");
-    char real[PATH_MAX];
-    if (!realpath(info.dli_fname, real))
-        throw_errno(fmt::format("cannot resolve {}", info.dli_fname));
-    auto path = std::filesystem::path(real).parent_path() / configured;
+    auto path = std::filesystem::path(libcocoon_directory()) / configured;
     return path.lexically_normal().string();
 }
 

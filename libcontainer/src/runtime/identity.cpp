@@ -2,12 +2,14 @@
 #include <pwd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <vector>
 
 #include "cocoon/error.h"
 #include "cocoon/spec.h"
+#include "util/text.h"
 
 namespace cocoon {
 
@@ -149,6 +151,18 @@ std::string inner_id_map_text(const std::string& outer_map, unsigned id)
             text += fmt::format("{} {} {}\n", first, first, count);
     }
     return text;
+}
+
+std::string resolve_cache_dir(const Config& config, const Identity& identity,
+                              const std::string& override)
+{
+    std::string dir = override.empty() ? config.cache_dir : override;
+    dir = replace_all(dir, "{uid}", std::to_string(identity.uid));
+    dir = replace_all(dir, "{user}", identity.user_name);
+    dir = replace_all(dir, "{home}", identity.home);
+    if (!dir.starts_with('/'))
+        fail("the image cache directory '{}' is not an absolute path", dir);
+    return std::filesystem::path(dir).lexically_normal().string();
 }
 
 } // namespace cocoon

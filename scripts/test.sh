@@ -64,6 +64,13 @@ chmod -R a+rX "$state/install"
 # COCOON_TEST_DIR, so that a run in another directory shares nothing with this one.
 sed "s|/var/tmp/cocoon-test|$state|g" tests/integration/cocoon.yaml > "$state/etc/cocoon.yaml"
 chmod 0644 "$state/etc/cocoon.yaml"
+# The cluster's test images (make-mpi-image.sh alone takes about 40 s on two CPUs) are built
+# in the background while the unprivileged suite runs; tests/harness/cluster.sh start then
+# finds them up to date (or rebuilds them and says why, when this failed).
+images_log=build/meson-logs/test-images.txt
+{ tests/harness/make-images.sh "$state/images" && tests/harness/make-mpi-image.sh "$state/images"; } \
+    > "$images_log" 2>&1 &
+images_pid=$!
 # The unprivileged suite needs no cluster: it runs before one exists (with test names given,
 # it runs with the others, in any order). Its own log, counted in the closing line.
 unprivileged_log=build/meson-logs/testlog-unprivileged.json
@@ -81,6 +88,7 @@ COCOON_PLUGIN=$(find "$state/install" -name spank_cocoon.so -print -quit)
 export COCOON_PLUGIN
 export COCOON_CONFIG=$state/etc/cocoon.yaml
 export COCOON_REQUIRE_CLUSTER=1
+wait "$images_pid" || echo "test.sh: building the test images in the background failed (see $images_log)" >&2
 tests/harness/cluster.sh start
 trap 'tests/harness/registry.sh stop >/dev/null 2>&1 || true
       tests/harness/cluster.sh stop >/dev/null 2>&1 || true' EXIT

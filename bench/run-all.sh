@@ -37,7 +37,7 @@
 #           skopeo + umoci + mksquashfs (after the rounds; --no-import leaves it out)
 #
 # --quick: 2 rounds and one import run instead of 5 and 2 (about 2 minutes on two CPUs
-# once the images exist). --peers installs bubblewrap, charliecloud-runtime and podman
+# once the images exist; a default run about 4). --peers installs bubblewrap, charliecloud-runtime and podman
 # (with runc and uidmap) from Debian with apt-get, then measures them; a peer that does not
 # run on this machine is left out with a line saying why.
 #

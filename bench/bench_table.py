@@ -46,14 +46,18 @@ def join_note(row, rows):
             f"mount namespace, not the host's, in every round: {verdict}")
 
 
+def name_width(rows):
+    return max([34] + [len(row["name"]) for row in rows])
+
+
 def step_table(rows):
-    print(f"{'group':7} {'variant':34} {'median ms':>10} {'ratio':>7} {'+ms':>8}")
-    for row in rows:
-        if row["kind"] == "probe" or not row["samples"]:
-            continue
+    steps = [row for row in rows if row["kind"] != "probe" and row["samples"]]
+    width = name_width(steps)
+    print(f"{'group':7} {'variant':{width}} {'median ms':>10} {'ratio':>7} {'+ms':>8}")
+    for row in steps:
         ms = median(row, "ms")
         base = median(rows[row["reference"]], "ms")
-        print(f"{row['group']:7} {row['name']:34} {ms:10.1f} {ms / base:7.2f} {ms - base:+8.1f}")
+        print(f"{row['group']:7} {row['name']:{width}} {ms:10.1f} {ms / base:7.2f} {ms - base:+8.1f}")
         if row["kind"] == "ns" and row["extra"] != "-":
             print(join_note(row, rows))
         if "requests" in row["samples"][0]:
@@ -65,13 +69,14 @@ def probe_table(rows):
     probes = [row for row in rows if row["kind"] == "probe" and row["samples"]]
     if not probes:
         return
+    width = name_width(probes)
     print()
-    print(f"{'inside the task':34}" + "".join(f"{m + ' ms':>10}{'ratio':>7}" for m in MEASURES))
+    print(f"{'inside the task':{width}}" + "".join(f"{m + ' ms':>10}{'ratio':>7}" for m in MEASURES))
     for row in probes:
         base = rows[row["reference"]]
         cells = "".join(f"{median(row, m):10.0f}{median(row, m) / median(base, m):7.2f}"
                         for m in MEASURES)
-        print(f"{row['name']:34}{cells}")
+        print(f"{row['name']:{width}}{cells}")
 
 
 def main():

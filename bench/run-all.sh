@@ -23,12 +23,21 @@
 #           a sequential read of 128 MiB; on the host (the host's own Python, the same
 #           large files), and in the directory, squashfuse and kernel-mounted images,
 #           writable (the default: an overlay on the image) and --container-readonly (and
-#           in the peers with --peers, whose roots are read-only). Ratios to the host.
+#           in the peers with --peers, whose roots are read-only); and in the squashfuse
+#           and kernel-mounted images as the first and the second step of one job with
+#           warm_mount_linger set (the second runs on the mount the first warmed). Ratios
+#           to the host.
+#   warm    the steps of one allocation (salloc, one per round): `srun true` in the 1 MB
+#           and 2 GB squashfs and the kernel-mounted Python image, steps 2 and 3 (and
+#           step 1, which starts the image holder) with cocoon.yaml warm_mount_linger set,
+#           and steps 2 and 3 in another allocation without it; ratio to bare `srun true`
+#           steps 2 and 3 of the allocation with it. The cluster's cocoon.yaml gets
+#           warm_mount_linger for that job only and is restored whatever happens.
 #   import  bench/import-bench.sh: `cocoon pull` of a 5-layer 400 MiB image against
 #           skopeo + umoci + mksquashfs (after the rounds; --no-import leaves it out)
 #
 # --quick: 2 rounds and one import run instead of 5 and 2 (about 2 minutes on two CPUs
-# once the images exist). --peers installs bubblewrap, charliecloud-runtime and podman
+# once the images exist; a default run about 4). --peers installs bubblewrap, charliecloud-runtime and podman
 # (with runc and uidmap) from Debian with apt-get, then measures them; a peer that does not
 # run on this machine is left out with a line saying why.
 #
@@ -100,8 +109,14 @@ clean_peers() {
 
 work=$(mktemp -d /tmp/cocoon-bench.XXXXXX)
 started_registry=0
+# The cluster's cocoon.yaml as it was: the warm group's jobs run with warm_mount_linger
+# added, and whatever happens the file is put back (in place: its owner and mode stay).
+saved_config=$(mktemp /tmp/cocoon-bench-config.XXXXXX)
+cp "$config" "$saved_config"
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
+    [[ -s "$saved_config" ]] && cat "$saved_config" > "$config"
+    rm -f "$saved_config"
     rm -rf "$work" "$cache"
     (( peers )) && clean_peers
     if (( started_registry )); then tests/harness/registry.sh stop >/dev/null 2>&1 || true; fi
@@ -116,22 +131,31 @@ fi
 bench/make-bench-images.sh "$bench"
 py=$bench/python
 
-# The trusted cache, filled by root as an admin would (and emptied again at the end); its
-# file, named by path, is what a user's own squashfs is: mounted by squashfuse.
+# The trusted cache, filled by root as an admin would (and emptied again at the end). A
+# copy of its file in the user's directory is the user's own squashfs, mounted by
+# squashfuse: a file of its own, because the steps of one job with warm_mount_linger share
+# the mount of the first step that used the same file, whichever way it was mounted.
 install -d -m 0755 "$cache"
 COCOON_CACHE_DIR=$cache "$cocoon" pull -c "$config" "oci:$py/layout:latest" >/dev/null
-py_sqsh=$(find "$cache/images" -name '*.sqsh' -print -quit)
+py_sqsh=$work/python.sqsh
+cp "$(find "$cache/images" -name '*.sqsh' -print -quit)" "$py_sqsh"
+chown "$user" "$py_sqsh"
 
-# Runs a command as the test user in $work; its output in $work/out and $work/err, its
-# wall time in ms on stdout. Waits first until no job is left and the node is idle (a new
-# job while the last one completes waits about a second for the scheduler).
+# Waits until no job is left and the node is idle (a new job while the last one completes
+# waits about a second for the scheduler; its epilog may still run).
 node=$(hostname -s)
-as_user_timed() {
+wait_idle() {
     local i
     for ((i = 0; i < 200; i++)); do
-        [[ -z "$(squeue -h -o %i 2>/dev/null)" && "$(sinfo -h -n "$node" -o %T 2>/dev/null | sort -u)" == idle ]] && break
+        [[ -z "$(squeue -h -o %i 2>/dev/null)" && "$(sinfo -h -n "$node" -o %T 2>/dev/null | sort -u)" == idle ]] && return
         sleep 0.05
     done
+}
+
+# Runs a command as the test user in $work, once the node is idle; its output in
+# $work/out and $work/err, its wall time in ms on stdout.
+as_user_timed() {
+    wait_idle
     # shellcheck disable=SC2016  # expanded by the user's shell
     runuser -u "$user" -- bash -c 'cd /tmp
         start=$EPOCHREALTIME; eval "$1" >"$2/out" 2>"$2/err"; status=$?; end=$EPOCHREALTIME
@@ -218,6 +242,83 @@ for i in "${!peer_names[@]}"; do
     add inside "${peer_names[$i]}" probe "$host_row" - "srun ${peer_prefixes[$i]} $probe"
 done
 
+# warm: the later steps of one job, which with warm_mount_linger share the image mount of
+# the job's first step that used the same image file (docs/performance.md "Warm mounts
+# across steps"). A job script, run in one allocation (salloc) per round, times each of its
+# steps on the host, srun included, and prints a sample line per recorded step. The
+# reference is bare steps of the same allocation: a step inside an allocation costs less
+# than a new job. Per round one job runs with warm_mount_linger set, one without for
+# contrast. The probe rows (in the inside table) run the probe twice on one image in the
+# job with warm mounts: the first step mounts the image and warms it as a job's first step
+# would, the second runs on that warm mount.
+warm_steps=3 linger=30
+kernel_image=oci:$py/layout:latest
+warm_job=$work/warm-job.sh fresh_job=$work/fresh-job.sh
+for file in "$warm_job" "$fresh_job"; do
+    { echo '#!/bin/bash'; echo "dir=$work"; cat <<'EOF'
+# One allocation of bench/run-all.sh. step ROW KIND COMMAND runs one step and prints
+# "ROW ms MS" (KIND time) or "ROW " and the probe's line (KIND probe); for ROW -, nothing.
+step() {
+    local row=$1 kind=$2 start end; shift 2
+    start=${EPOCHREALTIME/[.,]/}
+    "$@" >"$dir/step.out" 2>"$dir/step.err" ||
+        { echo "step '$*' failed: $(tail -n 1 "$dir/step.err")" >&2; exit 1; }
+    end=${EPOCHREALTIME/[.,]/}
+    case $row:$kind in
+        -:*) ;;
+        *:time) printf '%s ms %d.%03d\n' "$row" $(((end - start) / 1000)) $(((end - start) % 1000)) ;;
+        *:probe) echo "$row $(cat "$dir/step.out")" ;;
+    esac
+}
+EOF
+    } > "$file"
+done
+job_step() { # FILE ROW KIND COMMAND
+    printf 'step %s %s %s\n' "$2" "$3" "$4" >> "$1"
+}
+
+for image in "squashfuse:$py_sqsh" "kernel mount:$kernel_image"; do
+    add inside "${image%%:*}, job step 1, linger" probe "$host_row" - ""
+    job_step "$warm_job" "$(last)" probe "srun --container=${image#*:} $probe"
+    add inside "${image%%:*}, job step 2, warm mount" probe "$host_row" - ""
+    job_step "$warm_job" "$(last)" probe "srun --container=${image#*:} $probe"
+done
+
+# The images of the timed steps, and per image its rows: step 1 with warm_mount_linger,
+# the later steps with it and without it. The kernel-mounted Python image's step 1 finds
+# the mount of the probe steps above already warm: it has no step 1 row.
+later="steps 2-$warm_steps"
+add warm "bare srun, $later of the job" time "$(($(last) + 1))" - ""
+warm_bare=$(last)
+warm_images=("1 MB squashfs:$images/busybox.sqsh" "2 GB squashfs:$bench/sizes/2g.sqsh"
+    "python kernel mount:$kernel_image")
+first_rows=() warm_rows=() fresh_rows=()
+for image in "${warm_images[@]}"; do
+    if [[ "$image" == python* ]]; then
+        first_rows+=(-)
+    else
+        add warm "${image%%:*}, step 1, linger" time "$warm_bare" - ""
+        first_rows+=("$(last)")
+    fi
+    add warm "${image%%:*}, $later, linger" time "$warm_bare" - ""
+    warm_rows+=("$(last)")
+done
+for image in "${warm_images[@]}"; do
+    add warm "${image%%:*}, $later, no linger" time "$warm_bare" - ""
+    fresh_rows+=("$(last)")
+done
+# In each pass every image once, so that whatever else the machine does meanwhile hits
+# them alike.
+for ((step = 1; step <= warm_steps; step++)); do
+    job_step "$warm_job" "$( ((step > 1)) && echo "$warm_bare" || echo -)" time "srun true"
+    for i in "${!warm_images[@]}"; do
+        job_step "$warm_job" "$( ((step > 1)) && echo "${warm_rows[$i]}" || echo "${first_rows[$i]}")" \
+            time "srun --container=${warm_images[$i]#*:} true"
+        job_step "$fresh_job" "$( ((step > 1)) && echo "${fresh_rows[$i]}" || echo -)" \
+            time "srun --container=${warm_images[$i]#*:} true"
+    done
+done
+
 # Once before the rounds: the registry image into the user's cache, and the host's mount
 # namespace, which no container task may report.
 as_user_timed "srun --container=$registry_ref true" >/dev/null ||
@@ -228,6 +329,7 @@ host_ns=$(cat "$work/out")
 samples=$work/samples
 for ((round = 0; round < rounds; round++)); do
     for i in "${!cmds[@]}"; do
+        [[ -n "${cmds[$i]}" ]] || continue # a step of the warm group's jobs, below
         mark=$(wc -l < "$registry_log")
         if ! ms=$(as_user_timed "${cmds[$i]}"); then
             echo "run-all: '${cmds[$i]}' failed: $(tail -n 1 "$work/err")" >&2
@@ -247,12 +349,26 @@ for ((round = 0; round < rounds; round++)); do
         fi
         echo "$i $line" >> "$samples"
     done
+    for job in "$warm_job" "$fresh_job"; do
+        # Changed only while no job runs (each step reads the file when it starts).
+        wait_idle
+        sed '/^warm_mount_linger:/d' "$saved_config" > "$config"
+        if [[ "$job" == "$warm_job" ]]; then echo "warm_mount_linger: $linger" >> "$config"; fi
+        if ! as_user_timed "salloc -Q bash $job" >/dev/null; then
+            echo "run-all: the warm group's job ($job) failed: $(tail -n 1 "$work/err")" >&2
+            exit 1
+        fi
+        wait_idle
+        cat "$saved_config" > "$config"
+        grep -E '^[0-9]+ ' "$work/out" >> "$samples" || true
+    done
     printf '.' >&2
 done
 echo >&2
 
 echo "cocoon bench: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), $rounds rounds interleaved, medians"
 echo "node $node has $(sinfo -h -n "$node" -o %c | head -n 1) CPUs: srun -n 8 and -n 64 run with --overcommit (-O)"
+echo "warm: the steps of one allocation (salloc), $warm_steps per image; linger: warm_mount_linger: $linger"
 python3 bench/bench_table.py "$spec" "$samples"
 du_line() { du -sh --apparent-size "$1" | cut -f1; }
 echo "image sizes: 1 MB $(du_line "$images/busybox.sqsh"), 100 MB $(du_line "$bench/sizes/100m.sqsh")," \

@@ -96,6 +96,17 @@ for blob in "${blobs[0]}" "${blobs[-1]}"; do
         fail "an image entered the cache from a tampered layout: $(find "$cache" -name '*.sqsh')"
     assert_cache_clean "$cache"
 done
+# A layer blob is checked when the image is converted, not on each use: once the intact
+# layout is cached, a copy whose layer blob changed under the same (checked) manifest is
+# served from the cache by the manifest's digest, and its blobs are never read.
+wait_idle
+run_user env COCOON_CACHE_DIR="$cache" timeout 90 srun --container="oci:$IMAGES/oci/busybox:latest" true
+assert_succeeded "srun with the intact layout"
+layout=$CATALOGUE_DIR/tampered-${blobs[-1]#sha256:}
+wait_idle
+run_user env COCOON_CACHE_DIR="$cache" timeout 90 srun --container="oci:$layout:latest" true
+assert_succeeded "srun with a changed layer blob under a manifest already cached"
+assert_not_contains "$ERR" "refusing it" "stderr of the step served from the cache"
 
 # --- BI-19 ------------------------------------------------------------------------------------------
 # Links to a host directory the user may write to: followed, the container's /dev and

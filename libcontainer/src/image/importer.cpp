@@ -34,6 +34,10 @@ struct LocalImage {
         // digest of its configuration's and layers' digests
     std::string config; // configuration JSON
     std::vector<Layer> layers;
+    // An OCI layout's layer blobs are checked against their digests only when the image is
+    // converted, not on each use: the manifest (checked) names them all, so a cache hit on
+    // its digest needs none of them, and hashing a large layer costs a step ~1 s per GB.
+    std::string unchecked_layout;
 };
 
 std::string read_text(const std::string& path, size_t limit)
@@ -119,8 +123,17 @@ LocalImage read_oci_layout(const std::string& layout, const std::string& tag)
     image.digest = manifest.digest;
     image.config = read_text(verified_blob(layout, manifest.config.digest), max_image_json_size);
     for (const auto& layer : manifest.layers)
-        image.layers.push_back({verified_blob(layout, layer.digest), layer.digest});
+        image.layers.push_back({blob_path(layout, layer.digest), layer.digest});
+    image.unchecked_layout = layout;
     return image;
+}
+
+// Before a conversion: every layer of `image` is what its digest says.
+void check_layers(const LocalImage& image)
+{
+    if (!image.unchecked_layout.empty())
+        for (const auto& layer : image.layers)
+            verified_blob(image.unchecked_layout, layer.digest);
 }
 
 // Unpacks the members of an image archive (small JSON files and layer tars, all regular
@@ -276,6 +289,7 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
         } else {
             auto imported = cache.import(image.digest, what, [&](const std::string& work) {
                 check_image_config(image.config);
+                check_layers(image);
                 report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
                 write_squashfs(image.layers, work + "/image.sqsh", config);
                 return image.config;

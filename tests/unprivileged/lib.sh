@@ -201,9 +201,9 @@ cocoon_run() {
     [[ "$RC" != 124 ]] || fail "cocoon run $* hung (killed after $COCOON_TIMEOUT s)"
 }
 
-# A writable container of a directory image needs the image's directories to be the user's
-# where a mount point is created in them (docs/limitations.md): as root, the images are
-# root's, so the tests run writable containers of a copy the user owns (copy_image).
+# In a writable container of a directory image the user can change only the image's
+# directories that are theirs (docs/limitations.md): as root, the images are root's, so the
+# tests that write into the image's tree use a copy the user owns (copy_image).
 
 # copy_image NAME: a copy of the busybox directory image at $WORK/NAME, for the test to
 # change; prints the path.

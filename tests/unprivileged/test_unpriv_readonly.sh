@@ -61,6 +61,20 @@ assert_eq 0 "$OUT" "owner of the image's files with --container-remap-root"
 cocoon_run --container-readonly "$BUSYBOX_SQSH" stat -c %u /bin/busybox
 assert_eq "$overflow_uid" "$OUT" "owner of the image's files in a read-only container"
 
+# A writable container of the directory image that root owns, from a working directory
+# whose mount point goes in a directory of the image that is root's (/var/tmp): overlayfs
+# cannot copy that directory up (its owner is not mapped in the container), so it is covered
+# with a tmpfs of its entries, as in a read-only container, and the step runs.
+scratch_dir /var/tmp 0755
+cwd=$SCRATCH
+cd "$cwd" || fail "cannot change to $cwd"
+cocoon_run "$BUSYBOX_DIR" sh -c "$IN_IMAGE; pwd; echo written > in-cwd; touch /created && echo root-writable"
+cd "$WORK" || fail "cannot change to $WORK"
+assert_succeeded "a writable container of the root-owned $BUSYBOX_DIR from $cwd"
+assert_eq "$cwd"$'\nroot-writable' "$OUT" "a writable container of the root-owned $BUSYBOX_DIR from $cwd"
+assert_eq written "$(cat "$cwd/in-cwd")" "the file written to the working directory, on the host"
+rm -rf "$cwd" # now: the check for temporary files below counts it
+
 assert_eq "$before" "$(image_state)" "the images after writes in their containers"
 assert_no_leftovers
 pass

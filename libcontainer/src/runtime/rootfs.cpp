@@ -41,9 +41,13 @@ std::pair<std::string, std::string> split_path(const std::string& path)
     return {parent, path.substr(slash + 1)};
 }
 
-bool is_read_only_error(int error)
+// The errors of a directory of the image we cannot add an entry to, which shadow() covers:
+// a read-only image (EROFS), a directory that is not ours (EACCES, EPERM), and in a writable
+// container a directory that overlayfs cannot copy up because its owner is not mapped in the
+// container's user namespace (EOVERFLOW: a directory image owned by root, say).
+bool cannot_add_entry_error(int error)
 {
-    return error == EROFS || error == EACCES || error == EPERM;
+    return error == EROFS || error == EACCES || error == EPERM || error == EOVERFLOW;
 }
 
 class RootfsBuilder {
@@ -157,7 +161,7 @@ private:
             }
             if (rc >= 0 || errno == EEXIST)
                 return;
-            if (attempt == 0 && is_read_only_error(errno)) {
+            if (attempt == 0 && cannot_add_entry_error(errno)) {
                 shadow(parent_path);
                 continue;
             }
@@ -197,7 +201,8 @@ private:
     }
 
     // Covers the directory at `path` with a tmpfs holding the same entries (bound from the
-    // original), so new mount points can be created in a read-only image.
+    // original), so new mount points can be created in a read-only image, or in a directory
+    // of the image that a writable container cannot change.
     void shadow(const std::string& path)
     {
         UniqueFd original = resolve(path, O_RDONLY | O_DIRECTORY);

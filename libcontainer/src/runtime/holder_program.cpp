@@ -282,12 +282,9 @@ void wait_for_end_of_step(int control_fd, sys::OutputForwarder& server)
 
 void serve(int status_fd, int control_fd, bool named)
 {
-    sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
-    if (request.type != "request")
-        fail("the holder program expected a request, got '{}'", request.type);
     ContainerSpec spec;
     Config config;
-    decode_holder_request(request.payload, spec, config);
+    read_holder_request(control_fd, "the holder program", spec, config);
 
     auto image = open_image(spec, config, [status_fd](const ImportEvent& event) {
         sys::write_frame(status_fd, "progress", format_progress(event));
@@ -350,6 +347,14 @@ void create_container_namespaces(ImageSource& image, int status_fd, int control_
     ask_for_kernel_mount(image, status_fd, control_fd);
     if (unshare(CLONE_NEWNS) != 0)
         throw_errno("cannot create a mount namespace");
+}
+
+void read_holder_request(int control_fd, const char* program, ContainerSpec& spec, Config& config)
+{
+    sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
+    if (request.type != "request")
+        fail("{} expected a request, got '{}'", program, request.type);
+    decode_holder_request(request.payload, spec, config);
 }
 
 int run_holder_process(int status_fd, bool undumpable, const std::function<void()>& serve) noexcept

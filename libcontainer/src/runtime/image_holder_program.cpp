@@ -28,7 +28,6 @@
 #include "cocoon/image.h"
 #include "cocoon/log.h"
 #include "runtime/holder_process.h"
-#include "runtime/spec_wire.h"
 #include "runtime/warm_mount_internal.h"
 #include "util/fd_passing.h"
 #include "util/frames.h"
@@ -38,18 +37,13 @@ namespace cocoon {
 
 namespace {
 
-constexpr size_t max_request_bytes = 16 << 20;
-
 using Clock = std::chrono::steady_clock;
 
 void serve_image(int status_fd, int control_fd, const std::string& key)
 {
-    sys::Frame request = sys::read_frame(control_fd, max_request_bytes);
-    if (request.type != "request")
-        fail("the image holder expected a request, got '{}'", request.type);
     ContainerSpec spec;
     Config config;
-    decode_holder_request(request.payload, spec, config);
+    read_holder_request(control_fd, "the image holder", spec, config);
     UniqueFd receiver = make_lease_socket();
     auto image = open_image(spec, config, {});
     // The step asked for the file it opened; a tag may have moved to another image since.

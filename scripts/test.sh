@@ -1,11 +1,11 @@
 #!/bin/bash
 # The whole test suite, on a fresh Debian 12 machine as root:
 #   install packages -> build -> the unprivileged suite (as the test user, no cluster) ->
-#   start a private three-node Slurm cluster on this machine -> run the unit and
+#   start a private three-node Slurm cluster on this machine -> run the linkage and
 #   integration suites, and beside them (in the background, at a lower priority) the unit
 #   suite under ASan/UBSan (build-asan) and scripts/lint.sh (clang-format, clang-tidy) ->
 #   stop the cluster.
-#   COCOON_SANITIZERS=0 leaves out the sanitizer run.
+#   COCOON_SANITIZERS=0 leaves out the sanitizer run; the unit suite then runs in ./build.
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ phase_done install
 scripts/build.sh
 phase_done build
 
-# The unit suite again, built with AddressSanitizer and UndefinedBehaviorSanitizer (only
+# The unit suite, built with AddressSanitizer and UndefinedBehaviorSanitizer (only
 # its own targets), in the background at a lower priority while the cluster starts and the
 # integration suite (which mostly waits on Slurm) runs. Its results count in the closing
 # line; a failure does not stop the integration suites from running.
@@ -81,6 +81,9 @@ if (( $# == 0 )); then
     COCOON_REQUIRE_CLUSTER=1 meson test -C build --suite unprivileged --num-processes 1 \
         --print-errorlogs --logbase testlog-unprivileged || unprivileged_status=$?
     main_suites=(--no-suite unprivileged)
+    # The unit suite runs once, in the sanitizer build: the same tests, with every memory
+    # error and undefined behaviour a failure (its programs are not built in ./build then).
+    [[ -n "$sanitizer_pid" ]] && main_suites+=(--no-suite unit)
     phase_done "unprivileged suite"
 fi
 

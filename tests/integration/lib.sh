@@ -134,16 +134,53 @@ run_user() {
     run_capture as_user "$@"
 }
 
+# run_batch SBATCH_ARGS...: `sbatch --wait SBATCH_ARGS...` as the test user, without
+# sbatch's own wait: sbatch --wait asks the controller every 2 s at best, most of a short
+# test job's time; this asks every 0.1 s, and returns once the job and its epilog are done
+# (at most 200 s). Sets OUT ("Submitted batch job N"), ERR, RC (the job's exit status as
+# sbatch --wait gives it: the batch script's, 128+N when signal N ended it, 1 when the job
+# ended otherwise without one, 124 when it was not done in time) and JOB (its id).
+run_batch() {
+    local i line state code seen=0
+    run_user sbatch --parsable "$@"
+    JOB=${OUT%%;*}
+    (( RC == 0 )) || return 0
+    [[ "$JOB" =~ ^[0-9]+$ ]] || fail "sbatch --parsable answered '$OUT' (stderr: $ERR)"
+    OUT="Submitted batch job $JOB"
+    for ((i = 0; i < 2000; i++)); do
+        line=$(scontrol -o show job "$JOB" 2>/dev/null)
+        state=$(grep -o ' JobState=[A-Z_]*' <<<"$line")
+        state=${state#*=}
+        case $state in
+            '')
+                # Done and forgotten (MinJobAge) between two looks: the status is lost.
+                (( seen )) && fail "job $JOB left the controller before its end state was read"
+                sleep 0.1 ;;
+            PENDING|RUNNING|SUSPENDED|COMPLETING|CONFIGURING|REQUEUED|RESIZING) seen=1; sleep 0.1 ;;
+            *)
+                code=$(grep -oE ' ExitCode=[0-9]+:[0-9]+' <<<"$line")
+                code=${code#*=}
+                if [[ -z "$code" ]]; then RC=1
+                elif [[ "${code#*:}" != 0 ]]; then RC=$((128 + ${code#*:}))
+                else RC=${code%:*}
+                fi
+                [[ "$state" == COMPLETED || "$RC" != 0 ]] || RC=1
+                return 0 ;;
+        esac
+    done
+    RC=124
+    ERR+="${ERR:+$'\n'}job $JOB not done after 200 s: ${line:-no answer from scontrol}"
+}
+
 # run_batch_script SCRIPT OUT_FILE: submits SCRIPT (made the test user's, executable) with
-# `sbatch --wait -o OUT_FILE` once the nodes are idle; sets JOB (its id) and JOB_OUT (what it
+# run_batch -o OUT_FILE once the nodes are idle; sets JOB (its id) and JOB_OUT (what it
 # printed), and fails the test when it printed nothing at all.
 run_batch_script() {
     local script=$1 out_file=$2
     chown "$TEST_USER" "$script"
     chmod 0755 "$script"
     wait_idle
-    run_user sbatch --wait -o "$out_file" "$script"
-    JOB=$(last_job_id)
+    run_batch -o "$out_file" "$script"
     [[ -f "$out_file" ]] || fail "batch output missing; sbatch said: $OUT $ERR"
     JOB_OUT=$(cat "$out_file")
 }

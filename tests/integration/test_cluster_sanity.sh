@@ -27,7 +27,8 @@ wait_idle
 out=$(echo hello | as_user srun cat)
 assert_eq hello "$out" "stdin through srun"
 
-# sbatch --wait runs a batch script and returns its exit status.
+# A batch script runs and its exit status comes back (run_batch: sbatch, then the job's
+# state until it is done).
 wait_idle
 script=$TEST_WORK/sanity-job.sh
 out_file=$TEST_WORK/sanity-job.out
@@ -35,15 +36,15 @@ rm -f "$out_file"
 printf '#!/bin/sh\necho "job $SLURM_JOB_ID on $(hostname -s)"\nid -u\n' > "$script"
 chown "$TEST_USER" "$script"
 chmod 0755 "$script"
-run_user sbatch --wait -o "$out_file" "$script"
-assert_succeeded "sbatch --wait"
+run_batch -o "$out_file" "$script"
+assert_succeeded "sbatch"
 assert_contains "$(cat "$out_file")" "on $host" "batch output"
 assert_contains "$(cat "$out_file")" "$TEST_UID" "batch output"
 [[ "$(stat -c %U "$out_file")" == "$TEST_USER" ]] || fail "batch output not owned by $TEST_USER"
 
 wait_idle
-run_user sbatch --wait --wrap 'exit 3'
-assert_eq 3 "$RC" "sbatch --wait exit status"
+run_batch --wrap 'exit 3'
+assert_eq 3 "$RC" "a batch job's exit status"
 
 # salloc runs the given command with an allocation.
 wait_idle

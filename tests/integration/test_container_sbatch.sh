@@ -16,8 +16,8 @@ chmod 0755 "$script"
 for option in "--container=$BUSYBOX_SQSH" "--container-image=$BUSYBOX_SQSH"; do
     wait_idle
     rm -f "$out_file"
-    run_user sbatch --wait "$option" -o "$out_file" "$script"
-    assert_succeeded "sbatch --wait $option"
+    run_batch "$option" -o "$out_file" "$script"
+    assert_succeeded "sbatch $option"
     [[ -f "$out_file" ]] || fail "batch output $out_file missing; sbatch said: $OUT $ERR"
     job_out=$(cat "$out_file")
     assert_contains "$job_out" cocoon-test-busybox "batch output with $option"

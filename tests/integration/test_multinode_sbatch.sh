@@ -27,11 +27,10 @@ JOB
 chown "$TEST_USER" "$work/job.sh"
 chmod 0755 "$work/job.sh"
 
-run_user timeout 180 sbatch --wait -p "$MULTI_PARTITION" -N2 --ntasks-per-node=2 -o "$work/job.out" "$work/job.sh"
+run_batch -p "$MULTI_PARTITION" -N2 --ntasks-per-node=2 -o "$work/job.out" "$work/job.sh"
 job_out=$(cat "$work/job.out" 2>/dev/null)
-assert_succeeded "sbatch --wait -p $MULTI_PARTITION -N2 --ntasks-per-node=2 (output: $job_out)"
-job=$(grep -oE '[0-9]+' <<<"$OUT" | tail -n1)
-[[ -n "$job" ]] || fail "no job id in sbatch's answer: $OUT"
+assert_succeeded "sbatch -p $MULTI_PARTITION -N2 --ntasks-per-node=2 (output: $job_out)"
+job=$JOB
 
 step1=$(grep '^step1 ' <<<"$job_out")
 assert_eq 2 "$(wc -l <<<"$step1")" "step 1 tasks (one per node); job output: $job_out"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
 
-linger=8
+linger=5
 saved_config=$(mktemp)
 cp -p "$COCOON_YAML" "$saved_config"
 script=$TEST_WORK/warm-job.sh
@@ -54,7 +54,7 @@ sleep 1
 echo "after-kill $(dev "$img")"
 echo "holder-after-kill $(holder_pids)"
 echo "after-kill-again $(dev "$img")"
-sleep $((linger + 4))
+sleep $((linger + 3))
 echo "holders-after-linger $(holders)"
 echo "after-linger $(dev "$img")"
 echo "holders-end $(holders)"

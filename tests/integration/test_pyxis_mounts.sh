@@ -80,7 +80,7 @@ assert_eq home-marker "$OUT" "home file with --container-mount-home over PYXIS_C
 
 # The same options in sbatch, for the batch step.
 wait_idle
-run_user sbatch --wait -o "$data/batch.out" "$img" --container-mounts="$data/dir:/in:ro" \
+run_batch -o "$data/batch.out" "$img" --container-mounts="$data/dir:/in:ro" \
     --container-workdir=/in --wrap="$IN_IMAGE; pwd; cat file"
 assert_succeeded "sbatch with --container-mounts and --container-workdir"
 assert_eq $'/in\nin-dir' "$(cat "$data/batch.out")" "output of the batch step"

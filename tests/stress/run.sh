@@ -6,7 +6,7 @@
 #
 #   sequential  LD-06: many sequential containerized steps in one allocation; afterwards
 #               no more user namespaces, mounts, FUSE connections, processes or slurmd
-#               descriptors than before (full: 1500 steps, sampled every 100; reduced: 50)
+#               descriptors than before (full: 1500 steps, sampled every 100; reduced: 30)
 #   import      LD-01: K importers of one new registry image start at once (steps of one
 #               allocation and `cocoon pull`s): all succeed, every blob is fetched exactly
 #               once, one cache entry, nothing partial left (full: 32; reduced: 4)
@@ -14,7 +14,7 @@
 #               directory with a symbolic link to a directory another user owns
 #               (renameat2 RENAME_EXCHANGE, in a tight loop); every step either runs or
 #               is refused with the cache's one-line error, nothing is ever written to the
-#               other user's directory, nothing hangs (full: 5 minutes; reduced: 10 s)
+#               other user's directory, nothing hangs (full: 5 minutes; reduced: 6 s)
 #
 # Needs what the integration tests need (root, tests/harness/cluster.sh start,
 # tests/harness/registry.sh start); scripts/test.sh runs the reduced form as the
@@ -43,7 +43,7 @@ require_cli
 if [[ $mode == full ]]; then
     steps=1500 sample_every=100 importers=32 flip_seconds=300
 else
-    steps=50 sample_every=25 importers=4 flip_seconds=10
+    steps=30 sample_every=15 importers=4 flip_seconds=6
 fi
 
 work=$TEST_WORK/stress

@@ -13,7 +13,7 @@ fi
 
 scripts/install-deps.sh
 scripts/build.sh --prefix=/usr/local
-meson install -C build --quiet
+meson install -C build --no-rebuild --quiet
 ldconfig
 
 # The site configuration at its default path (an admin edits this copy).

@@ -9,7 +9,6 @@
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero when a test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 if (( EUID != 0 )); then
     echo "test.sh: run as root (it installs packages, starts Slurm and submits as a test user)" >&2
@@ -58,7 +57,7 @@ fi
 mkdir -p "$state/etc"
 chmod 0755 "$state" "$state/etc"
 rm -rf "$state/install"
-meson install -C build --quiet --destdir "$state/install" >/dev/null
+meson install -C build --no-rebuild --quiet --destdir "$state/install" >/dev/null
 chmod -R a+rX "$state/install"
 # The test configuration names its caches under the default state directory: follow
 # COCOON_TEST_DIR, so that a run in another directory shares nothing with this one.
@@ -76,14 +75,18 @@ images_pid=$!
 unprivileged_log=build/meson-logs/testlog-unprivileged.json
 rm -f "$unprivileged_log"
 unprivileged_status=0
-main_suites=()
+main_options=()
 if (( $# == 0 )); then
-    COCOON_REQUIRE_CLUSTER=1 meson test -C build --suite unprivileged --num-processes 1 \
+    COCOON_REQUIRE_CLUSTER=1 meson test -C build --no-rebuild --suite unprivileged --num-processes 1 \
         --print-errorlogs --logbase testlog-unprivileged || unprivileged_status=$?
-    main_suites=(--no-suite unprivileged)
+    main_options=(--no-suite unprivileged)
     # The unit suite runs once, in the sanitizer build: the same tests, with every memory
-    # error and undefined behaviour a failure (its programs are not built in ./build then).
-    [[ -n "$sanitizer_pid" ]] && main_suites+=(--no-suite unit)
+    # error and undefined behaviour a failure. Its programs are then not built in ./build
+    # (scripts/build.sh builds what is installed; without --no-rebuild, meson test would
+    # build everything for the integration scripts, which name no build target).
+    if [[ -n "$sanitizer_pid" ]]; then
+        main_options+=(--no-suite unit --no-rebuild)
+    fi
     phase_done "unprivileged suite"
 fi
 
@@ -107,7 +110,7 @@ lint_pid=$!
 
 # Integration tests share one cluster, whose nodes are this machine: one test at a time.
 set +e
-meson test -C build --num-processes 1 --print-errorlogs "${main_suites[@]}" "$@"
+meson test -C build --num-processes 1 --print-errorlogs "${main_options[@]}" "$@"
 status=$?
 phase_done "unit and integration suites"
 wait "$lint_pid"

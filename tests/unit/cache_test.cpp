@@ -93,6 +93,23 @@ TEST_F(CacheTest, StaleWorkOfADeadImporterIsRemoved)
     EXPECT_FALSE(fs::exists(stale));
 }
 
+TEST_F(CacheTest, HalfWrittenRecordOfADeadImporterIsRemoved)
+{
+    // Killed after publishing the squashfs, while writing its record: the squashfs is
+    // invisible without the record, and the next importer removes the record's temporary.
+    ImageCache cache(root_);
+    std::string images = root_ + "/images/" + digest_hex(digest_);
+    std::ofstream(images + ".sqsh") << "published";
+    std::ofstream(images + ".json.tmp.1") << "{\"dig";
+    std::string other = root_ + "/images/" + std::string(64, 'f') + ".json.tmp.1";
+    std::ofstream(other) << "{";
+    EXPECT_FALSE(cache.find(digest_));
+    EXPECT_TRUE(cache.import(digest_, "r", build_image).squashfs.size() > 0);
+    EXPECT_FALSE(fs::exists(images + ".json.tmp.1"));
+    // Another digest's temporary may belong to an importer still at work: it stays.
+    EXPECT_TRUE(fs::exists(other));
+}
+
 TEST_F(CacheTest, SquashfsWithoutMarkerIsInvisible)
 {
     ImageCache cache(root_);

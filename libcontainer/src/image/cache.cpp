@@ -267,10 +267,15 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
     if (auto image = find(digest))
         return *image; // another process imported it while we waited
 
-    // We hold the lock: any work directory of this digest belongs to a dead importer.
+    // We hold the lock: any work directory of this digest, and any half-written record of
+    // it (an importer killed between publishing the squashfs and renaming its record into
+    // place), belongs to a dead importer.
     for (const auto& name : list_dir(tmp_fd_.get()))
         if (name.starts_with(hex + "."))
             sys::remove_tree(tmp_fd_.get(), name);
+    for (const auto& name : list_dir(images_fd_.get()))
+        if (name.starts_with(hex + ".json.tmp."))
+            unlinkat(images_fd_.get(), name.c_str(), 0);
 
     std::string work_name = fmt::format("{}.{}.{}", hex, sys::host_name(), getpid());
     if (mkdirat(tmp_fd_.get(), work_name.c_str(), 0700) != 0)

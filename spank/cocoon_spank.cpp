@@ -2,8 +2,9 @@
 //
 // The path of one step on a node (slurmstepd, remote context):
 //   user_init             build the container once: a holder process that drops to the job
-//                         user, creates the user + mount namespaces and mounts the image
-//   task_init_privileged  open the holder's namespaces (root: the holder is not dumpable)
+//                         user, creates the user + mount namespaces and mounts the image;
+//                         open the holder's namespaces (as root: the holder is not
+//                         dumpable), once for all the node's tasks, which inherit them
 //   task_init             as the user: join them, enter the working directory, set
 //                         no_new_privs, install the seccomp filter; slurmstepd then
 //                         executes the task's command
@@ -26,8 +27,8 @@
 //      answers, layers, image configuration JSON) is read only there; this process gets
 //      flat, size-checked values back (runtime/holder.cpp).
 //   2. write_id_maps() of our own child holder under RootEuid.
-//   3. open_namespaces() of our own child holder in task_init_privileged, and of its mount
-//      namespace in user_init, kept until exit.
+//   3. open_namespaces() of our own child holder (or the named container's) in user_init,
+//      kept until exit.
 //   4. mount_trusted_kernel_image(): with cocoon.yaml kernel_mount, when the holder names an
 //      image of a shared cache (an index into our own shared_caches and a digest, nothing
 //      else), check the file on descriptors and mount it with the kernel's squashfs from
@@ -108,7 +109,8 @@ struct StepState {
     std::string workdir;
     std::string image_workdir; // the image's WorkingDir, when the workdir is not there
     std::string requested_workdir; // --container-workdir
-    std::optional<NamespaceFds> namespaces; // per task
+    // The container's, opened once in user_init; each task process joins its copy.
+    std::optional<NamespaceFds> namespaces;
     UniqueFd container_mnt_ns; // slurmstepd's, ends leftovers at exit
     SeccompProgram seccomp; // cocoon.yaml's filter, compiled once for the node's tasks
     bool holder_is_named = false; // this step created a named container
@@ -471,6 +473,32 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
     log_plan(state.holder->plan_text());
 }
 
+// The namespaces of the step's container, opened once here in slurmstepd rather than in
+// each task: slurmstepd forks the tasks after user_init, and every task process inherits
+// the descriptors (close-on-exec: the task's command does not).
+void open_step_namespaces()
+{
+    try {
+        RootEuid root;
+        if (state.named) {
+            state.namespaces = open_namespaces(state.named->pid);
+            // Checked after opening: these are the holder's, not those of a reused pid.
+            if (!named_holder_alive(*state.named))
+                fail("the container named in --container-name has ended");
+            if (state.named_no_exec) {
+                state.namespaces->net = UniqueFd();
+                state.namespaces->ipc = UniqueFd();
+                state.namespaces->uts = UniqueFd();
+            }
+        } else if (state.holder) {
+            state.namespaces = open_namespaces(state.holder->pid());
+        }
+    } catch (const std::exception& e) {
+        state.namespaces.reset();
+        throw Error(fmt::format("the container of this step: {}", e.what()));
+    }
+}
+
 // --container-name: join the job's container of that name on this node, or create it.
 void start_or_join_named(spank_t sp, const std::optional<spank::ImageRequest>& request,
                          const ResolvedOptions& resolved)
@@ -698,6 +726,7 @@ int slurm_spank_user_init(spank_t sp, int, char**)
         }
         if (resolved->name) {
             start_or_join_named(sp, request, *resolved);
+            open_step_namespaces();
             return 0;
         }
         if (!request)
@@ -709,6 +738,7 @@ int slurm_spank_user_init(spank_t sp, int, char**)
                 return 0;
         }
         start_container(sp, *request, *resolved, false);
+        open_step_namespaces();
     } catch (const std::exception& e) {
         // Named containers' messages say what was typed; the others' are the image's.
         bool named = resolved && resolved->name;
@@ -716,31 +746,6 @@ int slurm_spank_user_init(spank_t sp, int, char**)
                                                   : fmt::format("{}={}: {}", request->option,
                                                                 request->value, e.what()));
         slurm_info("cocoon: %s", state.error.c_str());
-    }
-    return 0;
-}
-
-int slurm_spank_task_init_privileged(spank_t sp, int, char**)
-{
-    if (!is_remote(sp) || !state.error.empty())
-        return 0;
-    try {
-        if (state.named) {
-            state.namespaces = open_namespaces(state.named->pid);
-            // Checked after opening: these are the holder's, not those of a reused pid.
-            if (!named_holder_alive(*state.named))
-                fail("the container named in --container-name has ended");
-            if (state.named_no_exec) {
-                state.namespaces->net = UniqueFd();
-                state.namespaces->ipc = UniqueFd();
-                state.namespaces->uts = UniqueFd();
-            }
-        } else if (state.holder) {
-            state.namespaces = open_namespaces(state.holder->pid());
-        }
-    } catch (const std::exception& e) {
-        state.namespaces.reset();
-        state.error = fmt::format("the container of this step: {}", e.what());
     }
     return 0;
 }

@@ -1,5 +1,5 @@
-// ROOT CONTEXT. Everything in this file runs as root (slurmstepd in user_init and
-// task_init_privileged with its effective uid raised; the job prolog and epilog). It
+// ROOT CONTEXT. Everything in this file runs as root (slurmstepd in user_init with its
+// effective uid raised; the job prolog and epilog). It
 // touches only RUNTIME_DIR/job-JOBID/NAME (or +NAME: an image holder), where NAME was checked to be a plain name (letters, digits, '.', '_', '-', not starting with '.') and JOBID is a
 // number; every open refuses symbolic links, and directories must be root's, mode 0700.
 // The records it reads are those it wrote. It runs nothing; it sends SIGKILL only to the

@@ -163,7 +163,7 @@ struct NamespaceFds {
 };
 
 // Opens the user and mount namespaces of holder `pid`. In slurmstepd this runs as root
-// (task_init_privileged): the holder changed credentials and is not dumpable, so only a
+// (user_init, effective uid raised): the holder changed credentials and is not dumpable, so a
 // privileged process may open its /proc/PID/ns entries.
 NamespaceFds open_namespaces(pid_t pid);
 

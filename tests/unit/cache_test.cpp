@@ -110,6 +110,22 @@ TEST_F(CacheTest, HalfWrittenRecordOfADeadImporterIsRemoved)
     EXPECT_TRUE(fs::exists(other));
 }
 
+TEST_F(CacheTest, AnOldTemporaryOfANameRecordGoesWhenTheNameIsWritten)
+{
+    // A writer killed between creating and renaming a name record left its temporary;
+    // one that is not a minute old may be a writer at work on another host.
+    ImageCache cache(root_);
+    std::string record = root_ + "/refs/" + digest_hex(sha256_digest("name|amd64"));
+    std::ofstream(record + ".tmp.1") << "{";
+    std::ofstream(record + ".tmp.2") << "{";
+    struct timespec old_times[2] = {{time(nullptr) - 120, 0}, {time(nullptr) - 120, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, (record + ".tmp.1").c_str(), old_times, 0), 0);
+    cache.remember_ref("name|amd64", digest_, "name");
+    EXPECT_FALSE(fs::exists(record + ".tmp.1"));
+    EXPECT_TRUE(fs::exists(record + ".tmp.2"));
+    EXPECT_EQ(cache.lookup_ref("name|amd64"), digest_);
+}
+
 TEST_F(CacheTest, SquashfsWithoutMarkerIsInvisible)
 {
     ImageCache cache(root_);

@@ -45,6 +45,20 @@ std::vector<std::string> list_dir(int dir)
     return names;
 }
 
+// Temporaries of `name` in `dir` (sys::write_file_atomically's NAME.tmp.PID) older than a
+// minute: a writer killed between creating and renaming one left it (a write takes
+// microseconds). The writer's pid does not tell: the cache may be shared between hosts.
+void remove_dead_temporaries(int dir, const std::string& name)
+{
+    time_t now = time(nullptr);
+    for (const auto& entry : list_dir(dir)) {
+        struct stat st {};
+        if (entry.starts_with(name + ".tmp.") &&
+            fstatat(dir, entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && now - st.st_mtime > 60)
+            unlinkat(dir, entry.c_str(), 0);
+    }
+}
+
 UniqueFd open_at(int dir, const std::string& name, int flags, mode_t mode = 0)
 {
     return UniqueFd(openat(dir, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode));
@@ -225,6 +239,7 @@ void ImageCache::remember_ref(const std::string& key, const std::string& digest,
     auto existing = read_ref(file);
     if (existing && existing->key == key && existing->digest == digest && existing->name == name)
         return; // most uses of a cached image: nothing to write
+    remove_dead_temporaries(refs_fd_.get(), file);
     json record = {{"key", key}, {"digest", digest}};
     if (!name.empty())
         record["name"] = name;

@@ -112,7 +112,7 @@ lint_pid=$!
 set +e
 meson test -C build --num-processes 1 --print-errorlogs "${main_options[@]}" "$@"
 status=$?
-phase_done "unit and integration suites"
+phase_done "suites in ./build"
 wait "$lint_pid"
 lint_status=$?
 sanitizer_status=0

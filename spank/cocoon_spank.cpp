@@ -795,16 +795,11 @@ int slurm_spank_task_exit(spank_t sp, int, char**)
             return 0;
         if (++state.tasks_ended < item<uint32_t>(sp, S_JOB_LOCAL_TASK_COUNT))
             return 0;
-        pid_t holder = state.named ? state.named->pid : state.holder ? state.holder->pid() : -1;
-        if (holder < 0)
+        // The container's namespaces, opened in user_init and still held here.
+        if (!state.namespaces)
             return 0;
-        std::optional<NamespaceFds> namespaces;
-        {
-            RootEuid root;
-            namespaces = open_namespaces(holder);
-        }
         Config config = load_site_config();
-        save_container(*namespaces, state.save_path, config,
+        save_container(*state.namespaces, state.save_path, config,
                        [] { drop_to_job_user(state.uid, state.gid, state.groups); });
         slurm_info("cocoon: saved the container to %s", printable(state.save_path).c_str());
     } catch (const std::exception& e) {

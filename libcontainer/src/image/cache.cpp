@@ -45,16 +45,19 @@ std::vector<std::string> list_dir(int dir)
     return names;
 }
 
-// Temporaries of `name` in `dir` (sys::write_file_atomically's NAME.tmp.PID) older than a
-// minute: a writer killed between creating and renaming one left it (a write takes
-// microseconds). The writer's pid does not tell: the cache may be shared between hosts.
-void remove_dead_temporaries(int dir, const std::string& name)
+// Removes the temporaries of `name` in `dir` (sys::write_file_atomically's NAME.tmp.PID)
+// older than `min_age` seconds, which a writer killed between creating and renaming one
+// left. The writer's pid does not tell whether it is alive: the cache may be shared
+// between hosts. Either the caller holds the lock writers of `name` take (min_age 0), or
+// an age no write reaches (it takes microseconds) says the writer is gone.
+void remove_dead_temporaries(int dir, const std::string& name, time_t min_age)
 {
     time_t now = time(nullptr);
     for (const auto& entry : list_dir(dir)) {
         struct stat st {};
         if (entry.starts_with(name + ".tmp.") &&
-            fstatat(dir, entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && now - st.st_mtime > 60)
+            fstatat(dir, entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            now - st.st_mtime >= min_age)
             unlinkat(dir, entry.c_str(), 0);
     }
 }
@@ -239,7 +242,8 @@ void ImageCache::remember_ref(const std::string& key, const std::string& digest,
     auto existing = read_ref(file);
     if (existing && existing->key == key && existing->digest == digest && existing->name == name)
         return; // most uses of a cached image: nothing to write
-    remove_dead_temporaries(refs_fd_.get(), file);
+    // Written without a lock: only a temporary a minute old is surely dead.
+    remove_dead_temporaries(refs_fd_.get(), file, 60);
     json record = {{"key", key}, {"digest", digest}};
     if (!name.empty())
         record["name"] = name;
@@ -288,9 +292,7 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
     for (const auto& name : list_dir(tmp_fd_.get()))
         if (name.starts_with(hex + "."))
             sys::remove_tree(tmp_fd_.get(), name);
-    for (const auto& name : list_dir(images_fd_.get()))
-        if (name.starts_with(hex + ".json.tmp."))
-            unlinkat(images_fd_.get(), name.c_str(), 0);
+    remove_dead_temporaries(images_fd_.get(), hex + ".json", 0);
 
     std::string work_name = fmt::format("{}.{}.{}", hex, sys::host_name(), getpid());
     if (mkdirat(tmp_fd_.get(), work_name.c_str(), 0700) != 0)

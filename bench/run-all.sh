@@ -9,8 +9,9 @@
 #
 #   start   `srun true`, bare, and in cocoon containers of 1 MB (the busybox test image),
 #           ~100 MB and ~2 GB (busybox + random data), each as squashfs and as directory,
-#           and a registry image already in the user's cache (the step costs one HEAD
-#           request; the requests per step are counted in the registry's log)
+#           and a registry image already in the user's cache: by tag (the step costs one
+#           HEAD request), by digest, and by tag with tag_check_interval set (neither asks;
+#           the requests per step are counted in the registry's log)
 #   tree    `srun true` in the Python image (bench/make-bench-images.sh): as directory, as
 #           the user's squashfs (squashfuse), as the same image of the trusted cache
 #           (kernel_mount); with --peers also bwrap, ch-run (directory and squashfs) and
@@ -198,8 +199,20 @@ for size in 100m 2g; do
     add start "$label squashfs" time 0 - "srun --container=$bench/sizes/$size.sqsh true"
     add start "$label directory" time 0 - "srun --container=$bench/sizes/$size true"
 done
+# Each step of these rows has its registry requests counted (the registry's log).
+declare -A registry_rows=()
 add start "registry image, cached" time 0 - "srun --container=$registry_ref true"
-registry_row=$(last)
+registry_rows[$(last)]=1
+registry_digest=$(awk '$1 == "busybox" { print $2 }' "$state/registry/fixtures.digests")
+if [[ "$registry_digest" == sha256:* ]]; then
+    add start "registry image, cached, by digest" time 0 - \
+        "srun --container=${registry_ref%:latest}@$registry_digest true"
+    registry_rows[$(last)]=1
+else
+    echo "run-all: the by-digest row left out: no busybox digest in $state/registry/fixtures.digests" >&2
+fi
+add start "registry image, cached, tag_check_interval" time 0 - "srun --container=$registry_ref true"
+registry_rows[$(last)]=1 row_config[$(last)]="tag_check_interval: 1h"
 
 add tree "bare srun" time "$(($(last) + 1))" - "srun true"
 tree_bare=$(last)
@@ -365,7 +378,7 @@ for ((round = 0; round < rounds; round++)); do
                 line+=" host $(grep -cxF "$host_ns" "$work/out" || true)" ;;
             probe) line=$(cat "$work/out") ;;
         esac
-        if (( i == registry_row )); then
+        if [[ -n "${registry_rows[$i]:-}" ]]; then
             requests=$(tail -n +"$((mark + 1))" "$registry_log" | grep -E '"[A-Z]+ /v2/test/busybox/' || true)
             line+=" requests $(grep -c . <<<"$requests" || true) blobs $(grep -c '/blobs/' <<<"$requests" || true)"
         fi

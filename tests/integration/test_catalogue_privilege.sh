@@ -40,9 +40,10 @@ install -d -o "$TEST_USER" -m 0755 "$probe_dir"
 plugin=$(find "$COCOON_TEST_DIR/install" -name spank_cocoon.so -print -quit)
 library=$(find "$COCOON_TEST_DIR/install" -name 'libcocoon.so.*' -type f -print -quit)
 importer=$(find "$COCOON_TEST_DIR/install" -name 'libcocoon-import.so.*' -type f -print -quit)
-[[ -n "$plugin" && -n "$library" && -n "$importer" ]] ||
+cache_lookup=$(find "$COCOON_TEST_DIR/install" -name 'libcocoon-cache.so.*' -type f -print -quit)
+[[ -n "$plugin" && -n "$library" && -n "$importer" && -n "$cache_lookup" ]] ||
     skip "no staged install under $COCOON_TEST_DIR/install"
-for binary in "$plugin" "$library" "$importer"; do
+for binary in "$plugin" "$library" "$importer" "$cache_lookup"; do
     imports=$(nm -D --undefined-only "$binary" | awk '{ print $NF }' | sed 's/@.*//')
     for symbol in system popen; do
         ! grep -qx "$symbol" <<<"$imports" || fail "$binary imports $symbol()"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Images from a registry: --container with the image name in every accepted spelling, the
 # cache (a second use fetches no blob), the image's Env, and the cocoon pull / images /
-# rmi / run commands, with the cache from cocoon.yaml and from COCOON_CACHE_DIR.
+# rmi / run commands, with the cache from cocoon.yaml and from COCOON_CACHE_DIR; a cached
+# pinned digest, and with tag_check_interval a recently resolved tag, make no request.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
@@ -13,7 +14,13 @@ DIGEST=$(fixture_digest busybox)
 [[ "$DIGEST" == sha256:* ]] || fail "no digest for the busybox fixture in $REGISTRY_DIR/fixtures.digests"
 mapfile -t BLOBS < <(layout_blobs "$IMAGES/oci/busybox")
 override=$TEST_WORK/cache-override
-cleanup() {
+saved_config=$(mktemp)
+cp -p "$COCOON_YAML" "$saved_config"
+cleanup() { # twice: at the end, and on exit
+    if [[ -f "$saved_config" ]]; then
+        cat "$saved_config" > "$COCOON_YAML"
+        rm -f "$saved_config"
+    fi
     rm -rf "$override"
 }
 trap cleanup EXIT
@@ -111,6 +118,41 @@ assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "os-release with COCOON_
 each_blob_once "srun with the empty cache COCOON_CACHE_DIR=$override/job" "$mark"
 cocoon_images_line "$IMAGE" "$override/job"; line=$CACHED_LINE
 [[ -n "$line" ]] || fail "the job's import is not in COCOON_CACHE_DIR=$override/job"
+
+# A cached pinned digest: no request at all (tag_check_interval does not matter).
+wait_idle
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+run_user timeout "$COCOON_TIMEOUT" srun "--container=$REGISTRY_OPEN/test/busybox@$DIGEST" true
+assert_succeeded "srun --container=$REGISTRY_OPEN/test/busybox@$DIGEST (cached)"
+n=$(manifest_requests_since "$REGISTRY_OPEN_LOG" "$mark" /test/busybox/)
+[[ "$n" == 0 ]] || fail "a cached pinned digest asked the registry $n times:
+$(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
+
+# tag_check_interval: the tag was resolved on this node a moment ago (the steps above), so
+# a step uses the cached image without asking; once its record is older than the interval,
+# the next step asks again, and that answer counts from then.
+sed -i '/^tag_check_interval:/d' "$COCOON_YAML"
+echo "tag_check_interval: 1h" >> "$COCOON_YAML"
+wait_idle
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+run_user timeout "$COCOON_TIMEOUT" srun "--container=$IMAGE" cat /etc/os-release
+assert_succeeded "srun --container=$IMAGE with tag_check_interval: 1h"
+assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "os-release with tag_check_interval"
+n=$(manifest_requests_since "$REGISTRY_OPEN_LOG" "$mark" /test/busybox/)
+[[ "$n" == 0 ]] || fail "a tag resolved a moment ago was asked for again ($n requests):
+$(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
+record=$(grep -lF "\"key\":\"$IMAGE|" "$TEST_CACHE"/refs/* | head -n1)
+[[ -f "$record" ]] || fail "no record of $IMAGE in $TEST_CACHE/refs"
+touch -d '2 hours ago' "$record"
+wait_idle
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+run_user timeout "$COCOON_TIMEOUT" srun "--container=$IMAGE" true
+assert_succeeded "srun --container=$IMAGE, its tag resolved 2 hours ago"
+n=$(manifest_requests_since "$REGISTRY_OPEN_LOG" "$mark" /test/busybox/)
+(( n >= 1 )) || fail "a tag resolved 2 hours ago was not asked for (tag_check_interval: 1h)"
+(( $(stat -c %Y "$record") > $(date +%s) - 600 )) ||
+    fail "the registry's answer did not renew the record of $IMAGE ($(stat -c %y "$record"))"
+cat "$saved_config" > "$COCOON_YAML"
 
 assert_cache_clean "$TEST_CACHE" "$override/cli" "$override/job"
 cleanup

@@ -12,7 +12,10 @@
 #include <functional>
 
 #include "cocoon/error.h"
+#include "cocoon/importer.h"
+#include "cocoon/reference.h"
 #include "image/cache.h"
+#include "image/cache_lookup.h"
 #include "image/digest.h"
 #include "temp_dir.h"
 
@@ -297,6 +300,103 @@ TEST_F(CacheTest, RememberingTheSameRecordWritesNothing)
     EXPECT_EQ(st.st_mtime, 1000);
     cache.remember_ref("k", sha256_digest("other"), "n"); // a tag that moved: rewritten
     EXPECT_EQ(cache.lookup_ref("k"), sha256_digest("other"));
+}
+
+TEST_F(CacheTest, ARecordResolvedBeforeTheGivenTimeIsNotReturned)
+{
+    ImageCache cache(root_);
+    cache.remember_ref("k", digest_, "n");
+    std::string file = root_ + "/refs/" + digest_hex(sha256_digest("k"));
+    struct timespec old_time[2] = {{1000, 0}, {1000, 0}};
+    utimensat(AT_FDCWD, file.c_str(), old_time, 0);
+    EXPECT_EQ(cache.lookup_ref("k"), digest_);
+    EXPECT_EQ(cache.lookup_ref("k", 999), digest_);
+    EXPECT_FALSE(cache.lookup_ref("k", 1001));
+    cache.mark_resolved("k");
+    EXPECT_EQ(cache.lookup_ref("k", time(nullptr) - 60), digest_);
+    EXPECT_FALSE(cache.lookup_ref("other", 1));
+}
+
+namespace {
+
+// cocoon_cache_find_image as a step calls it (libcocoon-cache's entry point), on a cache
+// with one image recorded under a tag and a digest of a registry nobody listens on: a
+// request would fail the lookup, so an answer shows none was made.
+class CacheLookupTest : public CacheTest {
+protected:
+    void SetUp() override
+    {
+        CacheTest::SetUp();
+        ImageCache cache(root_);
+        cache.import(digest_, tag_, build_image);
+        cache.remember_ref(registry_key(tag_), digest_, tag_);
+        record_ = root_ + "/refs/" + digest_hex(sha256_digest(registry_key(tag_)));
+    }
+    bool find(const std::string& reference, uint64_t tag_check_interval,
+              ImportedImage* result = nullptr)
+    {
+        Config config = default_config();
+        config.tag_check_interval = tag_check_interval;
+        ImportedImage image;
+        bool found = cocoon_cache_find_image(parse_image_reference(reference, "/"), config, root_,
+                                             {}, &image);
+        if (result)
+            *result = std::move(image);
+        return found;
+    }
+    void resolved_ago(time_t seconds)
+    {
+        time_t when = time(nullptr) - seconds;
+        struct timespec times[2] = {{when, 0}, {when, 0}};
+        ASSERT_EQ(utimensat(AT_FDCWD, record_.c_str(), times, 0), 0);
+    }
+    time_t record_time()
+    {
+        struct stat st {};
+        EXPECT_EQ(stat(record_.c_str(), &st), 0);
+        return st.st_mtime;
+    }
+
+    const std::string tag_ = "127.0.0.1:1/repo:tag";
+    std::string record_;
+};
+
+} // namespace
+
+TEST_F(CacheLookupTest, ATagResolvedWithinTheIntervalNeedsNoRequest)
+{
+    resolved_ago(30);
+    ImportedImage image;
+    ASSERT_TRUE(find(tag_, 60, &image));
+    EXPECT_EQ(image.digest, digest_);
+    EXPECT_TRUE(image.in_use.valid()); // opened and locked for the mount
+    EXPECT_TRUE(flock(image.in_use.get(), LOCK_EX | LOCK_NB) == 0 || errno == EWOULDBLOCK);
+    // Using it does not make the tag look resolved again.
+    EXPECT_LE(record_time(), time(nullptr) - 30);
+}
+
+TEST_F(CacheLookupTest, AnOlderResolutionOrNoIntervalAsksTheRegistry)
+{
+    resolved_ago(120);
+    EXPECT_FALSE(find(tag_, 60));
+    resolved_ago(0);
+    EXPECT_FALSE(find(tag_, 0)); // tag_check_interval 0: every use asks
+    EXPECT_FALSE(find("127.0.0.1:1/repo:other", 60)); // another tag was never resolved
+}
+
+TEST_F(CacheLookupTest, ACachedPinnedDigestNeedsNoRequest)
+{
+    resolved_ago(1000000);
+    ImportedImage image;
+    ASSERT_TRUE(find("127.0.0.1:1/repo@" + digest_, 0, &image));
+    EXPECT_EQ(image.digest, digest_);
+    EXPECT_FALSE(find("127.0.0.1:1/repo@" + sha256_digest("another manifest"), 0));
+}
+
+TEST_F(CacheLookupTest, OtherReferencesAreLeftToTheImporter)
+{
+    EXPECT_FALSE(find("oci:" + root_ + ":tag", 60));
+    EXPECT_FALSE(find(root_ + "/images", 60));
 }
 
 TEST_F(CacheTest, DamagedRecordsAreIgnored)

@@ -194,6 +194,18 @@ TEST(Config, WarmMountLinger)
     }
 }
 
+TEST(Config, TagCheckInterval)
+{
+    EXPECT_EQ(cocoon::default_config().tag_check_interval, 0u);
+    EXPECT_EQ(parse_config("tag_check_interval: 0\n", "t").tag_check_interval, 0u);
+    EXPECT_EQ(parse_config("tag_check_interval: 10m\n", "t").tag_check_interval, 600u);
+    auto config = parse_config("tag_check_interval: 1h\n", "t");
+    EXPECT_EQ(parse_config(cocoon::format_config(config), "t").tag_check_interval, 3600u);
+    std::string error = config_error("tag_check_interval: daily\n");
+    EXPECT_NE(error.find("tag_check_interval: 'daily' is not a duration"), std::string::npos)
+        << error;
+}
+
 TEST(Config, UnknownKeyListsTheLimits)
 {
     std::string error = config_error("image_max_files: 5\n");

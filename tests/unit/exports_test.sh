@@ -1,6 +1,6 @@
 #!/bin/bash
-# libcocoon and libcocoon-import export their public API and nothing else
-# (libcontainer/libcocoon.map, libcocoon-import.map).
+# libcocoon, libcocoon-cache and libcocoon-import export their public API and nothing else
+# (libcontainer/libcocoon.map, libcocoon-cache.map, libcocoon-import.map).
 # Usage: exports_test.sh LIBRARY_SO PUBLIC_HEADER_DIR WANTED...
 #
 # Every exported symbol must be a member, the typeinfo or vtable of a class or struct

@@ -115,6 +115,10 @@ struct Config {
     // (0: off, every step mounts its image afresh). Steps of one job that use the same
     // squashfs image with the same id maps share one mount, so its caches stay warm.
     uint64_t warm_mount_linger = 0;
+    // Seconds a tag's resolution stays good on a node (0: ask the registry at every use).
+    // A step whose tag a registry resolved on this node (or the admin's pull, for a shared
+    // cache) less than this long ago uses the cached image without any request.
+    uint64_t tag_check_interval = 0;
     // The squashfs writer that turns an image's merged layers into one file.
     std::string tar2sqfs;
 

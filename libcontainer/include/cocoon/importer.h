@@ -4,7 +4,10 @@
 // These functions live in libcocoon-import (with libcurl, libarchive and libcrypto), not in
 // libcocoon: loading those libraries costs every process about 15 ms, and srun, slurmstepd
 // and the holder of a step with an image file never need them. libcocoon loads
-// libcocoon-import itself when a step's image must be imported.
+// libcocoon-import itself when a step's image must be imported. Before that, for a
+// registry image, it loads libcocoon-cache (libcrypto only, about 4 ms), which answers
+// without any request when the caches hold the image of a pinned digest, or of a tag
+// resolved within tag_check_interval.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +49,7 @@ struct ImportedImage {
 // reference) is in the cache at `cache_dir` and returns it. Runs as the user whose
 // credentials live under `home`. A tag is resolved to a digest on each use with one HEAD
 // request; when the registry cannot be reached, an image already cached for that tag is
-// used.
+// used. tag_check_interval does not apply: `cocoon pull` asks every time.
 ImportedImage ensure_image(const ImageReference& reference, const Config& config,
                            const std::string& cache_dir, const std::string& home,
                            const ImportProgress& progress);
@@ -74,3 +77,12 @@ extern "C" void cocoon_import_ensure_image(const cocoon::ImageReference& referen
                                            const std::string& cache_dir, const std::string& home,
                                            const cocoon::ImportProgress& progress,
                                            cocoon::ImportedImage* result);
+
+// libcocoon-cache's entry point: true, with `result` as ensure_image would return it, when
+// `reference` is a registry image the caches hold and no request is needed (its digest is
+// pinned, or a registry resolved its tag on this node within config.tag_check_interval);
+// false when libcocoon-import must be asked. Throws Error like ensure_image.
+extern "C" bool cocoon_cache_find_image(const cocoon::ImageReference& reference,
+                                        const cocoon::Config& config, const std::string& cache_dir,
+                                        const cocoon::ImportProgress& progress,
+                                        cocoon::ImportedImage* result);

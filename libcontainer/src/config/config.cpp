@@ -517,6 +517,11 @@ const KeyRow key_rows[] = {
          auto text = v.as<std::string>();
          c.warm_mount_linger = text == "0" ? 0 : parse_duration(text, "warm_mount_linger");
      }},
+    {"tag_check_interval", "duration", "0",
+     [](const YAML::Node& v, Config& c) {
+         auto text = v.as<std::string>();
+         c.tag_check_interval = text == "0" ? 0 : parse_duration(text, "tag_check_interval");
+     }},
     {"image_max_size", "size", "64G",
      [](const YAML::Node& v, Config& c) {
          c.image_max_size = parse_cap_size(v.as<std::string>(), "image_max_size");
@@ -647,6 +652,8 @@ std::string format_config(const Config& config)
     out << YAML::Key << "kernel_mount" << YAML::Value << config.kernel_mount;
     out << YAML::Key << "warm_mount_linger" << YAML::Value
         << std::to_string(config.warm_mount_linger);
+    out << YAML::Key << "tag_check_interval" << YAML::Value
+        << std::to_string(config.tag_check_interval);
     out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
     out << YAML::Key << "image_max_entries" << YAML::Value
         << std::to_string(config.image_max_entries);

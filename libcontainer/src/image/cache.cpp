@@ -225,14 +225,29 @@ std::vector<ImageCache::Ref> ImageCache::refs() const
     return all;
 }
 
-std::optional<std::string> ImageCache::lookup_ref(const std::string& key) const
+std::optional<std::string> ImageCache::lookup_ref(const std::string& key,
+                                                  time_t resolved_since) const
 {
     if (absent_)
         return std::nullopt;
-    auto ref = read_ref(digest_hex(sha256_digest(key)));
+    std::string file = digest_hex(sha256_digest(key));
+    if (resolved_since > 0) {
+        struct stat st {};
+        if (fstatat(refs_fd_.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            st.st_mtime < resolved_since)
+            return std::nullopt;
+    }
+    auto ref = read_ref(file);
     if (!ref || ref->key != key)
         return std::nullopt;
     return ref->digest;
+}
+
+void ImageCache::mark_resolved(const std::string& key) const
+{
+    if (!absent_ && tmp_fd_.valid())
+        utimensat(refs_fd_.get(), digest_hex(sha256_digest(key)).c_str(), nullptr,
+                  AT_SYMLINK_NOFOLLOW);
 }
 
 void ImageCache::remember_ref(const std::string& key, const std::string& digest,

@@ -74,9 +74,13 @@ public:
 
     // Key -> digest, for cheap re-resolution and offline use. With a `name`, the record is
     // also one of the image's names. Writes nothing when the record is already there.
-    std::optional<std::string> lookup_ref(const std::string& key) const;
+    // A record's modification time is when its key was last resolved (a registry answered
+    // for the tag): with `resolved_since`, an older record is not returned.
+    std::optional<std::string> lookup_ref(const std::string& key, time_t resolved_since = 0) const;
     void remember_ref(const std::string& key, const std::string& digest,
                       const std::string& name = {});
+    // The record of `key` was resolved again now (nothing in a read-only cache).
+    void mark_resolved(const std::string& key) const;
     // Every name recorded, with its digest (whether or not the image is in this cache).
     std::vector<CachedName> names() const;
 

@@ -10,22 +10,24 @@ namespace cocoon {
 
 namespace {
 
+using FindCached = decltype(&cocoon_cache_find_image);
 using EnsureImage = decltype(&cocoon_import_ensure_image);
 
-// Loaded once per process and never unloaded. The library comes from the directory that
-// libcocoon itself was loaded from, which the installation owns; the holder that loads it
-// runs as the job user, so it gains nothing the user's own code could not do.
-EnsureImage load_importer()
+// Loads `library` once per process (never unloaded) and returns its `entry`. The library
+// comes from the directory that libcocoon itself was loaded from, which the installation
+// owns; the holder that loads it runs as the job user, so it gains nothing the user's own
+// code could not do.
+template <typename Entry>
+Entry load_entry(const char* library, const char* entry)
 {
-    std::string path = libcocoon_directory() + "/" + COCOON_IMPORT_LIBRARY;
-    void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!library)
-        fail("cannot load the image importer {}: {} (is cocoon completely installed?)", path,
-             dlerror());
-    void* entry = dlsym(library, "cocoon_import_ensure_image");
-    if (!entry)
-        fail("{} has no cocoon_import_ensure_image: it does not match this libcocoon", path);
-    return reinterpret_cast<EnsureImage>(entry);
+    std::string path = libcocoon_directory() + "/" + library;
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+        fail("cannot load {}: {} (is cocoon completely installed?)", path, dlerror());
+    void* symbol = dlsym(handle, entry);
+    if (!symbol)
+        fail("{} has no {}: it does not match this libcocoon", path, entry);
+    return reinterpret_cast<Entry>(symbol);
 }
 
 } // namespace
@@ -34,8 +36,18 @@ ImportedImage import_image(const ImageReference& reference, const Config& config
                            const std::string& cache_dir, const std::string& home,
                            const ImportProgress& progress)
 {
-    static const EnsureImage ensure = load_importer();
     ImportedImage result;
+    // A registry image the caches can answer for (a pinned digest, or a tag resolved within
+    // tag_check_interval) needs neither libcurl nor libarchive.
+    if (reference.kind == ImageReference::Kind::Registry &&
+        (!reference.digest.empty() || config.tag_check_interval > 0)) {
+        static const FindCached find =
+            load_entry<FindCached>(COCOON_CACHE_LIBRARY, "cocoon_cache_find_image");
+        if (find(reference, config, cache_dir, progress, &result))
+            return result;
+    }
+    static const EnsureImage ensure =
+        load_entry<EnsureImage>(COCOON_IMPORT_LIBRARY, "cocoon_import_ensure_image");
     ensure(reference, config, cache_dir, home, progress, &result);
     return result;
 }

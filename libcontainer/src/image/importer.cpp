@@ -13,10 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cache.h"
+#include "cache_lookup.h"
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
 #include "credentials.h"
 #include "digest.h"
+#include "platform.h"
 #include "registry_client.h"
 #include "squashfs_writer.h"
 #include "util/json_limits.h"
@@ -211,68 +213,10 @@ void check_image_config(const std::string& config)
     parse_untrusted_json(config, "the image configuration");
 }
 
-// A user name or uid (cocoon.yaml shared_cache_owner) as a uid.
-uid_t user_id(const std::string& user)
-{
-    if (!user.empty() && user.find_first_not_of("0123456789") == std::string::npos)
-        return static_cast<uid_t>(std::stoul(user));
-    struct passwd entry {};
-    struct passwd* found = nullptr;
-    std::vector<char> buffer(16384);
-    if (getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found)
-        fail("cocoon.yaml shared_cache_owner: no user '{}' on this node", user);
-    return found->pw_uid;
-}
-
 ImportedImage to_imported(const CachedImage& image)
 {
     return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
 }
-
-void report(const ImportProgress& progress, const ImportEvent& event)
-{
-    if (progress)
-        progress(event);
-}
-
-// Caches to look in before importing: the admin's shared ones, then the user's.
-struct Caches {
-    std::vector<ImageCache> shared;
-    ImageCache& own;
-
-    std::optional<CachedImage> find(const std::string& digest) const
-    {
-        for (const auto& cache : shared)
-            if (auto image = cache.find(digest))
-                return image;
-        return own.find(digest);
-    }
-    std::optional<CachedImage> find_ref(const std::string& key) const
-    {
-        for (const ImageCache* cache : all())
-            if (auto digest = cache->lookup_ref(key))
-                if (auto image = find(*digest))
-                    return image;
-        return std::nullopt;
-    }
-    // The squashfs file of `image`, opened relative to the checked images/ directory of the
-    // cache that holds it (never by its path: the path was only checked when opened).
-    UniqueFd open_file(const CachedImage& image) const
-    {
-        for (const ImageCache* cache : all())
-            if (image.squashfs.starts_with(cache->root() + "/images/"))
-                return cache->open_squashfs(image.digest);
-        fail("image {} is in none of the caches", image.squashfs);
-    }
-    std::vector<const ImageCache*> all() const
-    {
-        std::vector<const ImageCache*> caches;
-        for (const auto& cache : shared)
-            caches.push_back(&cache);
-        caches.push_back(&own);
-        return caches;
-    }
-};
 
 ImportedImage import_local(const ImageReference& reference, const Config& config, Caches& caches,
                            const ImportProgress& progress)
@@ -324,39 +268,30 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
 {
     ImageCache& cache = caches.own;
     std::string name = reference.canonical();
-    std::string arch = node_architecture();
     std::string wanted = reference.digest.empty() ? reference.tag : reference.digest;
+    // A cached pinned digest: no request at all.
+    if (auto image = find_without_request(reference, caches, 0, progress))
+        return std::move(*image);
     report(progress, {ImportEvent::Phase::Resolving, name});
-
-    auto cached_for = [&](const std::string& key) { return caches.find_ref(key + "|" + arch); };
     auto hit = [&](const CachedImage& image) {
-        cache.touch(image.digest);
-        // The name it was reached by now, also when the image came under another name: it
-        // is listed, removable and usable offline under this name too.
-        cache.remember_ref(name + "|" + arch, image.digest, name);
-        report(progress, {ImportEvent::Phase::Done, name, 0, 0, 0, 0, true});
-        return to_imported(image);
+        return use_cached(caches, image, name, true, progress);
     };
-
-    // A pinned digest never changes: no request at all when it is cached.
-    if (!reference.digest.empty()) {
-        if (auto image = cached_for(reference.digest))
-            return hit(*image);
-        if (auto image = caches.find(reference.digest))
-            return hit(*image);
-    }
     RegistryClient client(reference.registry, reference.repository, config,
                           load_credentials(home, reference.registry));
     // One cheap HEAD request: a tag may have moved since it was cached.
     auto head = client.head_manifest(wanted);
     std::optional<std::string> current = head.digest;
     if (current) {
-        if (auto image = cached_for(*current))
-            return hit(*image);
-        if (auto image = caches.find(*current))
-            return hit(*image);
+        auto image = caches.find_ref(registry_key(*current));
+        if (!image)
+            image = caches.find(*current);
+        if (image) {
+            ImportedImage result = hit(*image);
+            cache.mark_resolved(registry_key(name)); // for tag_check_interval
+            return result;
+        }
     } else if (!head.reachable) {
-        if (auto image = cached_for(name))
+        if (auto image = caches.find_ref(registry_key(name)))
             return hit(*image); // registry unreachable: use what this tag was last time
     }
     // Otherwise (not cached, or the registry refused the HEAD) the GET below reports why.
@@ -389,13 +324,14 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
             unlink(layer.path.c_str());
         return config_json;
     });
-    cache.remember_ref(name + "|" + arch, image.digest, name);
+    cache.remember_ref(registry_key(name), image.digest, name);
+    cache.mark_resolved(registry_key(name));
     // The HEAD answer's digest becomes a key only when the manifest (or index) fetched
     // has that digest: a registry cannot make one digest stand for another image.
     if (current && (*current == manifest.digest || *current == manifest.index_digest))
-        cache.remember_ref(*current + "|" + arch, image.digest);
+        cache.remember_ref(registry_key(*current), image.digest);
     if (!reference.digest.empty())
-        cache.remember_ref(reference.digest + "|" + arch, image.digest);
+        cache.remember_ref(registry_key(reference.digest), image.digest);
     report(progress, {ImportEvent::Phase::Done, name});
     return to_imported(image);
 }
@@ -406,23 +342,15 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
                            const std::string& cache_dir, const std::string& home,
                            const ImportProgress& progress)
 {
-    ImageCache cache(cache_dir);
-    Caches caches{{}, cache};
-    uid_t shared_owner = config.shared_caches.empty() ? 0 : user_id(config.shared_cache_owner);
-    for (const auto& shared : config.shared_caches)
-        if (shared != cache_dir)
-            caches.shared.emplace_back(shared, ImageCache::Access::ReadOnly, shared_owner);
     if (reference.kind == ImageReference::Kind::Path)
         fail("{} is a file or directory, not an image to import", reference.text);
+    Caches caches(config, cache_dir);
     ImportedImage image = reference.kind == ImageReference::Kind::Registry
                               ? import_registry(reference, config, caches, home, progress)
                               : import_local(reference, config, caches, progress);
     // The image is about to be mounted from this descriptor: keep it out of any eviction,
     // ours or another's.
-    image.in_use = caches.open_file(CachedImage{image.digest, image.squashfs, {}, {}, 0, 0});
-    flock(image.in_use.get(), LOCK_SH);
-    if (config.cache_max_size > 0)
-        cache.evict(config.cache_max_size);
+    image = hold_for_mount(caches, std::move(image), config);
     return image;
 }
 

@@ -1,6 +1,5 @@
 #include "registry_client.h"
 
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +12,7 @@
 
 #include "cocoon/error.h"
 #include "digest.h"
+#include "platform.h"
 #include "util/json_limits.h"
 
 namespace cocoon {
@@ -164,20 +164,6 @@ TransferRefused larger_than_declared(const BlobRef& blob, const std::string& ima
 }
 
 } // namespace
-
-std::string node_architecture()
-{
-    struct utsname name {};
-    uname(&name);
-    std::string machine = name.machine;
-    if (machine == "x86_64")
-        return "amd64";
-    if (machine == "aarch64")
-        return "arm64";
-    if (machine.starts_with("arm"))
-        return "arm";
-    return machine;
-}
 
 ImageManifest parse_manifest(const std::string& body, const std::string& digest,
                              const std::string& architecture, const std::string& what,

@@ -39,9 +39,6 @@ using BlobProgress = std::function<void(uint64_t)>;
 // anyone on the path).
 bool may_send_credentials(const std::string& realm, bool registry_insecure);
 
-// "amd64", "arm64", ... for the machine this runs on.
-std::string node_architecture();
-
 // Parses a manifest or image index body (OCI or Docker v2 schema 2). For an index, returns
 // the digest of the entry for linux/`architecture` in `selected` and no layers. Throws
 // Error naming `what` for malformed JSON (or JSON beyond the caps of json_limits.h),

@@ -393,9 +393,54 @@ TEST_F(CacheLookupTest, ACachedPinnedDigestNeedsNoRequest)
     EXPECT_FALSE(find("127.0.0.1:1/repo@" + sha256_digest("another manifest"), 0));
 }
 
-TEST_F(CacheLookupTest, OtherReferencesAreLeftToTheImporter)
+namespace {
+
+// Writes `content` as a blob of the OCI layout at `layout`; returns its descriptor.
+std::string write_blob(const std::string& layout, const std::string& media_type,
+                       const std::string& content)
 {
-    EXPECT_FALSE(find("oci:" + root_ + ":tag", 60));
+    std::string digest = sha256_digest(content);
+    fs::create_directories(layout + "/blobs/sha256");
+    std::ofstream(layout + "/blobs/sha256/" + digest_hex(digest)) << content;
+    return R"({"mediaType":")" + media_type + R"(","digest":")" + digest + R"(","size":)" +
+           std::to_string(content.size()) + "}";
+}
+
+// A one-layer OCI layout tagged "v1"; returns its manifest's digest.
+std::string write_layout(const std::string& layout)
+{
+    std::string config = write_blob(layout, "application/vnd.oci.image.config.v1+json", "{}");
+    std::string layer = write_blob(layout, "application/vnd.oci.image.layer.v1.tar", "tar");
+    std::string manifest =
+        R"({"schemaVersion":2,"config":)" + config + R"(,"layers":[)" + layer + "]}";
+    std::string entry = write_blob(layout, "application/vnd.oci.image.manifest.v1+json", manifest);
+    entry.insert(entry.size() - 1, R"(,"annotations":{"org.opencontainers.image.ref.name":"v1"})");
+    std::ofstream(layout + "/index.json") << R"({"schemaVersion":2,"manifests":[)" + entry + "]}";
+    return sha256_digest(manifest);
+}
+
+} // namespace
+
+TEST_F(CacheLookupTest, ACachedOciLayoutImageNeedsNoImporter)
+{
+    std::string layout = root_ + "/layout";
+    std::string manifest = write_layout(layout);
+    EXPECT_FALSE(find("oci:" + layout + ":v1", 0)); // not converted yet: the importer's
+    ImageCache(root_).import(manifest, "oci:" + layout + ":v1", build_image);
+    ImportedImage image;
+    ASSERT_TRUE(find("oci:" + layout + ":v1", 0, &image));
+    EXPECT_EQ(image.digest, manifest);
+    EXPECT_TRUE(image.in_use.valid());
+    // Used under that name: listed and removable by it.
+    EXPECT_EQ(ImageCache(root_).lookup_ref("oci:" + layout + ":v1"), manifest);
+    // The layout is read at each use: a tag it does not have is an error, as when importing.
+    EXPECT_THROW(find("oci:" + layout + ":v2", 0), Error);
+}
+
+TEST_F(CacheLookupTest, ArchivesAreLeftToTheImporter)
+{
+    EXPECT_FALSE(find("oci-archive:" + root_ + "/image.tar", 60));
+    EXPECT_FALSE(find("docker-archive:" + root_ + "/image.tar", 60));
     EXPECT_FALSE(find(root_ + "/images", 60));
 }
 

@@ -4,10 +4,10 @@
 // These functions live in libcocoon-import (with libcurl, libarchive and libcrypto), not in
 // libcocoon: loading those libraries costs every process about 15 ms, and srun, slurmstepd
 // and the holder of a step with an image file never need them. libcocoon loads
-// libcocoon-import itself when a step's image must be imported. Before that, for a
-// registry image, it loads libcocoon-cache (libcrypto only, about 4 ms), which answers
-// without any request when the caches hold the image of a pinned digest, or of a tag
-// resolved within tag_check_interval.
+// libcocoon-import itself when a step's image must be imported. Before that, for an OCI
+// layout or a registry image, it loads libcocoon-cache (libcrypto only, about 4 ms), which
+// answers without any request when the caches hold the layout's image, or the image of a
+// pinned digest or of a tag resolved within tag_check_interval.
 #pragma once
 
 #include <cstdint>
@@ -79,9 +79,10 @@ extern "C" void cocoon_import_ensure_image(const cocoon::ImageReference& referen
                                            cocoon::ImportedImage* result);
 
 // libcocoon-cache's entry point: true, with `result` as ensure_image would return it, when
-// `reference` is a registry image the caches hold and no request is needed (its digest is
-// pinned, or a registry resolved its tag on this node within config.tag_check_interval);
-// false when libcocoon-import must be asked. Throws Error like ensure_image.
+// the caches hold the image of `reference` and no request is needed (an OCI layout's image;
+// a registry image whose digest is pinned, or whose tag a registry resolved on this node
+// within config.tag_check_interval); false when libcocoon-import must be asked. Throws
+// Error like ensure_image.
 extern "C" bool cocoon_cache_find_image(const cocoon::ImageReference& reference,
                                         const cocoon::Config& config, const std::string& cache_dir,
                                         const cocoon::ImportProgress& progress,

@@ -9,8 +9,6 @@ extern "C" bool cocoon_cache_find_image(const cocoon::ImageReference& reference,
                                         cocoon::ImportedImage* result)
 {
     using namespace cocoon;
-    if (reference.kind != ImageReference::Kind::Registry)
-        return false;
     Caches caches(config, cache_dir);
     time_t tag_resolved_since = 0;
     if (config.tag_check_interval > 0)

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 
 #include "cocoon/error.h"
+#include "oci_layout.h"
 #include "platform.h"
 
 namespace cocoon {
@@ -67,11 +68,11 @@ std::vector<const ImageCache*> Caches::all() const
 }
 
 ImportedImage use_cached(Caches& caches, const CachedImage& image, const std::string& name,
-                         bool record_name, const ImportProgress& progress)
+                         const std::string& record_key, const ImportProgress& progress)
 {
     caches.own.touch(image.digest);
-    if (record_name)
-        caches.own.remember_ref(registry_key(name), image.digest, name);
+    if (!record_key.empty())
+        caches.own.remember_ref(record_key, image.digest, name);
     report(progress, {ImportEvent::Phase::Done, name, 0, 0, 0, 0, true});
     return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
 }
@@ -80,9 +81,18 @@ std::optional<ImportedImage> find_without_request(const ImageReference& referenc
                                                   time_t tag_resolved_since,
                                                   const ImportProgress& progress)
 {
+    std::string name = reference.canonical();
+    // A layout's index and manifest are read (and hashed) at each use: they name the image.
+    if (reference.kind == ImageReference::Kind::OciLayout) {
+        LocalImage image = read_oci_layout(reference.path, reference.tag);
+        auto cached = caches.find(image.digest);
+        if (!cached)
+            return std::nullopt;
+        report(progress, {ImportEvent::Phase::Resolving, name});
+        return use_cached(caches, *cached, name, name, progress);
+    }
     if (reference.kind != ImageReference::Kind::Registry)
         return std::nullopt;
-    std::string name = reference.canonical();
     // A pinned digest never changes.
     if (!reference.digest.empty()) {
         auto image = caches.find_ref(registry_key(reference.digest));
@@ -90,7 +100,7 @@ std::optional<ImportedImage> find_without_request(const ImageReference& referenc
             image = caches.find(reference.digest);
         if (image) {
             report(progress, {ImportEvent::Phase::Resolving, name});
-            return use_cached(caches, *image, name, true, progress);
+            return use_cached(caches, *image, name, registry_key(name), progress);
         }
         return std::nullopt;
     }
@@ -102,7 +112,7 @@ std::optional<ImportedImage> find_without_request(const ImageReference& referenc
     report(progress, {ImportEvent::Phase::Resolving, name});
     // The tag's record stays as the registry last answered: recording it again here would
     // make it look resolved now.
-    return use_cached(caches, *image, name, false, progress);
+    return use_cached(caches, *image, name, {}, progress);
 }
 
 ImportedImage hold_for_mount(Caches& caches, ImportedImage image, const Config& config)

@@ -41,15 +41,16 @@ struct Caches {
     std::vector<const ImageCache*> all() const;
 };
 
-// Uses a cached image reached by the registry name `name`: marks it used and, with
-// `record_name`, records that name for it in the user's cache (then it is listed, removable
-// and usable offline under this name too, also when it came under another).
+// Uses a cached image reached by the name `name`: marks it used and, with a `record_key`,
+// records that key and name for it in the user's cache (then it is listed, removable and
+// usable offline under this name too, also when it came under another).
 ImportedImage use_cached(Caches& caches, const CachedImage& image, const std::string& name,
-                         bool record_name, const ImportProgress& progress);
+                         const std::string& record_key, const ImportProgress& progress);
 
-// The image of a registry `reference` when no registry needs asking: its pinned digest is
-// cached, or (with `tag_resolved_since`, non-zero) a registry resolved its tag on this node
-// since then. Anything else, and every other kind of reference: nullopt.
+// The image of `reference` when the caches hold it and no registry needs asking: an OCI
+// layout's image, a registry image by its cached pinned digest, or (with
+// `tag_resolved_since`, non-zero) by a tag a registry resolved on this node since then.
+// Anything else, and archives (which must be unpacked to be known): nullopt.
 std::optional<ImportedImage> find_without_request(const ImageReference& reference, Caches& caches,
                                                   time_t tag_resolved_since,
                                                   const ImportProgress& progress);

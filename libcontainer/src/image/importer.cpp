@@ -18,6 +18,7 @@
 #include "cocoon/unique_fd.h"
 #include "credentials.h"
 #include "digest.h"
+#include "oci_layout.h"
 #include "platform.h"
 #include "registry_client.h"
 #include "squashfs_writer.h"
@@ -29,114 +30,6 @@ namespace cocoon {
 namespace {
 
 using json = nlohmann::json;
-
-// The parts of an image found on disk (an OCI layout or an unpacked archive).
-struct LocalImage {
-    std::string digest; // cache key: manifest digest (OCI), or for a docker-archive the
-        // digest of its configuration's and layers' digests
-    std::string config; // configuration JSON
-    std::vector<Layer> layers;
-    // An OCI layout's layer blobs are checked against their digests only when the image is
-    // converted, not on each use: the manifest (checked) names them all, so a cache hit on
-    // its digest needs none of them, and hashing a large layer costs a step ~1 s per GB.
-    std::string unchecked_layout;
-};
-
-std::string read_text(const std::string& path, size_t limit)
-{
-    auto text = sys::read_regular_file(path, limit);
-    if (!text)
-        fail("{} does not exist", path);
-    return *text;
-}
-
-std::string hash_file(const std::string& path)
-{
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid())
-        throw_errno(fmt::format("cannot read {}", path));
-    Sha256 hash;
-    char buffer[1 << 16];
-    for (;;) {
-        ssize_t n = read(fd.get(), buffer, sizeof(buffer));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            throw_errno(fmt::format("cannot read {}", path));
-        if (n == 0)
-            return hash.digest();
-        hash.update(buffer, static_cast<size_t>(n));
-    }
-}
-
-std::string blob_path(const std::string& layout, const std::string& digest)
-{
-    return layout + "/blobs/sha256/" + digest_hex(digest);
-}
-
-// A blob of an OCI layout, checked against its digest before use.
-std::string verified_blob(const std::string& layout, const std::string& digest)
-{
-    std::string path = blob_path(layout, digest);
-    std::string actual = hash_file(path);
-    if (actual != digest)
-        fail("{}: blob {} has the digest {}: refusing it", layout, digest, actual);
-    return path;
-}
-
-LocalImage read_oci_layout(const std::string& layout, const std::string& tag)
-{
-    std::string what = "oci:" + layout + (tag.empty() ? "" : ":" + tag);
-    std::string index_text;
-    try {
-        index_text = read_text(layout + "/index.json", max_image_json_size);
-    } catch (const Error& e) {
-        throw e.wrap(fmt::format("{} is not an OCI image layout", what));
-    }
-    json index = parse_untrusted_json(index_text, fmt::format("{}: index.json", what));
-    std::string digest;
-    try {
-        const json manifests = index.value("manifests", json::array());
-        for (const auto& entry : manifests) {
-            std::string name = entry.value("annotations", json::object())
-                                   .value("org.opencontainers.image.ref.name", "");
-            if (tag.empty() ? manifests.size() == 1 : name == tag)
-                digest = entry.value("digest", "");
-        }
-    } catch (const json::exception& e) {
-        fail("{}: malformed index.json ({})", what, e.what());
-    }
-    if (digest.empty())
-        fail("{}: no image {} in index.json", what,
-             tag.empty() ? "(give a tag: the layout holds several)" : "tagged " + tag);
-
-    std::optional<std::string> selected;
-    std::string body = read_text(verified_blob(layout, digest), max_image_json_size);
-    ImageManifest manifest = parse_manifest(body, digest, node_architecture(), what, &selected);
-    if (selected) {
-        digest = *selected;
-        body = read_text(verified_blob(layout, digest), max_image_json_size);
-        std::optional<std::string> nested;
-        manifest = parse_manifest(body, digest, node_architecture(), what, &nested);
-        if (nested)
-            fail("{}: an image index points to another index", what);
-    }
-    LocalImage image;
-    image.digest = manifest.digest;
-    image.config = read_text(verified_blob(layout, manifest.config.digest), max_image_json_size);
-    for (const auto& layer : manifest.layers)
-        image.layers.push_back({blob_path(layout, layer.digest), layer.digest});
-    image.unchecked_layout = layout;
-    return image;
-}
-
-// Before a conversion: every layer of `image` is what its digest says.
-void check_layers(const LocalImage& image)
-{
-    if (!image.unchecked_layout.empty())
-        for (const auto& layer : image.layers)
-            verified_blob(image.unchecked_layout, layer.digest);
-}
 
 // Unpacks the members of an image archive (small JSON files and layer tars, all regular
 // files) into `dir`. Names are checked: the archive is as untrusted as a layer.
@@ -225,25 +118,19 @@ ImportedImage import_local(const ImageReference& reference, const Config& config
     std::string what = reference.canonical();
     report(progress, {ImportEvent::Phase::Resolving, what});
     auto convert = [&](const LocalImage& image) {
-        ImportedImage result;
-        if (auto cached = caches.find(image.digest)) {
-            cache.touch(image.digest);
-            report(progress, {ImportEvent::Phase::Done, what, 0, 0, 0, 0, true});
-            result = to_imported(*cached);
-        } else {
-            auto imported = cache.import(image.digest, what, [&](const std::string& work) {
-                check_image_config(image.config);
-                check_layers(image);
-                report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
-                write_squashfs(image.layers, work + "/image.sqsh", config);
-                return image.config;
-            });
-            report(progress, {ImportEvent::Phase::Done, what});
-            result = to_imported(imported);
-        }
         // The image keeps every name it was used by (cocoon images, cocoon rmi NAME).
+        if (auto cached = caches.find(image.digest))
+            return use_cached(caches, *cached, what, what, progress);
+        auto imported = cache.import(image.digest, what, [&](const std::string& work) {
+            check_image_config(image.config);
+            check_layers(image);
+            report(progress, {ImportEvent::Phase::Converting, what, 0, image.layers.size()});
+            write_squashfs(image.layers, work + "/image.sqsh", config);
+            return image.config;
+        });
+        report(progress, {ImportEvent::Phase::Done, what});
         cache.remember_ref(what, image.digest, what);
-        return result;
+        return to_imported(imported);
     };
     if (reference.kind == ImageReference::Kind::OciLayout)
         return convert(read_oci_layout(reference.path, reference.tag));
@@ -274,7 +161,7 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
         return std::move(*image);
     report(progress, {ImportEvent::Phase::Resolving, name});
     auto hit = [&](const CachedImage& image) {
-        return use_cached(caches, image, name, true, progress);
+        return use_cached(caches, image, name, registry_key(name), progress);
     };
     RegistryClient client(reference.registry, reference.repository, config,
                           load_credentials(home, reference.registry));

@@ -13,23 +13,9 @@
 #include "cocoon/config.h"
 #include "credentials.h"
 #include "http.h"
+#include "manifest.h"
 
 namespace cocoon {
-
-struct BlobRef {
-    std::string digest;
-    std::string media_type;
-    uint64_t size = 0;
-};
-
-// An image manifest for this node's platform.
-struct ImageManifest {
-    std::string digest; // of the manifest itself
-    // Of the image index it was chosen from; empty when the reference named the manifest.
-    std::string index_digest;
-    BlobRef config;
-    std::vector<BlobRef> layers;
-};
 
 // Called as bytes arrive: (bytes of this blob so far).
 using BlobProgress = std::function<void(uint64_t)>;
@@ -38,14 +24,6 @@ using BlobProgress = std::function<void(uint64_t)>;
 // unless the admin marked the registry insecure (a realm on plain HTTP would show them to
 // anyone on the path).
 bool may_send_credentials(const std::string& realm, bool registry_insecure);
-
-// Parses a manifest or image index body (OCI or Docker v2 schema 2). For an index, returns
-// the digest of the entry for linux/`architecture` in `selected` and no layers. Throws
-// Error naming `what` for malformed JSON (or JSON beyond the caps of json_limits.h),
-// unknown media types, a config or layer without its size, or a missing platform.
-ImageManifest parse_manifest(const std::string& body, const std::string& digest,
-                             const std::string& architecture, const std::string& what,
-                             std::optional<std::string>* selected);
 
 class RegistryClient {
 public:

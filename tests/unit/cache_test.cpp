@@ -333,10 +333,12 @@ protected:
         record_ = root_ + "/refs/" + digest_hex(sha256_digest(registry_key(tag_)));
     }
     bool find(const std::string& reference, uint64_t tag_check_interval,
-              ImportedImage* result = nullptr)
+              ImportedImage* result = nullptr, const std::string& shared_cache = {})
     {
         Config config = default_config();
         config.tag_check_interval = tag_check_interval;
+        if (!shared_cache.empty())
+            config.shared_caches = {shared_cache};
         ImportedImage image;
         bool found = cocoon_cache_find_image(parse_image_reference(reference, "/"), config, root_,
                                              {}, &image);
@@ -373,6 +375,30 @@ TEST_F(CacheLookupTest, ATagResolvedWithinTheIntervalNeedsNoRequest)
     EXPECT_TRUE(flock(image.in_use.get(), LOCK_EX | LOCK_NB) == 0 || errno == EWOULDBLOCK);
     // Using it does not make the tag look resolved again.
     EXPECT_LE(record_time(), time(nullptr) - 30);
+}
+
+TEST_F(CacheLookupTest, TheLatestResolutionOfAnyCacheCounts)
+{
+    // The admin's shared cache says the tag is another image, resolved 10 s ago.
+    cocoon::test::TempDir shared_dir("cocoon-shared-lookup-test", 0755);
+    std::string shared = shared_dir.path();
+    const std::string other = sha256_digest("the tag's next manifest");
+    {
+        ImageCache cache(shared);
+        cache.import(other, tag_, build_image);
+        cache.remember_ref(registry_key(tag_), other, tag_);
+        std::string record = shared + "/refs/" + digest_hex(sha256_digest(registry_key(tag_)));
+        time_t when = time(nullptr) - 10;
+        struct timespec times[2] = {{when, 0}, {when, 0}};
+        ASSERT_EQ(utimensat(AT_FDCWD, record.c_str(), times, 0), 0);
+    }
+    ImportedImage image;
+    resolved_ago(5); // the user's own record is newer
+    ASSERT_TRUE(find(tag_, 60, &image, shared));
+    EXPECT_EQ(image.digest, digest_);
+    resolved_ago(20); // now the admin's is
+    ASSERT_TRUE(find(tag_, 60, &image, shared));
+    EXPECT_EQ(image.digest, other);
 }
 
 TEST_F(CacheLookupTest, AnOlderResolutionOrNoIntervalAsksTheRegistry)

@@ -225,17 +225,19 @@ std::vector<ImageCache::Ref> ImageCache::refs() const
     return all;
 }
 
-std::optional<std::string> ImageCache::lookup_ref(const std::string& key,
-                                                  time_t resolved_since) const
+std::optional<std::string> ImageCache::lookup_ref(const std::string& key, time_t resolved_since,
+                                                  time_t* resolved_at) const
 {
     if (absent_)
         return std::nullopt;
     std::string file = digest_hex(sha256_digest(key));
-    if (resolved_since > 0) {
+    if (resolved_since > 0 || resolved_at) {
         struct stat st {};
         if (fstatat(refs_fd_.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             st.st_mtime < resolved_since)
             return std::nullopt;
+        if (resolved_at)
+            *resolved_at = st.st_mtime;
     }
     auto ref = read_ref(file);
     if (!ref || ref->key != key)

@@ -75,8 +75,10 @@ public:
     // Key -> digest, for cheap re-resolution and offline use. With a `name`, the record is
     // also one of the image's names. Writes nothing when the record is already there.
     // A record's modification time is when its key was last resolved (a registry answered
-    // for the tag): with `resolved_since`, an older record is not returned.
-    std::optional<std::string> lookup_ref(const std::string& key, time_t resolved_since = 0) const;
+    // for the tag): with `resolved_since`, an older record is not returned; `resolved_at`,
+    // when given, receives that time.
+    std::optional<std::string> lookup_ref(const std::string& key, time_t resolved_since = 0,
+                                          time_t* resolved_at = nullptr) const;
     void remember_ref(const std::string& key, const std::string& digest,
                       const std::string& name = {});
     // The record of `key` was resolved again now (nothing in a read-only cache).

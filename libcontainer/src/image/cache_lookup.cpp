@@ -106,7 +106,20 @@ std::optional<ImportedImage> find_without_request(const ImageReference& referenc
     }
     if (tag_resolved_since <= 0)
         return std::nullopt;
-    auto image = caches.find_ref(registry_key(name), tag_resolved_since);
+    // The latest answer of any cache's record counts: the admin's pull may be newer than
+    // the user's own, or older.
+    std::optional<CachedImage> image;
+    time_t latest = 0;
+    for (const ImageCache* cache : caches.all()) {
+        time_t resolved_at = 0;
+        auto digest = cache->lookup_ref(registry_key(name), tag_resolved_since, &resolved_at);
+        if (!digest || resolved_at < latest)
+            continue;
+        if (auto found = caches.find(*digest)) {
+            image = found;
+            latest = resolved_at;
+        }
+    }
     if (!image)
         return std::nullopt;
     report(progress, {ImportEvent::Phase::Resolving, name});

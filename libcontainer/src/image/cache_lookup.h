@@ -49,7 +49,8 @@ ImportedImage use_cached(Caches& caches, const CachedImage& image, const std::st
 
 // The image of `reference` when the caches hold it and no registry needs asking: an OCI
 // layout's image, a registry image by its cached pinned digest, or (with
-// `tag_resolved_since`, non-zero) by a tag a registry resolved on this node since then.
+// `tag_resolved_since`, non-zero) by a tag a registry resolved on this node since then (the
+// latest such answer among the caches).
 // Anything else, and archives (which must be unpacked to be known): nullopt.
 std::optional<ImportedImage> find_without_request(const ImageReference& reference, Caches& caches,
                                                   time_t tag_resolved_since,

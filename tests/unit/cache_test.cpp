@@ -39,6 +39,17 @@ protected:
     const std::string digest_ = sha256_digest("manifest");
 };
 
+// The file of a name record, and setting its modification time (when it was resolved).
+std::string record_file(const std::string& cache, const std::string& key)
+{
+    return cache + "/refs/" + digest_hex(sha256_digest(key));
+}
+void set_mtime(const std::string& path, time_t when)
+{
+    struct timespec times[2] = {{when, 0}, {when, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
 } // namespace
 
 TEST_F(CacheTest, ImportPublishesAndFinds)
@@ -291,9 +302,8 @@ TEST_F(CacheTest, RememberingTheSameRecordWritesNothing)
 {
     ImageCache cache(root_);
     cache.remember_ref("k", digest_, "n");
-    std::string file = root_ + "/refs/" + digest_hex(sha256_digest("k"));
-    struct timespec old_time[2] = {{1000, 0}, {1000, 0}};
-    utimensat(AT_FDCWD, file.c_str(), old_time, 0);
+    std::string file = record_file(root_, "k");
+    set_mtime(file, 1000);
     cache.remember_ref("k", digest_, "n");
     struct stat st {};
     ASSERT_EQ(stat(file.c_str(), &st), 0);
@@ -306,9 +316,7 @@ TEST_F(CacheTest, ARecordResolvedBeforeTheGivenTimeIsNotReturned)
 {
     ImageCache cache(root_);
     cache.remember_ref("k", digest_, "n");
-    std::string file = root_ + "/refs/" + digest_hex(sha256_digest("k"));
-    struct timespec old_time[2] = {{1000, 0}, {1000, 0}};
-    utimensat(AT_FDCWD, file.c_str(), old_time, 0);
+    set_mtime(record_file(root_, "k"), 1000);
     EXPECT_EQ(cache.lookup_ref("k"), digest_);
     EXPECT_EQ(cache.lookup_ref("k", 999), digest_);
     EXPECT_FALSE(cache.lookup_ref("k", 1001));
@@ -330,7 +338,7 @@ protected:
         ImageCache cache(root_);
         cache.import(digest_, tag_, build_image);
         cache.remember_ref(registry_key(tag_), digest_, tag_);
-        record_ = root_ + "/refs/" + digest_hex(sha256_digest(registry_key(tag_)));
+        record_ = record_file(root_, registry_key(tag_));
     }
     bool find(const std::string& reference, uint64_t tag_check_interval,
               ImportedImage* result = nullptr, const std::string& shared_cache = {})
@@ -346,12 +354,7 @@ protected:
             *result = std::move(image);
         return found;
     }
-    void resolved_ago(time_t seconds)
-    {
-        time_t when = time(nullptr) - seconds;
-        struct timespec times[2] = {{when, 0}, {when, 0}};
-        ASSERT_EQ(utimensat(AT_FDCWD, record_.c_str(), times, 0), 0);
-    }
+    void resolved_ago(time_t seconds) { set_mtime(record_, time(nullptr) - seconds); }
     time_t record_time()
     {
         struct stat st {};
@@ -387,10 +390,7 @@ TEST_F(CacheLookupTest, TheLatestResolutionOfAnyCacheCounts)
         ImageCache cache(shared);
         cache.import(other, tag_, build_image);
         cache.remember_ref(registry_key(tag_), other, tag_);
-        std::string record = shared + "/refs/" + digest_hex(sha256_digest(registry_key(tag_)));
-        time_t when = time(nullptr) - 10;
-        struct timespec times[2] = {{when, 0}, {when, 0}};
-        ASSERT_EQ(utimensat(AT_FDCWD, record.c_str(), times, 0), 0);
+        set_mtime(record_file(shared, registry_key(tag_)), time(nullptr) - 10);
     }
     ImportedImage image;
     resolved_ago(5); // the user's own record is newer

@@ -8,14 +8,28 @@ require_plugin
 require_images
 require_nodes 3
 
-# One line per task: node, task id, mount and user namespace of the task.
-TASK_LINE='echo "$SLURMD_NODENAME $SLURM_PROCID $(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/user)"'
+# One line per task: node, task id, mount and user namespace of the task. Then each task
+# waits (at most 30 s) until every task of the step has written its line: a namespace's
+# number is unique only while it exists, so the nodes' containers must all be alive when
+# their numbers are compared (a node that finished before another started could leave its
+# number to the other's container).
+barrier=$TEST_WORK/multinode-barrier
+TASK_LINE='echo "$SLURMD_NODENAME $SLURM_PROCID $(readlink /proc/self/ns/mnt) $(readlink /proc/self/ns/user)"
+touch "'$barrier'/$SLURMD_NODENAME.$SLURM_PROCID"
+i=0
+while [ "$(ls "'$barrier'" | wc -l)" -lt "$SLURM_NTASKS" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done'
 host_mnt=$(readlink /proc/self/ns/mnt)
+cleanup() {
+    rm -rf "$barrier"
+}
+trap cleanup EXIT
 
 # check_step NODES TASKS_PER_NODE OPTION
 check_step() {
     local nodes=$1 per_node=$2 option=$3 what lines n_nodes node tasks mnts
     what="srun -p $MULTI_PARTITION -N$nodes --ntasks-per-node=$per_node $option"
+    rm -rf "$barrier"
+    install -d -o "$TEST_USER" -m 0755 "$barrier"
     wait_idle
     run_user timeout 120 srun -p "$MULTI_PARTITION" -N"$nodes" --ntasks-per-node="$per_node" \
         "$option" sh -c "$IN_IMAGE; $TASK_LINE"
@@ -63,6 +77,7 @@ run_user timeout 120 srun -p "$MULTI_PARTITION" -N2 "--container=$IMAGES/corrupt
 assert_failed "srun -N2 with a corrupt image"
 assert_contains "$ERR" "cocoon: error: --container=$IMAGES/corrupt.sqsh" "stderr of srun -N2 with a corrupt image"
 
+cleanup
 assert_no_leftovers
 assert_node_healthy
 pass

@@ -26,11 +26,21 @@ what="srun (heterogeneous, two components) --mpi=pmix --container=$OPENMPI_SQSH"
 # shellcheck disable=SC2046  # one word per option
 run_user timeout -k 2 30 srun $(component "${TEST_NODES[0]}") /hello : \
     $(component "${TEST_NODES[1]}") /hello
-if (( RC == 124 || RC == 137 )) && (( $(grep -c '^mpi-hello ' <<<"$OUT") == 2 )); then
-    echo "$what: srun hung after the step (the Slurm 22.05 deadlock above): killed" >&2
-    pkill -KILL -u "$TEST_USER" -x srun || true
-    cancel_user_jobs
-    RC=0
+# The image's Open MPI 4.1.4 now and then crashes in MPI_Finalize, after the ranks have
+# printed and communicated (seen once in about 30 runs: SIGSEGV at address 0x30 in
+# mca_btl_tcp_finalize): not cocoon's either, and recognised by that backtrace only.
+if (( $(grep -c '^mpi-hello ' <<<"$OUT") == 2 )); then
+    if (( RC == 124 || RC == 137 )); then
+        echo "$what: srun hung after the step (the Slurm 22.05 deadlock above): killed" >&2
+        pkill -KILL -u "$TEST_USER" -x srun || true
+        cancel_user_jobs
+        RC=0
+    elif (( RC == 139 )) && grep -q 'Caught signal 11' <<<"$ERR" &&
+        grep -q 'mca_btl_tcp_finalize' <<<"$ERR"; then
+        echo "$what: a rank crashed in Open MPI's MPI_Finalize (mca_btl_tcp_finalize)" >&2
+        wait_idle
+        RC=0
+    fi
 fi
 check_hello "$what" 2 2 '*/libmpi.so.40*' 'Open MPI v4.'
 

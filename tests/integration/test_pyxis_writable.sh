@@ -21,9 +21,10 @@ assert_eq "$before" "$(sha256sum "$BUSYBOX_SQSH")" "the image file after the ste
 
 # Tasks of one step share the writable root.
 wait_idle
-run_user srun -N1 -n2 "$img" sh -c "$IN_IMAGE"'; echo $SLURM_PROCID > /etc/task-$SLURM_PROCID; sleep 1; cat /etc/task-0 /etc/task-1'
+# (--label and sort: srun interleaves the two tasks' lines in any order.)
+run_user srun -N1 -n2 --label "$img" sh -c "$IN_IMAGE"'; echo $SLURM_PROCID > /etc/task-$SLURM_PROCID; sleep 1; cat /etc/task-0 /etc/task-1'
 assert_succeeded "two tasks writing into the root"
-assert_eq $'0\n1\n0\n1' "$OUT" "files of both tasks, seen by both"
+assert_eq $'0: 0\n0: 1\n1: 0\n1: 1' "$(sort <<<"$OUT")" "files of both tasks, seen by both"
 
 # The upper layer is limited by writable_size (1G by default); writing more than that
 # fails with ENOSPC rather than filling the node's memory.

@@ -27,6 +27,11 @@ uid_t user_id(const std::string& user)
     return found->pw_uid;
 }
 
+ImportedImage to_imported(const CachedImage& image)
+{
+    return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
+}
+
 std::string registry_key(const std::string& name_tag_or_digest)
 {
     return name_tag_or_digest + "|" + node_architecture();
@@ -49,10 +54,10 @@ std::optional<CachedImage> Caches::find(const std::string& digest) const
     return std::nullopt;
 }
 
-std::optional<CachedImage> Caches::find_ref(const std::string& key, time_t resolved_since) const
+std::optional<CachedImage> Caches::find_ref(const std::string& key) const
 {
     for (const ImageCache* cache : all())
-        if (auto digest = cache->lookup_ref(key, resolved_since))
+        if (auto digest = cache->lookup_ref(key))
             if (auto image = find(*digest))
                 return image;
     return std::nullopt;
@@ -74,7 +79,7 @@ ImportedImage use_cached(Caches& caches, const CachedImage& image, const std::st
     if (!record_key.empty())
         caches.own.remember_ref(record_key, image.digest, name);
     report(progress, {ImportEvent::Phase::Done, name, 0, 0, 0, 0, true});
-    return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
+    return to_imported(image);
 }
 
 std::optional<ImportedImage> find_without_request(const ImageReference& reference, Caches& caches,

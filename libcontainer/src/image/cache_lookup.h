@@ -22,6 +22,9 @@ void report(const ImportProgress& progress, const ImportEvent& event);
 // A user name or uid (cocoon.yaml shared_cache_owner) as a uid.
 uid_t user_id(const std::string& user);
 
+// A cached image as the importer returns it (not opened yet: hold_for_mount does that).
+ImportedImage to_imported(const CachedImage& image);
+
 // The key a registry name, tag or digest is recorded under on this node: images differ by
 // architecture.
 std::string registry_key(const std::string& name_tag_or_digest);
@@ -35,9 +38,8 @@ struct Caches {
     ImageCache own;
 
     std::optional<CachedImage> find(const std::string& digest) const;
-    // The image a record of `key` points to, in the first cache that has both; with
-    // `resolved_since`, only records resolved since then count.
-    std::optional<CachedImage> find_ref(const std::string& key, time_t resolved_since = 0) const;
+    // The image a record of `key` points to, in the first cache that has both.
+    std::optional<CachedImage> find_ref(const std::string& key) const;
     std::vector<const ImageCache*> all() const;
 };
 

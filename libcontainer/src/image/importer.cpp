@@ -106,11 +106,6 @@ void check_image_config(const std::string& config)
     parse_untrusted_json(config, "the image configuration");
 }
 
-ImportedImage to_imported(const CachedImage& image)
-{
-    return {image.digest, image.squashfs, image.config, image.reference, UniqueFd()};
-}
-
 ImportedImage import_local(const ImageReference& reference, const Config& config, Caches& caches,
                            const ImportProgress& progress)
 {

@@ -21,8 +21,9 @@
 // mistake never fails a callback that would drain the node.
 //
 // ROOT CONTEXT. slurmstepd runs as root. The privileged operations of this plugin are:
-//   1. drop_to_job_user(): in the forked holder, before anything else, switch fully to the
-//      job user (setgroups, setresgid, setresuid, verified); the child then executes the
+//   1. drop_to_job_user(): in the holder's child (spawned: it shares slurmstepd's memory
+//      until it executes), before anything else, switch fully to the job user (setgroups,
+//      setresgid, setresuid as raw system calls, verified); the child then executes the
 //      holder program (cocoon-holder) with a clean environment. Image data (registry
 //      answers, layers, image configuration JSON) is read only there; this process gets
 //      flat, size-checked values back (runtime/holder.cpp).
@@ -53,6 +54,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -133,31 +135,37 @@ StepState state;
 
 // ---- ROOT CONTEXT ------------------------------------------------------------------------
 
-// Switches the calling process (a fork of slurmstepd) to the job user for good. slurmstepd
+// Switches the calling process (a child of slurmstepd) to the job user for good. slurmstepd
 // called user_init with only its effective uid dropped, so regain root first to be allowed
-// to set the groups.
+// to set the groups. Raw system calls, which change only the calling process: the holder's
+// child shares slurmstepd's memory (ChildProcess::spawn), and glibc's wrappers would make
+// every thread of slurmstepd follow.
 void drop_to_job_user(uid_t uid, gid_t gid, const std::vector<gid_t>& groups)
 {
-    if (geteuid() != 0 && seteuid(0) != 0)
+    auto call = [](long number, long a, long b, long c) { return syscall(number, a, b, c); };
+    if (geteuid() != 0 && call(SYS_setresuid, -1, 0, -1) != 0)
         throw_errno("cannot regain root to drop privileges");
     // slurmd runs with -1000; the helper must be as killable as the job.
     if (int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
         (void)!write(fd, "0", 1);
         close(fd);
     }
-    if (setgroups(groups.size(), groups.data()) != 0)
+    if (call(SYS_setgroups, static_cast<long>(groups.size()), reinterpret_cast<long>(groups.data()),
+             0) != 0)
         throw_errno("setgroups");
-    if (setresgid(gid, gid, gid) != 0)
+    if (call(SYS_setresgid, gid, gid, gid) != 0)
         throw_errno("setresgid");
-    if (setresuid(uid, uid, uid) != 0)
+    if (call(SYS_setresuid, uid, uid, uid) != 0)
         throw_errno("setresuid");
     uid_t ruid, euid, suid;
     gid_t rgid, egid, sgid;
-    getresuid(&ruid, &euid, &suid);
-    getresgid(&rgid, &egid, &sgid);
+    call(SYS_getresuid, reinterpret_cast<long>(&ruid), reinterpret_cast<long>(&euid),
+         reinterpret_cast<long>(&suid));
+    call(SYS_getresgid, reinterpret_cast<long>(&rgid), reinterpret_cast<long>(&egid),
+         reinterpret_cast<long>(&sgid));
     if (ruid != uid || euid != uid || suid != uid || rgid != gid || egid != gid || sgid != gid)
         fail("privileges were not dropped to {}:{}", uid, gid);
-    if (uid != 0 && setuid(0) == 0)
+    if (uid != 0 && call(SYS_setuid, 0, 0, 0) == 0)
         fail("privileges could be regained after dropping them");
 }
 

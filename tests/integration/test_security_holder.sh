@@ -3,7 +3,9 @@
 # executed program (not a fork of slurmstepd) running as the job user with a clean
 # environment, no_new_privs and not dumpable. An image whose configuration JSON is nested
 # 60,000 levels deep (which overflowed slurmstepd's stack when it was parsed there) is
-# refused by the holder with a one-line error; the node and the next step are fine.
+# refused by the holder with a one-line error; the node and the next step are fine. With
+# fs.suid_dumpable=1 (where a process that switched to the user could be traced by them)
+# the holder's child is forked, not spawned in slurmstepd's memory: steps still start.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
@@ -11,7 +13,9 @@ require_oci_fixtures
 
 deep=$TEST_WORK/deep-config
 cache=$TEST_WORK/cache-holder
+suid_dumpable=$(cat /proc/sys/fs/suid_dumpable)
 cleanup() {
+    echo "$suid_dumpable" > /proc/sys/fs/suid_dumpable
     cancel_user_jobs
     rm -rf "$deep" "$cache"
 }
@@ -54,6 +58,14 @@ wait_idle
 run_user srun --container="$BUSYBOX_SQSH" sh -c "$IN_IMAGE; echo next"
 assert_succeeded "the step after the deep configuration"
 assert_eq next "$OUT" "output of the next step"
+
+# --- fs.suid_dumpable=1: the child is forked ---------------------------------------------
+echo 1 > /proc/sys/fs/suid_dumpable
+wait_idle
+run_user srun --container="$BUSYBOX_SQSH" sh -c "$IN_IMAGE; id -u"
+echo "$suid_dumpable" > /proc/sys/fs/suid_dumpable
+assert_succeeded "a step with fs.suid_dumpable=1"
+assert_eq "$TEST_UID" "$OUT" "the user inside, with fs.suid_dumpable=1"
 
 cleanup
 assert_no_leftovers

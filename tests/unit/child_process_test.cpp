@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,4 +192,68 @@ TEST(ChildProcess, AReleasedChildIsNeitherKilledNorWaitedFor)
     int status = -1;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     EXPECT_EQ(status, 0);
+}
+
+TEST(ChildProcess, SpawnSharesMemoryAndReturnsOnceTheChildHasExited)
+{
+    int seen = 0;
+    auto child = ChildProcess::spawn([&seen] {
+        seen = 42; // the parent's variable: the memory is shared
+        return 3;
+    });
+    ASSERT_TRUE(child.running());
+    // The calling thread waited for the child to exit (or execute) before going on.
+    EXPECT_EQ(seen, 42);
+    EXPECT_EQ(ChildProcess::exit_code(child.wait()), 3);
+}
+
+TEST(ChildProcess, ASpawnedChildExecutesAProgramAndThrowsLikeARunOne)
+{
+    Pipe out;
+    int fd = out.write.get();
+    UniqueFd shell_fd = open_shell();
+    int program = shell_fd.get();
+    char arg0[] = "sh", arg1[] = "-c", arg2[] = "echo spawned; exit 5";
+    char* argv[] = {arg0, arg1, arg2, nullptr};
+    char* envp[] = {nullptr};
+    auto child = ChildProcess::spawn([fd, program, &argv, &envp] {
+        dup2(fd, 1);
+        syscall(SYS_execveat, program, "", argv, envp, AT_EMPTY_PATH);
+        return 127;
+    });
+    ASSERT_TRUE(child.running());
+    out.write.reset();
+    EXPECT_EQ(cocoon::sys::read_file(out.read.get(), 64), "spawned\n");
+    EXPECT_EQ(ChildProcess::exit_code(child.wait()), 5);
+
+    auto thrower = ChildProcess::spawn([]() -> int { throw std::runtime_error("in the child"); });
+    EXPECT_EQ(ChildProcess::exit_code(thrower.wait()), 125);
+}
+
+volatile sig_atomic_t handler_ran = 0;
+
+TEST(ChildProcess, ASpawnedChildRunsNoneOfTheParentsSignalHandlers)
+{
+    struct sigaction action = {}, saved = {};
+    action.sa_handler = [](int) { handler_ran = 1; };
+    ASSERT_EQ(sigaction(SIGUSR1, &action, &saved), 0);
+    sigset_t before, after;
+    pthread_sigmask(SIG_SETMASK, nullptr, &before);
+    // kill(getpid()) by raw calls: glibc's raise() signals the thread it believes it is,
+    // the parent's. The handler would set the flag in the shared memory; the default
+    // action ends the child instead.
+    auto child = ChildProcess::spawn([] {
+        syscall(SYS_kill, syscall(SYS_getpid), SIGUSR1);
+        return 0;
+    });
+    ASSERT_TRUE(child.running());
+    EXPECT_EQ(ChildProcess::exit_code(child.wait()), 128 + SIGUSR1);
+    EXPECT_EQ(handler_ran, 0);
+    // The parent's handler and signal mask are as they were.
+    struct sigaction now = {};
+    ASSERT_EQ(sigaction(SIGUSR1, &saved, &now), 0);
+    EXPECT_EQ(now.sa_handler, action.sa_handler);
+    pthread_sigmask(SIG_SETMASK, nullptr, &after);
+    for (int sig = 1; sig < NSIG; ++sig)
+        EXPECT_EQ(sigismember(&before, sig), sigismember(&after, sig)) << "signal " << sig;
 }

@@ -46,15 +46,23 @@ public:
     template <typename Body>
     static ChildProcess run(Body&& body) noexcept
     {
-        return run_function(
-            [](void* context) noexcept -> int {
-                try {
-                    return (*static_cast<std::remove_reference_t<Body>*>(context))();
-                } catch (...) {
-                    return 125;
-                }
-            },
-            &body);
+        return run_function(&call<std::remove_reference_t<Body>>, &body);
+    }
+
+    // Like run(), but the child shares this process's memory until it executes a program
+    // or exits, as with vfork(2): clone(CLONE_VM | CLONE_VFORK) on a stack of its own, the
+    // calling thread waiting meanwhile. No page tables are copied and the parent takes no
+    // copy-on-write faults afterwards: in slurmstepd that is most of what starting a child
+    // costs. Signals are blocked around the clone and the child resets every handled
+    // signal to its default before `body()` runs, so no parent's handler runs in it.
+    // `body()` must change its credentials with raw system calls only: glibc's setuid
+    // family would signal the threads of the process it believes it is in (the parent's),
+    // and change theirs. It must not fork, and it allocates only to report a failure
+    // (throwing is safe: the calling thread, whose allocator state it uses, is stopped).
+    template <typename Body>
+    static ChildProcess spawn(Body&& body) noexcept
+    {
+        return spawn_function(&call<std::remove_reference_t<Body>>, &body);
     }
 
     ChildProcess() noexcept = default;
@@ -83,7 +91,20 @@ public:
     static int exit_code(int status) noexcept;
 
 private:
+    // In the child: the body's result, 125 when it throws.
+    template <typename Body>
+    static int call(void* body) noexcept
+    {
+        try {
+            return (*static_cast<Body*>(body))();
+        } catch (...) {
+            return 125;
+        }
+    }
     static ChildProcess run_function(int (*body)(void*) noexcept, void* context) noexcept;
+    static ChildProcess spawn_function(int (*body)(void*) noexcept, void* context) noexcept;
+    // Takes ownership of a started child: a pidfd for it, errno unchanged.
+    static ChildProcess adopt(pid_t pid) noexcept;
     pid_t pid_ = -1;
     UniqueFd pidfd_;
 };

@@ -28,8 +28,10 @@ namespace cocoon {
 class Holder {
 public:
     struct Hooks {
-        // Runs first in the forked holder. The SPANK plugin drops from root to the job
-        // user here; the CLI, already unprivileged, leaves it empty.
+        // Runs first in the holder's child. The SPANK plugin drops from root to the job
+        // user here; the CLI, already unprivileged, leaves it empty. Unless `named`, that
+        // child shares the caller's memory (ChildProcess::spawn): credentials change by
+        // raw system calls only.
         std::function<void()> in_child;
         // Runs in the parent once the holder has its new user namespace: writes its id
         // maps (see write_id_maps).

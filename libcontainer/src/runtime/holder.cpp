@@ -135,6 +135,18 @@ std::string holder_program_path()
     return path.lexically_normal().string();
 }
 
+// Whether a child may switch to the job user while it shares this process's memory. After
+// the switch, until it executes the holder, the child belongs to the user; the kernel makes
+// it untraceable by them (its memory "not dumpable") unless fs.suid_dumpable is 1, the
+// debugging setting: then ptrace could write into the parent's memory through it, and
+// the child is forked instead.
+bool may_share_memory_across_the_switch()
+{
+    UniqueFd fd(open("/proc/sys/fs/suid_dumpable", O_RDONLY | O_CLOEXEC));
+    char value[4] = {};
+    return fd.valid() && read(fd.get(), value, sizeof(value) - 1) > 0 && value[0] != '1';
+}
+
 // `parent`: the process whose death kills the holder until it is ready; 0 for none (a
 // named holder, whose parent has already exited). `log_fd` becomes its stderr.
 void prepare_holder_process(pid_t parent, std::array<int, 3> keep, int program_fd, int log_fd)
@@ -250,22 +262,36 @@ Holder Holder::start(const ContainerSpec& spec, const Config& config, const Hook
         sys::write_frame_raw(status_write.get(), "error", message);
         return 127;
     };
-    ChildProcess child = ChildProcess::run([&]() -> int {
+    auto in_child = [&]() -> bool {
         try {
             if (hooks.in_child)
                 hooks.in_child();
+            return true;
         } catch (const std::exception& e) {
             sys::write_frame_raw(status_write.get(), "error", e.what());
-            return 1;
+            return false;
         }
-        if (!hooks.named)
-            return exec_holder();
+    };
+    auto step_holder = [&]() -> int { return in_child() ? exec_holder() : 1; };
+    auto named_holder = [&]() -> int {
+        if (!in_child())
+            return 1;
         parent = 0;
         // Released: its parent (this child) exits now, and init reaps it.
         pid_t holder = ChildProcess::run(exec_holder).release();
         (void)!write(pid_write.get(), &holder, sizeof(holder));
         return holder > 0 ? 0 : 1;
-    });
+    };
+    // A step's holder is spawned: no copy of slurmstepd's page tables, and no copy-on-write
+    // faults in slurmstepd afterwards. A named holder's child forks once more, which a
+    // child sharing its parent's memory must not.
+    ChildProcess child;
+    if (hooks.named)
+        child = ChildProcess::run(named_holder);
+    else if (!hooks.in_child || may_share_memory_across_the_switch())
+        child = ChildProcess::spawn(step_holder);
+    else
+        child = ChildProcess::run(step_holder);
     if (!child.running())
         throw_errno("cannot start the container holder");
 

@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,20 +96,83 @@ ChildProcess ChildProcess::start(const Spec& spec)
     return child;
 }
 
-ChildProcess ChildProcess::run_function(int (*body)(void*) noexcept, void* context) noexcept
+ChildProcess ChildProcess::adopt(pid_t pid) noexcept
 {
     ChildProcess child;
-    pid_t pid = fork();
-    if (pid < 0)
-        return child;
-    if (pid == 0)
-        _exit(body(context));
     child.pid_ = pid;
     // The pid stays ours until we reap it, so the pidfd cannot name another process.
     int saved = errno;
     child.pidfd_ = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
     errno = saved;
     return child;
+}
+
+ChildProcess ChildProcess::run_function(int (*body)(void*) noexcept, void* context) noexcept
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return {};
+    if (pid == 0)
+        _exit(body(context));
+    return adopt(pid);
+}
+
+namespace {
+
+// What a spawned child needs, on the parent's stack (the parent waits until it is done).
+struct SpawnContext {
+    int (*body)(void*) noexcept;
+    void* context;
+    sigset_t mask; // the calling thread's, restored in the child
+};
+
+int spawned_child(void* argument) noexcept
+{
+    auto* spawn = static_cast<SpawnContext*>(argument);
+    // The handlers are the parent's code, working on the parent's memory: none may run here.
+    for (int sig = 1; sig < NSIG; ++sig) {
+        struct sigaction action = {};
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, nullptr, &action) != 0)
+            continue;
+        if (action.sa_handler != SIG_IGN && action.sa_handler != SIG_DFL) {
+            action = {};
+            action.sa_handler = SIG_DFL;
+            sigaction(sig, &action, nullptr);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &spawn->mask, nullptr);
+    _exit(spawn->body(spawn->context));
+}
+
+// The spawned child's stack: its code stays on the holder's path (a few frames and a
+// formatted message), far below this.
+constexpr size_t spawn_stack_bytes = 256 << 10;
+
+} // namespace
+
+ChildProcess ChildProcess::spawn_function(int (*body)(void*) noexcept, void* context) noexcept
+{
+    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* stack = mmap(nullptr, spawn_stack_bytes + page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return {};
+    // The lowest page stays inaccessible: an overflow faults instead of writing below.
+    mprotect(stack, page, PROT_NONE);
+    SpawnContext spawn{body, context, {}};
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &spawn.mask);
+    // Returns once the child has executed a program or exited (CLONE_VFORK).
+    pid_t pid = clone(spawned_child, static_cast<char*>(stack) + page + spawn_stack_bytes,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &spawn);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &spawn.mask, nullptr);
+    munmap(stack, spawn_stack_bytes + page);
+    errno = saved;
+    if (pid < 0)
+        return {};
+    return adopt(pid);
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept

@@ -1,0 +1,94 @@
+#!/bin/bash
+# Two builds of cocoon side by side on the test cluster, for a change too small to see
+# between two runs of bench/run-all.sh (whose medians move by 10 to 20 ms from run to run
+# on a small machine):
+#
+#   sudo bench/compare-builds.sh OTHER_BUILD_DIR [ROUNDS]      (default 40 rounds)
+#
+# OTHER_BUILD_DIR is a meson build directory of another checkout (say, main before the
+# change); this checkout's ./build is the other side. Both are staged as installs under
+# $COCOON_TEST_DIR; each round runs `srun true` in the 1 MB busybox image as a directory and
+# as squashfs once with each build (plugstack.conf pointed at one, then at the other), and
+# a bare `srun true`. It prints medians and the median of the paired differences (this
+# build minus the other: negative is faster). plugstack.conf is restored however it ends.
+# Like run-all.sh it starts the cluster itself (bench/with-cluster.sh) when none is up.
+set -euo pipefail
+usage="usage: bench/compare-builds.sh OTHER_BUILD_DIR [ROUNDS]"
+(( $# >= 1 && $# <= 2 )) || { echo "$usage" >&2; exit 2; }
+if ! other=$(realpath -e "$1" 2>/dev/null) || [[ ! -f "$other/build.ninja" ]]; then
+    echo "compare-builds: '$1' is not a meson build directory; $usage" >&2
+    exit 2
+fi
+cd "$(dirname "$0")/.."
+rounds=${2:-40}
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "compare-builds: ROUNDS '$rounds' is not a number; $usage" >&2; exit 2; }
+(( EUID == 0 )) || { echo "compare-builds: run as root (it submits as the cluster's test user)" >&2; exit 2; }
+state=${COCOON_TEST_DIR:-/var/tmp/cocoon-test}
+if [[ -z "${COCOON_BENCH_CLUSTER:-}" ]]; then
+    exec bench/with-cluster.sh bench/compare-builds.sh "$other" "$rounds"
+fi
+
+# shellcheck source=/dev/null
+source "$state/env"
+export SLURM_CONF
+user=cocoontest
+plugstack=$(sed -n 's/^PlugStackConfig=//p' "$SLURM_CONF")
+[[ "$plugstack" == /* && -f "$plugstack" ]] ||
+    { echo "compare-builds: no PlugStackConfig file in $SLURM_CONF" >&2; exit 1; }
+saved=$(cat "$plugstack")
+config=$(sed -n 's/.* config=\([^ ]*\).*/\1/p' <<<"$saved")
+[[ -n "$config" ]] || { echo "compare-builds: $plugstack names no cocoon.yaml (config=)" >&2; exit 1; }
+
+# The other build, staged like this one (with-cluster.sh staged ./build in $state/install).
+rm -rf --one-file-system "$state/install-other"
+meson install -C "$other" --no-rebuild --quiet --destdir "$state/install-other" >/dev/null
+chmod -R a+rX "$state/install-other"
+declare -A plugin=(
+    [this]=$(find "$state/install" -name spank_cocoon.so -print -quit)
+    [other]=$(find "$state/install-other" -name spank_cocoon.so -print -quit)
+)
+use() { printf 'required %s config=%s\n' "${plugin[$1]}" "$config" > "$plugstack"; }
+
+# Wall time of one command as the test user, in microseconds; a failure stops the run.
+timed() {
+    # shellcheck disable=SC2016  # expanded by the user's shell
+    runuser -u "$user" -- env SLURM_CONF="$SLURM_CONF" bash -c 'cd /tmp
+        start=$EPOCHREALTIME; eval "$1" >/dev/null 2>&1 || exit 1; end=$EPOCHREALTIME
+        echo $(( ${end/./} - ${start/./} ))' _ "$1" ||
+        { echo "compare-builds: '$1' failed" >&2; exit 1; }
+}
+
+samples=$(mktemp)
+trap 'printf "%s\n" "$saved" > "$plugstack"; rm -f "$samples"
+      rm -rf --one-file-system "$state/install-other"' EXIT
+sample() { # BUILD IMAGE COMMAND
+    local micros
+    micros=$(timed "$3")
+    echo "$1 $2 $micros" >> "$samples"
+}
+images=$state/images
+for ((round = 1; round <= rounds; round++)); do
+    for build in other this; do
+        use "$build"
+        sample "$build" directory "srun --container=$images/busybox true"
+        sample "$build" squashfs "srun --container=$images/busybox.sqsh true"
+    done
+    sample bare - "srun true"
+done
+
+echo "compare-builds: $(date -I), $(nproc) CPUs, $rounds rounds; this: $PWD/build, other: $other"
+python3 - "$samples" <<'PY'
+import collections, statistics, sys
+times = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    build, image, micros = line.split()
+    times[build, image].append(int(micros) / 1000)
+bare = statistics.median(times["bare", "-"])
+print(f"{'step':<28}{'other ms':>10}{'this ms':>10}{'this - other (paired median)':>31}")
+print(f"{'bare srun':<28}{bare:>10.1f}")
+for image in ("directory", "squashfs"):
+    other, this = times["other", image], times["this", image]
+    paired = statistics.median(t - o for t, o in zip(this, other))
+    print(f"{'1 MB ' + image:<28}{statistics.median(other):>10.1f}"
+          f"{statistics.median(this):>10.1f}{paired:>+31.1f}")
+PY

@@ -8,8 +8,13 @@ cd "$(dirname "$0")/.."
 dir=build-asan
 
 if [[ ! -f $dir/build.ninja ]]; then
-    # -O0: these objects are compiled on every CI run, and the suite is small.
-    meson setup "$dir" --buildtype=debug -Db_sanitize=address,undefined
+    # -O0: these objects are compiled on every CI run, and the suite is small. clang, not
+    # g++: it compiles them with both sanitizers in about half the time (5.5 against 8.4
+    # CPU minutes here), and CI runs this beside the integration suite on the same CPUs.
+    # Shared libraries (the fake MPI libraries of the tests) leave the sanitizer runtime's
+    # symbols to the executable that loads them: no --no-undefined (b_lundef).
+    CXX=${COCOON_SANITIZER_CXX:-clang++} meson setup "$dir" --buildtype=debug \
+        -Db_sanitize=address,undefined -Db_lundef=false
 fi
 
 # The files the unit suite needs, from meson's own description of the build.

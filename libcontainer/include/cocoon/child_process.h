@@ -5,10 +5,12 @@
 // The owner holds a pidfd; the destructor kills and reaps a child still running, so no
 // path leaves a zombie or a stray process.
 //
-// Two ways to start one: start() executes a program described by a Spec (the usual case);
+// Three ways to start one: start() executes a program described by a Spec (the usual case);
 // run() runs a function in the child, for the few children that must do something a Spec
 // cannot say between fork and exec (switch to the job user, setns, unshare) or that never
 // execute a program. Such a function keeps to the rules above when the parent has threads.
+// spawn() is run() without copying the parent's memory, for a child that executes a
+// program soon (a step's holder): it has stricter rules of its own, below.
 #pragma once
 
 #include <sys/types.h>

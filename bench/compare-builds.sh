@@ -49,26 +49,29 @@ declare -A plugin=(
 )
 use() { printf 'required %s config=%s\n' "${plugin[$1]}" "$config" > "$plugstack"; }
 
-# Wall time of one command as the test user, in microseconds; a failure stops the run.
-timed() {
-    # shellcheck disable=SC2016  # expanded by the user's shell
-    runuser -u "$user" -- env SLURM_CONF="$SLURM_CONF" bash -c 'cd /tmp
-        start=$EPOCHREALTIME; eval "$1" >/dev/null 2>&1 || exit 1; end=$EPOCHREALTIME
-        echo $(( ${end/./} - ${start/./} ))' _ "$1" ||
-        { echo "compare-builds: '$1' failed" >&2; exit 1; }
-}
-
-samples=$(mktemp)
-trap 'printf "%s\n" "$saved" > "$plugstack"; rm -f "$samples"
-      rm -rf --one-file-system "$state/install-other"' EXIT
+work=$(mktemp -d /tmp/cocoon-compare.XXXXXX)
+chown "$user" "$work"
+samples=$work/samples
+trap 'printf "%s\n" "$saved" > "$plugstack"
+      rm -rf --one-file-system "$work" "$state/install-other"' EXIT
+# wait_idle, as_user_timed
+# shellcheck source=bench/timed-steps.sh
+source bench/timed-steps.sh
 sample() { # BUILD IMAGE COMMAND
-    local micros
-    micros=$(timed "$3")
-    echo "$1 $2 $micros" >> "$samples"
+    local ms
+    if ! ms=$(as_user_timed "$3"); then
+        echo "compare-builds: '$3' failed:" >&2
+        cat "$work/err" >&2
+        exit 1
+    fi
+    echo "$1 $2 $ms" >> "$samples"
 }
 images=$state/images
 for ((round = 1; round <= rounds; round++)); do
-    for build in other this; do
+    # Each build goes first in every other round: neither always follows the bare step.
+    order=(other this)
+    (( round % 2 )) || order=(this other)
+    for build in "${order[@]}"; do
         use "$build"
         sample "$build" directory "srun --container=$images/busybox true"
         sample "$build" squashfs "srun --container=$images/busybox.sqsh true"
@@ -81,8 +84,8 @@ python3 - "$samples" <<'PY'
 import collections, statistics, sys
 times = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    build, image, micros = line.split()
-    times[build, image].append(int(micros) / 1000)
+    build, image, ms = line.split()
+    times[build, image].append(float(ms))
 bare = statistics.median(times["bare", "-"])
 print(f"{'step':<28}{'other ms':>10}{'this ms':>10}{'this - other (paired median)':>31}")
 print(f"{'bare srun':<28}{bare:>10.1f}")

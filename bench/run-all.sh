@@ -144,27 +144,9 @@ py_sqsh=$work/python.sqsh
 cp "$(find "$cache/images" -name '*.sqsh' -print -quit)" "$py_sqsh"
 chown "$user" "$py_sqsh"
 
-# Waits until no job is left and the node is idle (a new job while the last one completes
-# waits about a second for the scheduler; its epilog may still run).
-node=$(hostname -s)
-wait_idle() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [[ -z "$(squeue -h -o %i 2>/dev/null)" && "$(sinfo -h -n "$node" -o %T 2>/dev/null | sort -u)" == idle ]] && return
-        sleep 0.05
-    done
-}
-
-# Runs a command as the test user in $work, once the node is idle; its output in
-# $work/out and $work/err, its wall time in ms on stdout.
-as_user_timed() {
-    wait_idle
-    # shellcheck disable=SC2016  # expanded by the user's shell
-    runuser -u "$user" -- bash -c 'cd /tmp
-        start=$EPOCHREALTIME; eval "$1" >"$2/out" 2>"$2/err"; status=$?; end=$EPOCHREALTIME
-        echo "$start $end" >"$2/time"; exit $status' _ "$1" "$work" || return 1
-    awk '{ printf "%.1f", ($2 - $1) * 1000 }' "$work/time"
-}
+# wait_idle, as_user_timed
+# shellcheck source=bench/timed-steps.sh
+source bench/timed-steps.sh
 
 # The variants: one row each of spec (index, group, name, kind, reference, extra).
 #   kind time: wall time; ns: wall time and the tasks' mount namespaces; probe: the probe's

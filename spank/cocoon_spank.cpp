@@ -10,7 +10,8 @@
 //                         executes the task's command
 //   exit                  stop the holder; its mounts go with the namespaces
 //   job_prolog, job_epilog  end the job's named containers (--container-name) on this
-//                         node: at its end, and at its start after a requeue
+//                         node: at its end, and at its start after a requeue; remove the
+//                         records of users' image holders that have ended
 //
 // A named container's holder outlives its step: the step that creates it records it
 // (named_containers.h) and leaves it running; a later step of the job that names it joins
@@ -39,10 +40,12 @@
 //      ever join it, and under proctrack/linuxproc a task's background child escapes
 //      Slurm's tracking (catalogue FT-15). The open descriptor keeps the namespace, so
 //      its identity cannot be reused by another.
-//   5. the records of named containers, in a root-only directory, and the SIGKILL of
-//      their processes at the job's end (named_containers.cpp says exactly what).
-//   6. provide_warm_mount() (cocoon.yaml warm_mount_linger): the records of the job's
-//      image holders, as for named containers, and lease_warm_mount() on a recorded one:
+//   6. the records of named containers, in a root-only directory, and the SIGKILL of
+//      their processes at the job's end; in the job prolog and epilog, the removal of the
+//      records of image holders that have ended (named_containers.cpp says exactly what).
+//   7. provide_warm_mount() (cocoon.yaml warm_mount_linger): the records of the job's (with
+//      warm_mount_across_jobs: the user's) image holders, as for named containers, and
+//      lease_warm_mount() on a recorded one:
 //      pin it with a pidfd, check its start time, copy its lease socket (pidfd_getfd),
 //      send one end of a new socket pair, read one byte, open its ns/{user,mnt}
 //      (runtime/warm_lease.cpp). The image holder itself is started like any holder.
@@ -128,7 +131,7 @@ struct StepState {
     uint32_t tasks_ended = 0;
     // While start_or_join_named holds the job's records locked: the warm mount hook must
     // use that lock, not take it a second time.
-    spank::JobContainers* locked_job = nullptr;
+    spank::NodeRecords* locked_job = nullptr;
 };
 
 StepState state;
@@ -212,27 +215,59 @@ UniqueFd mount_trusted_kernel_image(const Config& config, pid_t holder,
     }
 }
 
-// warm_mount_linger: the job's image holder for this image file and these id maps, found in
-// the job's records (root's) or started like a named container's holder (as the job user)
-// and recorded; then a lease on it (lease_warm_mount, as root). Any failure leaves the
-// step to mount its image itself, and slurmd's log says why.
+// The name of the record of the image holder for image file `key` and this step's id maps,
+// configuration and mount namespace. A step may use an image holder only when its own
+// holder would have been given the same maps (uid_map and gid_map text), the same
+// configuration (as holders receive it: a changed cocoon.yaml starts new image holders,
+// the old ones linger out), and would have seen the same host: the image holder's mount
+// namespace is a copy of slurmstepd's when it started, and a job_container plugin gives
+// every job a namespace of its own (its /tmp). The image holder keeps that namespace open,
+// so its identity cannot pass to another namespace while the record is in use.
+std::string warm_record_name(const std::string& key, const ContainerSpec& spec,
+                             const Config& config)
+{
+    bool outer_root = spec.options.user_is_outer_root();
+    std::string context =
+        outer_root
+            ? remapped_uid_map_text(spec.identity) + remapped_gid_map_text(spec.identity, true)
+            : uid_map_text(spec.identity) + gid_map_text(spec.identity, true);
+    struct stat st {};
+    if (stat("/proc/self/ns/mnt", &st) != 0)
+        throw_errno("cannot identify slurmstepd's mount namespace");
+    context += fmt::format("mnt {}:{}\n", st.st_dev, st.st_ino);
+    context += format_config(config);
+    // FNV-1a: a name, not a secret. Nothing hashed is the user's to choose, and the
+    // directory holds one user's image holders only.
+    uint64_t hash = 14695981039346656037ULL;
+    for (char c : context)
+        hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    return fmt::format("+warm-{}-{}-{:016x}", key, outer_root ? "root" : "user", hash);
+}
+
+// warm_mount_linger: the image holder for this image file, id maps and configuration,
+// found in the job's records (with warm_mount_across_jobs: the user's; both root's) or
+// started like a named container's holder (as the job user) and recorded; then a lease
+// on it (lease_warm_mount, as root). Any failure leaves the step to mount its image
+// itself, and slurmd's log says why.
 std::optional<WarmMount> provide_warm_mount(uint32_t job_id, const ContainerSpec& spec,
                                             const Config& config, const Holder::Hooks& step,
                                             const std::string& image, const std::string& key)
 {
     try {
-        std::string name =
-            fmt::format("+warm-{}-{}", key, spec.options.user_is_outer_root() ? "root" : "user");
-        std::optional<spank::JobContainers> own;
-        spank::JobContainers* job = state.locked_job;
+        std::string name = warm_record_name(key, spec, config);
+        bool per_user = config.warm_mount_across_jobs;
+        std::optional<spank::NodeRecords> own;
+        // start_or_join_named holds the job's records locked: use that lock.
+        spank::NodeRecords* records = per_user ? nullptr : state.locked_job;
         std::optional<NamedContainerRecord> record;
         {
             RootEuid root;
-            if (!job) {
-                own = spank::JobContainers::open(job_id, true);
-                job = &*own;
+            if (!records) {
+                own = per_user ? spank::NodeRecords::of_user(spec.identity.uid, true)
+                               : spank::NodeRecords::of_job(job_id, true);
+                records = &*own;
             }
-            record = job->find(name);
+            record = records->find(name);
         }
         if (!record) {
             Holder::Hooks hooks;
@@ -249,7 +284,7 @@ std::optional<WarmMount> provide_warm_mount(uint32_t job_id, const ContainerSpec
             record->image = image;
             holder.detach();
             RootEuid root;
-            job->save(name, *record);
+            records->save(name, *record);
         }
         RootEuid root;
         return lease_warm_mount(record->pid, record->start_time);
@@ -515,13 +550,13 @@ void start_or_join_named(spank_t sp, const std::optional<spank::ImageRequest>& r
     const std::string& typed = resolved.name_source;
     const std::string& name = wanted.name;
     using Mode = ContainerName::Mode;
-    std::optional<spank::JobContainers> job;
+    std::optional<spank::NodeRecords> job;
     std::optional<NamedContainerRecord> existing;
     {
         RootEuid root;
         // Locked until this function returns: a step starting at the same time with the
         // same name waits, then joins what this one created.
-        job = spank::JobContainers::open(item<uint32_t>(sp, S_JOB_ID), true);
+        job = spank::NodeRecords::of_job(item<uint32_t>(sp, S_JOB_ID), true);
         existing = job->find(name);
     }
     if (existing && wanted.mode == Mode::Create)
@@ -570,13 +605,15 @@ void start_or_join_named(spank_t sp, const std::optional<spank::ImageRequest>& r
     job->save(name, record);
 }
 
-// The job prolog and epilog: whatever named containers the job has on this node end.
+// The job prolog and epilog: whatever named containers (and image holders) the job has on
+// this node end; the records of users' image holders that have ended go.
 void end_named_containers(spank_t sp) noexcept
 {
     try {
         auto job_id = item<uint32_t>(sp, S_JOB_ID);
         RootEuid root;
-        auto job = spank::JobContainers::open(job_id, false);
+        spank::remove_dead_user_records();
+        auto job = spank::NodeRecords::of_job(job_id, false);
         if (!job)
             return;
         if (int ended = job->end_all())

@@ -1,7 +1,9 @@
 // ROOT CONTEXT. Everything in this file runs as root (slurmstepd in user_init with its
-// effective uid raised; the job prolog and epilog). It
-// touches only RUNTIME_DIR/job-JOBID/NAME (or +NAME: an image holder), where NAME was checked to be a plain name (letters, digits, '.', '_', '-', not starting with '.') and JOBID is a
-// number; every open refuses symbolic links, and directories must be root's, mode 0700.
+// effective uid raised; the job prolog and epilog). It touches only
+// RUNTIME_DIR/job-JOBID/NAME and RUNTIME_DIR/user-UID/NAME (NAME or +NAME: an image
+// holder), where NAME was checked to be a plain name (letters, digits, '.', '_', '-', not
+// starting with '.') and JOBID and UID are numbers; every open refuses symbolic links, and
+// directories must be root's, mode 0700.
 // The records it reads are those it wrote. It runs nothing; it sends SIGKILL only to the
 // processes in the mount namespace of a holder whose pid and start time match its record.
 #include "named_containers.h"
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -95,6 +98,26 @@ void write_all(int fd, const std::string& text)
     }
 }
 
+// The names in directory `dir` (but . and ..); none when it cannot be read.
+std::vector<std::string> directory_entries(int dir_fd)
+{
+    std::vector<std::string> names;
+    int fd = dup(dir_fd);
+    if (fd < 0)
+        return names;
+    DIR* dir = fdopendir(fd);
+    if (!dir) {
+        close(fd);
+        return names;
+    }
+    rewinddir(dir); // the duplicate shares the offset of an earlier listing
+    while (dirent* entry = readdir(dir))
+        if (std::string(entry->d_name) != "." && std::string(entry->d_name) != "..")
+            names.emplace_back(entry->d_name);
+    closedir(dir);
+    return names;
+}
+
 // Kills every process of the container of `record` and waits until its holder is gone.
 bool end_container(const NamedContainerRecord& record) noexcept
 {
@@ -113,7 +136,17 @@ bool end_container(const NamedContainerRecord& record) noexcept
 
 } // namespace
 
-std::optional<JobContainers> JobContainers::open(uint32_t job, bool create)
+std::optional<NodeRecords> NodeRecords::of_job(uint32_t job, bool create)
+{
+    return open(fmt::format("job-{}", job), create);
+}
+
+std::optional<NodeRecords> NodeRecords::of_user(uid_t uid, bool create)
+{
+    return open(fmt::format("user-{}", uid), create);
+}
+
+std::optional<NodeRecords> NodeRecords::open(const std::string& dir_name, bool create)
 {
     std::string runtime_dir = COCOON_RUNTIME_DIR;
     if (create && mkdir(runtime_dir.c_str(), 0700) != 0 && errno != EEXIST)
@@ -127,17 +160,24 @@ std::optional<JobContainers> JobContainers::open(uint32_t job, bool create)
     struct stat st {};
     if (fstat(root.get(), &st) != 0 || st.st_uid != 0 || (st.st_mode & 077) != 0)
         fail("{} is not root's with mode 0700; ask your admin", runtime_dir);
-    std::string dir_name = fmt::format("job-{}", job);
-    UniqueFd dir = open_private_dir(root.get(), dir_name, create);
-    if (!dir.valid())
-        return std::nullopt;
-    while (flock(dir.get(), LOCK_EX) != 0)
-        if (errno != EINTR)
-            throw_errno("cannot lock the named containers of the job");
-    return JobContainers(std::move(dir), std::move(root), dir_name);
+    for (;;) {
+        UniqueFd dir = open_private_dir(root.get(), dir_name, create);
+        if (!dir.valid())
+            return std::nullopt;
+        while (flock(dir.get(), LOCK_EX) != 0)
+            if (errno != EINTR)
+                throw_errno(fmt::format("cannot lock {}", dir_name));
+        // Removed (remove_dead, end_all) while this waited for the lock: open it anew.
+        if (fstat(dir.get(), &st) != 0)
+            throw_errno(fmt::format("cannot inspect {}", dir_name));
+        if (st.st_nlink > 0)
+            return NodeRecords(std::move(dir), std::move(root), dir_name);
+        if (!create)
+            return std::nullopt;
+    }
 }
 
-std::optional<NamedContainerRecord> JobContainers::find(const std::string& name)
+std::optional<NamedContainerRecord> NodeRecords::find(const std::string& name)
 {
     if (!record_name(name))
         fail("'{}' cannot name a container", printable(name));
@@ -154,7 +194,7 @@ std::optional<NamedContainerRecord> JobContainers::find(const std::string& name)
     return std::nullopt;
 }
 
-void JobContainers::save(const std::string& name, const NamedContainerRecord& record)
+void NodeRecords::save(const std::string& name, const NamedContainerRecord& record)
 {
     if (!record_name(name))
         fail("'{}' cannot name a container", printable(name));
@@ -171,21 +211,10 @@ void JobContainers::save(const std::string& name, const NamedContainerRecord& re
         throw_errno(fmt::format("cannot record container '{}'", name));
 }
 
-int JobContainers::end_all() noexcept
+int NodeRecords::end_all() noexcept
 {
     int ended = 0;
-    std::vector<std::string> entries;
-    if (int fd = dup(dir_.get()); fd >= 0) {
-        if (DIR* dir = fdopendir(fd)) {
-            while (dirent* entry = readdir(dir))
-                if (std::string(entry->d_name) != "." && std::string(entry->d_name) != "..")
-                    entries.emplace_back(entry->d_name);
-            closedir(dir);
-        } else {
-            close(fd);
-        }
-    }
-    for (const auto& name : entries) {
+    for (const auto& name : entries()) {
         try {
             if (record_name(name)) {
                 UniqueFd fd(openat(dir_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -199,6 +228,47 @@ int JobContainers::end_all() noexcept
     }
     unlinkat(parent_.get(), dir_name_.c_str(), AT_REMOVEDIR);
     return ended;
+}
+
+std::vector<std::string> NodeRecords::entries() const
+{
+    return directory_entries(dir_.get());
+}
+
+void NodeRecords::remove_dead() noexcept
+{
+    bool any_left = false;
+    for (const auto& name : entries()) {
+        try {
+            // find() removes a record whose process is gone.
+            if (record_name(name) && find(name))
+                any_left = true;
+        } catch (const std::exception&) {
+            any_left = true; // unreadable: left for the job's end or the admin
+        }
+    }
+    if (!any_left)
+        unlinkat(parent_.get(), dir_name_.c_str(), AT_REMOVEDIR);
+}
+
+void remove_dead_user_records() noexcept
+{
+    UniqueFd root(open(COCOON_RUNTIME_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root.valid())
+        return;
+    for (const auto& name : directory_entries(root.get())) {
+        unsigned long uid = 0;
+        int end = 0;
+        if (std::sscanf(name.c_str(), "user-%lu%n", &uid, &end) != 1 ||
+            static_cast<size_t>(end) != name.size() || name != fmt::format("user-{}", uid))
+            continue;
+        try {
+            if (auto records = NodeRecords::of_user(static_cast<uid_t>(uid), false))
+                records->remove_dead();
+        } catch (const std::exception&) {
+            // Not root's 0700 directory: not ours to clean.
+        }
+    }
 }
 
 } // namespace cocoon::spank

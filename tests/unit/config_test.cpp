@@ -194,6 +194,19 @@ TEST(Config, WarmMountLinger)
     }
 }
 
+TEST(Config, WarmMountAcrossJobs)
+{
+    EXPECT_FALSE(cocoon::default_config().warm_mount_across_jobs);
+    auto config = parse_config("warm_mount_across_jobs: true\n", "t");
+    EXPECT_TRUE(config.warm_mount_across_jobs);
+    // What the holder receives is read back the same.
+    EXPECT_TRUE(parse_config(cocoon::format_config(config), "t").warm_mount_across_jobs);
+    // Like every boolean key, a wrong value is named with the key and the type it takes.
+    std::string error = config_error("warm_mount_across_jobs: sometimes\n");
+    EXPECT_NE(error.find("warm_mount_across_jobs: 'sometimes' is not a boolean"), std::string::npos)
+        << error;
+}
+
 TEST(Config, TagCheckInterval)
 {
     EXPECT_EQ(cocoon::default_config().tag_check_interval, 0u);

@@ -115,6 +115,11 @@ struct Config {
     // (0: off, every step mounts its image afresh). Steps of one job that use the same
     // squashfs image with the same id maps share one mount, so its caches stay warm.
     uint64_t warm_mount_linger = 0;
+    // With warm_mount_linger: the jobs of one user on a node share warm mounts too (same
+    // image file, same id maps, same configuration), so a mount outlives the job that
+    // made it by up to warm_mount_linger. Only jobs whose steps run in one mount namespace
+    // share: with a job_container plugin (a namespace per job) mounts stay per job.
+    bool warm_mount_across_jobs = false;
     // Seconds a tag's resolution stays good on a node (0: ask the registry at every use).
     // A step whose tag a registry resolved on this node (or the admin's pull, for a shared
     // cache) less than this long ago uses the cached image without any request.

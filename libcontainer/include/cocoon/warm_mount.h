@@ -8,7 +8,9 @@
 // that user namespace instead of creating one, copies the image holder's mount namespace
 // (setns, then unshare(CLONE_NEWNS)) and clones the image mount from it: the same
 // superblock, so the caches are warm. The plugin records the image holder like a named
-// container (/run/cocoon/job-JOBID/, root's), and the job's end kills it.
+// container (/run/cocoon/job-JOBID/, root's), and the job's end kills it; with
+// warm_mount_across_jobs the record is the user's (/run/cocoon/user-UID/) and the image
+// holder serves the user's later jobs too, until its linger time runs out.
 //
 // Counting: every step holder using the image holder holds one end of a socket pair (a
 // "lease") whose other end the image holder polls. A step that ends, or dies, closes its

@@ -517,6 +517,8 @@ const KeyRow key_rows[] = {
          auto text = v.as<std::string>();
          c.warm_mount_linger = text == "0" ? 0 : parse_duration(text, "warm_mount_linger");
      }},
+    {"warm_mount_across_jobs", "boolean", "false",
+     [](const YAML::Node& v, Config& c) { c.warm_mount_across_jobs = v.as<bool>(); }},
     {"tag_check_interval", "duration", "0",
      [](const YAML::Node& v, Config& c) {
          auto text = v.as<std::string>();
@@ -611,7 +613,15 @@ Config parse_config(const std::string& text, const std::string& origin)
             const KeyRow* row = find_key(name);
             if (!row)
                 fail("unknown key '{}' (known keys: {})", name, known_keys_text(key_names()));
-            row->parse(entry.second, config);
+            try {
+                row->parse(entry.second, config);
+            } catch (const YAML::BadConversion& e) {
+                // yaml-cpp's own message ("bad conversion") names neither key nor type.
+                if (entry.second.IsScalar())
+                    fail("{}: '{}' is not a {}", name, entry.second.Scalar(), row->type);
+                fail("{}: the value at line {} is not what the key takes ({})", name,
+                     e.mark.line + 1, row->type);
+            }
         }
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
@@ -652,6 +662,7 @@ std::string format_config(const Config& config)
     out << YAML::Key << "kernel_mount" << YAML::Value << config.kernel_mount;
     out << YAML::Key << "warm_mount_linger" << YAML::Value
         << std::to_string(config.warm_mount_linger);
+    out << YAML::Key << "warm_mount_across_jobs" << YAML::Value << config.warm_mount_across_jobs;
     out << YAML::Key << "tag_check_interval" << YAML::Value
         << std::to_string(config.tag_check_interval);
     out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);

@@ -1,5 +1,6 @@
 // The image holder (cocoon-holder --image-holder KEY): keeps one squashfs image mounted
-// for the steps of a job on a node (cocoon/warm_mount.h), run as the job user.
+// for the steps of a job on a node, or of the user's jobs (cocoon/warm_mount.h), run as
+// the job user.
 //
 // The conversation with the plugin is a holder's (holder_program.cpp) without modules,
 // plan or environment: request, maps/go, kernel-mount, ready (or error). Then, with its
@@ -9,7 +10,8 @@
 //   - a lease whose other end is closed (the step's holder ended or died) is dropped;
 //   - with no lease left for warm_mount_linger seconds it closes its socket first (a
 //     lease sent afterwards is closed unread: the sender sees that and mounts afresh),
-//     stops squashfuse and exits. The job's end kills it in any case.
+//     stops squashfuse and exits. The job's end kills it, unless it is the user's
+//     (warm_mount_across_jobs).
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -44,6 +46,12 @@ void serve_image(int status_fd, int control_fd, const std::string& key)
     ContainerSpec spec;
     Config config;
     read_holder_request(control_fd, "the image holder", spec, config);
+    // The mount namespace this image holder started in (its first step's slurmstepd's),
+    // kept while it lives: the plugin names its record after that namespace's identity,
+    // which a namespace that no longer exists could pass to another.
+    UniqueFd origin(open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
+    if (!origin.valid())
+        throw_errno("cannot keep the mount namespace of the image holder's step");
     UniqueFd receiver = make_lease_socket();
     auto image = open_image(spec, config, {});
     // The step asked for the file it opened; a tag may have moved to another image since.

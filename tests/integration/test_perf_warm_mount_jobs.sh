@@ -56,7 +56,8 @@ assert_eq "$holder" "$(image_holders "$TEST_USER")" "the user's image holder aft
 # Another user's job, while the user's image holder still runs: its own image holder and
 # mount, recorded under its own uid.
 other_uid=$(id -u "$other_user")
-[[ -r "$BUSYBOX_SQSH" ]] || fail "$BUSYBOX_SQSH is not readable by all"
+runuser -u "$other_user" -- test -r "$BUSYBOX_SQSH" ||
+    fail "$BUSYBOX_SQSH is not readable by $other_user (the test images must be readable by all)"
 job_device "$other_user"
 [[ "$DEV" != "$first" ]] || fail "$other_user's job got $TEST_USER's image mount ($DEV)"
 other_holder=$(image_holders "$other_user")

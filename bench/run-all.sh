@@ -16,7 +16,8 @@
 #           user, whose warm mount it uses (warm_mount_across_jobs)
 #   tree    `srun true` in the Python image (bench/make-bench-images.sh): as directory, as
 #           the user's squashfs (squashfuse), as the same image of the trusted cache
-#           (kernel_mount); with --peers also bwrap, ch-run (directory and squashfs) and
+#           (kernel_mount), that also as a new job after an earlier one of the user (as
+#           in start); with --peers also bwrap, ch-run (directory and squashfs) and
 #           podman run --rootfs on the same tree
 #   tasks   `srun -n 8` and `srun -n 64` (--overcommit: the node has fewer CPUs), bare and
 #           in the 1 MB image; per-task join cost, and a check that every task of a step
@@ -216,6 +217,9 @@ tree_bare=$(last)
 add tree "python tree, directory" time "$tree_bare" - "srun --container=$py/rootfs true"
 add tree "python tree, squashfuse" time "$tree_bare" - "srun --container=$py_sqsh true"
 add tree "python tree, kernel mount" time "$tree_bare" - "srun --container=oci:$py/layout:latest true"
+add tree "python tree, kernel mount, after an earlier job" time "$tree_bare" - \
+    "srun --container=oci:$py/layout:latest true"
+row_warmup[$(last)]=1 row_config[$(last)]=$across
 
 # Peers run under srun as the same user, on the same tree; each gets its own user and mount
 # namespace, as cocoon does (bwrap cannot mount /proc without its own PID namespace).

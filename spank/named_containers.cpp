@@ -239,6 +239,12 @@ void NodeRecords::remove_dead() noexcept
 {
     bool any_left = false;
     for (const auto& name : entries()) {
+        // What save() left when it was killed between writing and renaming: it writes only
+        // with the lock, which this process holds.
+        if (name.starts_with('.')) {
+            unlinkat(dir_.get(), name.c_str(), 0);
+            continue;
+        }
         try {
             // find() removes a record whose process is gone.
             if (record_name(name) && find(name))

@@ -2,8 +2,9 @@
 # cocoon.yaml warm_mount_across_jobs: with warm_mount_linger, the jobs of one user on a node
 # share an image mount, which outlives the job that made it by the linger time. Another
 # user's job never gets it: it has an image holder of its own. Killed, the next job starts
-# a new one and works; another cocoon.yaml gets another one. After the linger time no image holder is left, and the next job's
-# epilog removes the records; nothing else is left behind.
+# a new one and works; another cocoon.yaml gets another one. After the linger time no
+# image holder is left, and the next job's epilog removes the records (and what a killed
+# writer left); nothing else is left behind.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
@@ -85,6 +86,9 @@ changed=$(image_holders "$TEST_USER")
 sleep $((linger + 3))
 assert_eq "" "$(image_holders "$TEST_USER")" "$TEST_USER's image holders after $linger s"
 assert_eq "" "$(image_holders "$other_user")" "$other_user's image holders after $linger s"
+# What a record's writer leaves when killed between writing and renaming goes too.
+[[ -d /run/cocoon/user-$TEST_UID ]] || fail "the records of the user's ended image holders went before any job"
+: > "/run/cocoon/user-$TEST_UID/.+warm-unfinished"
 wait_idle
 run_user srun true
 assert_succeeded "a job without a container"

@@ -63,7 +63,7 @@ UniqueFd open_private_dir(int parent, const std::string& name, bool create)
     if (fstat(fd.get(), &st) != 0)
         throw_errno(fmt::format("cannot inspect {}", name));
     if (st.st_uid != 0 || (st.st_mode & 077) != 0)
-        fail("{} of the named containers is not root's with mode 0700; ask your admin", name);
+        fail("{} in {} is not root's with mode 0700; ask your admin", name, COCOON_RUNTIME_DIR);
     return fd;
 }
 

@@ -18,7 +18,11 @@ echo "ns $SLURM_PROCID $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/ip
 if [ "$SLURM_PROCID" = 0 ]; then
     echo "ifaces $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")"
     ifconfig lo | grep -q "UP" && echo "lo up"
-    (nc -l -p 7357 > /tmp/received &) ; sleep 0.5; echo over-lo | nc 127.0.0.1 7357; sleep 0.5
+    # Until the listener is up and has written what it received: no fixed sleep, which a
+    # loaded node outlasts.
+    (nc -l -p 7357 > /tmp/received &)
+    i=0; until echo over-lo | nc 127.0.0.1 7357 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+    i=0; until [ -s /tmp/received ] || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
     echo "received $(cat /tmp/received)"
     awk "\$5 == \"/dev/mqueue\" { print \"mqueue\", \$0 }" /proc/self/mountinfo | grep -q " - mqueue " && echo "mqueue mounted"
 fi'

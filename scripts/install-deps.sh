@@ -8,7 +8,7 @@ PACKAGES=(
     meson ninja-build g++ pkg-config
     libslurm-dev slurm-wlm munge libmunge-dev
     libseccomp-dev libyaml-cpp-dev libfmt-dev libgtest-dev nlohmann-json3-dev
-    squashfs-tools squashfuse busybox-static fuse3 libfuse3-dev
+    squashfs-tools squashfuse libsquashfuse-dev busybox-static fuse3 libfuse3-dev
     procps util-linux psmisc passwd ca-certificates
     # images from registries: the importer's libraries, and the registry tests' tools
     # (tests/harness/registry.sh, make-oci.py, bench/import-bench.sh)

@@ -1,6 +1,6 @@
 // cocoon-squashfuse: the FUSE server for squashfs images, as `squashfuse_ll -f IMAGE
 // MOUNTPOINT` is, with libsquashfuse_ll's own operations (the same code reads the image),
-// and one difference: the kernel keeps what it was told.
+// and two differences: the kernel keeps what it was told, and is told more at once.
 //
 // squashfuse_ll answers every open, opendir and readdir itself, so on a mount whose lookups
 // and attributes the kernel has long cached, every directory a walk enters still costs five
@@ -10,11 +10,14 @@
 //     opendir answer ENOSYS once: the kernel then stops sending them (and their releases),
 //     keeps file pages across opens and keeps every directory listing (FOPEN_KEEP_CACHE,
 //     and FOPEN_CACHE_DIR for directories, by default);
-//   - elsewhere opendir asks for the same (cache_readdir, keep_cache: Linux 4.20).
-// Symbolic links' targets are kept too. A second walk of the same tree then asks this
-// process nothing at all, a second import of the same Python modules one ioctl per file
-// (isatty, which FUSE always forwards) instead of five requests. And an image without extended attributes says so once
-// (below), not once per file.
+//   - elsewhere opendir asks for the same (cache_readdir, keep_cache: Linux 4.20);
+//   - symbolic links' targets are kept too;
+//   - an image without extended attributes says so once (below), not once per file.
+// A second walk of the same tree then asks this process nothing at all, a second import of
+// the same Python modules one ioctl per file (isatty, which FUSE always forwards) instead of
+// five requests. And on a fresh mount, READDIRPLUS gives the kernel each directory's
+// entries with their attributes in one request, where squashfuse_ll answers a LOOKUP per
+// entry: a first walk costs what it costs on the kernel's own squashfs.
 //
 //   cocoon-squashfuse [-f] [-o OPTIONS] IMAGE MOUNTPOINT
 //
@@ -24,12 +27,14 @@
 // privileges (secure bits set, no capabilities); it reads the image and nothing else.
 // Single-threaded, as squashfuse_ll 0.1 is: libsquashfuse's caches take no locks.
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 extern "C" {
@@ -109,6 +114,61 @@ void release_handle(fuse_req_t request, fuse_ino_t inode, struct fuse_file_info*
         fuse_reply_err(request, 0);
 }
 
+// libsquashfuse's attributes of an inode, as its lookup and getattr answer them: exported by
+// the library, declared in a header it does not install (stat.h).
+extern "C" sqfs_err sqfs_stat(sqfs* fs, sqfs_inode* inode, struct stat* st);
+
+// READDIRPLUS: a directory's entries with their attributes, which the kernel takes as a
+// lookup of each (it asks for them when a listing is followed by lookups, as a walk's or
+// Python's module search is). A first walk of a fresh mount then costs a request per
+// directory rather than one more per entry. Each entry returned is registered as
+// libsquashfuse's lookup registers it: the kernel forgets it the same way.
+void read_directory_plus(fuse_req_t request, fuse_ino_t inode, size_t size, off_t offset,
+                         struct fuse_file_info*)
+{
+    // The directory's inode, found here whether or not opendir made a handle.
+    sqfs_ll_i directory;
+    if (sqfs_ll_iget(request, &directory, inode) != SQFS_OK)
+        return; // answered (ENOENT)
+    sqfs_ll* filesystem = directory.ll;
+    sqfs_dir listing;
+    if (sqfs_dir_open(&filesystem->fs, &directory.inode, &listing, offset) != SQFS_OK) {
+        fuse_reply_err(request, EINVAL);
+        return;
+    }
+    std::vector<char> buffer(size);
+    size_t used = 0;
+    sqfs_name name;
+    sqfs_dir_entry entry;
+    sqfs_dentry_init(&entry, name);
+    sqfs_err error = SQFS_OK;
+    while (sqfs_dir_next(&filesystem->fs, &listing, &entry, &error)) {
+        sqfs_inode child;
+        struct fuse_entry_param attributes {};
+        if (sqfs_inode_get(&filesystem->fs, &child, sqfs_dentry_inode(&entry)) != SQFS_OK ||
+            sqfs_stat(&filesystem->fs, &child, &attributes.attr) != SQFS_OK) {
+            error = SQFS_ERR;
+            break;
+        }
+        // The size of the entry first (nothing is written): one that does not fit is the
+        // next request's first, and must not be registered now.
+        size_t needed =
+            fuse_add_direntry_plus(request, nullptr, 0, sqfs_dentry_name(&entry), &attributes, 0);
+        if (needed > size - used)
+            break;
+        attributes.ino = filesystem->ino_register(filesystem, &entry);
+        attributes.attr.st_ino = attributes.ino;
+        attributes.attr_timeout = attributes.entry_timeout = std::numeric_limits<double>::max();
+        fuse_add_direntry_plus(request, buffer.data() + used, size - used, sqfs_dentry_name(&entry),
+                               &attributes, sqfs_dentry_next_offset(&entry));
+        used += needed;
+    }
+    if (error != SQFS_OK)
+        fuse_reply_err(request, EIO);
+    else
+        fuse_reply_buf(request, buffer.data(), used);
+}
+
 // `image_has_xattrs`: without any (the image has no xattr table, as most have), getxattr is
 // left out: libfuse answers ENOSYS, and the kernel then answers every later one itself
 // (EOPNOTSUPP). Otherwise `ls -l`, which asks for a security label of each file, costs a
@@ -127,6 +187,7 @@ struct fuse_lowlevel_ops operations(bool image_has_xattrs)
     ops.release = release_handle<sqfs_ll_op_release>;
     ops.opendir = open_directory;
     ops.readdir = read_with_handle<sqfs_ll_op_readdir, true>;
+    ops.readdirplus = read_directory_plus;
     ops.releasedir = release_handle<sqfs_ll_op_releasedir>;
     ops.statfs = stfs_ll_op_statfs;
     if (image_has_xattrs)

@@ -3,12 +3,14 @@
 # walking it again asks the server nothing (the kernel keeps directory listings as well as
 # lookups and attributes), so a later step on a warm mount walks without FUSE round trips.
 # Shown without timing: the server is stopped (SIGSTOP) before the second walk, which must
-# still finish and list the same, and so must `ls -lR`, which asks for extended attributes
+# still finish and list the same (and before the first stat of the entries a first listing
+# returned, READDIRPLUS), and so must `ls -lR`, which asks for extended attributes
 # of every file (an image without any says so once), and reading a file and a symbolic
 # link read before. squashfuse_ll, which answers every
 # directory listing and attribute request itself, hangs there. Also: the tree, file
 # contents, a symbolic link and (in an image that has them) extended attributes read
-# through it are the image's.
+# through it are the image's (the first walk gets the attributes from READDIRPLUS, the
+# listing with attributes, and they must be the ones the host has).
 source "$(dirname "$0")/lib.sh"
 
 server=$(find "$COCOON_TEST_DIR/install" -path '*/libexec/cocoon/cocoon-squashfuse' -type f \
@@ -26,6 +28,8 @@ for d in 1 2 3 4 5 6; do
     done
 done
 ln -s d1/a/x "$work/tree/link"
+chown 1234:5678 "$work/tree/d4/c/x" && chmod 0600 "$work/tree/d4/c/x"
+ln "$work/tree/d5/a/y" "$work/tree/hardlink"
 mksquashfs "$work/tree" "$work/tree.sqsh" -quiet -noappend -comp gzip >/dev/null ||
     fail "mksquashfs of the test tree failed"
 
@@ -50,8 +54,10 @@ mount_image() {
 
 mount_image "$work/tree.sqsh"
 
-# Every entry's name and type, a file's size and a link's target, as the host and the
-# mount list them (a directory's size is its filesystem's own). Not find(1): it asks for
+# Every entry's name, mode, owner, link count, a file's size and modification time and a
+# link's target, as the host and the mount list them (a directory's size and link count
+# are its filesystem's own). The first walk of the mount gets them from READDIRPLUS (the
+# listing with attributes), the second from the kernel's caches. Not find(1): it asks for
 # the filesystem's statistics (statfs), which FUSE always forwards.
 cat > "$work/listing.py" <<'PY'
 import os, stat, sys
@@ -61,16 +67,24 @@ for root, dirs, files in os.walk(top):
         path = os.path.join(root, name)
         st = os.lstat(path)
         rel = os.path.relpath(path, top)
+        owner = f"{oct(st.st_mode)} {st.st_uid}:{st.st_gid} {st.st_nlink if not stat.S_ISDIR(st.st_mode) else ''}"
         if stat.S_ISLNK(st.st_mode):
-            print(rel, "link", os.readlink(path))
+            print(rel, owner, "link", os.readlink(path))
         elif stat.S_ISREG(st.st_mode):
-            print(rel, "file", st.st_size)
+            print(rel, owner, "file", st.st_size, int(st.st_mtime))
         else:
-            print(rel, "dir" if stat.S_ISDIR(st.st_mode) else oct(st.st_mode))
+            print(rel, owner)
 PY
 listing() { python3 "$work/listing.py" "$1" | sort; }
 expected=$(listing "$work/tree")
-first=$(listing "$work/mnt")
+# A walk that only lists (os.walk: readdir, no stat) fills the kernel's caches with every
+# entry's attributes (READDIRPLUS): the server stopped, the full listing then needs nothing.
+python3 -c 'import os, sys; [None for _ in os.walk(sys.argv[1])]' "$work/mnt" ||
+    fail "cannot walk the mount"
+kill -STOP "$server_pid"
+first=$(timeout 10 python3 "$work/listing.py" "$work/mnt" | sort; exit "${PIPESTATUS[0]}") ||
+    fail "the attributes of entries a listing returned were asked for again (rc $?): no READDIRPLUS"
+kill -CONT "$server_pid"
 assert_eq "$expected" "$first" "the tree through cocoon-squashfuse"
 assert_eq 3bz "$(cat "$work/mnt/d3/b/z")" "a file through cocoon-squashfuse"
 assert_eq 1ax "$(cat "$work/mnt/link")" "a symbolic link through cocoon-squashfuse"

@@ -15,9 +15,9 @@
 //   - an image without extended attributes says so once (below), not once per file.
 // A second walk of the same tree then asks this process nothing at all, a second import of
 // the same Python modules one ioctl per file (isatty, which FUSE always forwards) instead of
-// five requests. And on a fresh mount, READDIRPLUS gives the kernel each directory's
-// entries with their attributes in one request, where squashfuse_ll answers a LOOKUP per
-// entry: a first walk costs what it costs on the kernel's own squashfs.
+// an open, an ioctl and a release. And on a fresh mount, READDIRPLUS gives the kernel each
+// directory's entries with their attributes in one request, where squashfuse_ll answers a
+// LOOKUP per entry: a first walk costs what it costs on the kernel's own squashfs.
 //
 //   cocoon-squashfuse [-f] [-o OPTIONS] IMAGE MOUNTPOINT
 //

@@ -18,12 +18,13 @@ echo "ns $SLURM_PROCID $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/ip
 if [ "$SLURM_PROCID" = 0 ]; then
     echo "ifaces $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")"
     ifconfig lo | grep -q "UP" && echo "lo up"
-    # The listener in the foreground (what it received is its output, no file to wait
-    # for), the sender in the background, trying until the listener is up: no fixed
-    # sleep, which a loaded node outlasts.
+    # The listener hands the connection to cat, which reads it to its end: busybox nc
+    # alone quits when its own stdin (/dev/null) ends, racing with the data. The sender
+    # tries until the listener is up: no fixed sleep, which a loaded node outlasts.
     (i=0; until echo over-lo | nc 127.0.0.1 7357 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done) &
-    echo "received $(timeout 15 nc -l -p 7357)"
+    timeout 15 nc -l -p 7357 -e sh -c "cat > /tmp/received"
     wait
+    echo "received $(cat /tmp/received)"
     awk "\$5 == \"/dev/mqueue\" { print \"mqueue\", \$0 }" /proc/self/mountinfo | grep -q " - mqueue " && echo "mqueue mounted"
 fi'
 assert_succeeded "srun --container-unshare=net,ipc,uts"

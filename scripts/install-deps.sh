@@ -12,7 +12,7 @@ PACKAGES=(
     procps util-linux psmisc passwd ca-certificates
     # images from registries: the importer's libraries, and the registry tests' tools
     # (tests/harness/registry.sh, make-oci.py, bench/import-bench.sh)
-    libcurl4-openssl-dev libarchive-dev libssl-dev squashfs-tools-ng
+    libcurl4-openssl-dev libarchive-dev libisal-dev libssl-dev squashfs-tools-ng
     docker-registry skopeo umoci apache2-utils python3 curl
     # the libfabric module's test (fi_info, and the library it brings into an image)
     libfabric-bin

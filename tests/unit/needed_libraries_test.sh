@@ -1,6 +1,6 @@
 #!/bin/bash
 # What srun, slurmstepd and the holder load for every step stays small: the plugin, the
-# holder program and libcocoon need neither libcurl, libarchive nor libcrypto (about 15 ms
+# holder program and libcocoon need neither libcurl, libarchive, libisal nor libcrypto (about 15 ms
 # to load and initialise in each process). Those belong to libcocoon-import, which libcocoon
 # loads only when an image must be imported (cocoon/importer.h). The files after
 # --crypto-only (libcocoon-cache, loaded for every registry image) may link libcrypto, and
@@ -17,10 +17,10 @@ grep -q '^libcurl' <<<"$(needed_by "$importer")" ||
     { echo "needed_libraries_test: $importer does not link libcurl?" >&2; exit 1; }
 bad=0
 files=0
-heavy=(libcurl libarchive libcrypto libssl libgnutls)
+heavy=(libcurl libarchive libisal libcrypto libssl libgnutls)
 for file in "$@"; do
     if [[ "$file" == --crypto-only ]]; then
-        heavy=(libcurl libarchive libssl libgnutls)
+        heavy=(libcurl libarchive libisal libssl libgnutls)
         continue
     fi
     files=$((files + 1))

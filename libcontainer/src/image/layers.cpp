@@ -2,8 +2,8 @@
 //
 // Why top-down: an entry of a lower layer belongs in the image only if no layer above it
 // wrote, deleted or hid its path, and that is known once the upper layers are read. So each
-// layer is decompressed once, nothing is extracted to disk, and memory holds only sets of
-// paths. The output lists upper entries before lower ones, so a file may come before its
+// layer is decompressed once (by a thread of its own, LayerDecompressor, while this one
+// parses), nothing is extracted to disk, and memory holds only sets of paths. The output lists upper entries before lower ones, so a file may come before its
 // parent directory and a hardlink before its target. tar2sqfs (squashfs-tools-ng 1.2)
 // accepts both: it creates a missing parent as an implicit directory that a later
 // directory entry gives its attributes, and it resolves hardlinks once the whole stream is
@@ -23,7 +23,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,7 +40,7 @@
 #include <vector>
 
 #include "cocoon/error.h"
-#include "cocoon/unique_fd.h"
+#include "layer_decompressor.h"
 
 namespace cocoon {
 
@@ -110,11 +109,6 @@ struct Link {
     std::string target;
     std::string raw_name;
     std::string raw_target;
-};
-
-struct LayerStream {
-    UniqueFd fd;
-    ReadArchive archive; // declared after fd: freed before the descriptor closes
 };
 
 // Where the merged stream goes. Freeing a writer closes it, which flushes its buffer and
@@ -303,25 +297,18 @@ void drop_privileges(archive_entry* entry)
                                       kept_value.size());
 }
 
-LayerStream open_layer(const Layer& layer)
+// A reader of one layer's tar, decompressed by `decompressor`.
+ReadArchive open_layer(LayerDecompressor& decompressor, const Layer& layer, size_t index)
 {
-    LayerStream stream;
-    stream.fd.reset(open(layer.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!stream.fd.valid())
-        throw_errno(fmt::format("layer {}: cannot open {}", layer.digest, layer.path));
-    stream.archive.reset(archive_read_new());
-    if (!stream.archive)
+    ReadArchive reader(archive_read_new());
+    if (!reader)
         throw std::bad_alloc();
-    archive* a = stream.archive.get();
-    // Only the compressions OCI layers use: archive_read_support_filter_all would also run
-    // external decompressors (lrzip, lzop, grzip...) on whatever a registry sends.
-    if (archive_read_support_filter_gzip(a) == ARCHIVE_FATAL ||
-        archive_read_support_filter_zstd(a) == ARCHIVE_FATAL ||
-        archive_read_support_format_tar(a) != ARCHIVE_OK ||
+    archive* a = reader.get();
+    if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
         archive_read_support_format_empty(a) != ARCHIVE_OK ||
-        archive_read_open_fd(a, stream.fd.get(), copy_chunk) != ARCHIVE_OK)
-        fail("layer {}: cannot read {}: {}", layer.digest, layer.path, error_of(a));
-    return stream;
+        decompressor.open(a, index) != ARCHIVE_OK)
+        fail("layer {}: {}", layer.digest, error_of(a));
+    return reader;
 }
 
 class Merger {
@@ -330,7 +317,7 @@ public:
     ~Merger() { sink_.discard = true; } // unless finish() closed the stream, it stays cut
     Merger(const Merger&) = delete;
     Merger& operator=(const Merger&) = delete;
-    void merge(const Layer& layer, size_t index);
+    void merge(LayerDecompressor& decompressor, const Layer& layer, size_t index);
     void finish();
 
 private:
@@ -392,22 +379,25 @@ Merger::Merger(int out_fd, const LayerLimits& limits)
         fail_writing(out_.get(), "");
 }
 
-void Merger::merge(const Layer& layer, size_t index)
+void Merger::merge(LayerDecompressor& decompressor, const Layer& layer, size_t index)
 {
-    LayerStream stream = open_layer(layer);
-    archive* in = stream.archive.get();
-    Pass pass{layer, index, {}, {}};
-    for (;;) {
-        archive_entry* entry = nullptr; // owned by the reader
-        int status = archive_read_next_header(in, &entry);
-        if (status == ARCHIVE_EOF)
-            break;
-        if (status != ARCHIVE_OK && status != ARCHIVE_WARN)
-            fail("layer {}: {}", layer.digest, error_of(in));
-        count_entry(pass, entry);
-        add_entry(pass, in, entry);
+    {
+        ReadArchive reader = open_layer(decompressor, layer, index);
+        archive* in = reader.get();
+        Pass pass{layer, index, {}, {}};
+        for (;;) {
+            archive_entry* entry = nullptr; // owned by the reader
+            int status = archive_read_next_header(in, &entry);
+            if (status == ARCHIVE_EOF)
+                break;
+            if (status != ARCHIVE_OK && status != ARCHIVE_WARN)
+                fail("layer {}: {}", layer.digest, error_of(in));
+            count_entry(pass, entry);
+            add_entry(pass, in, entry);
+        }
+        end_layer(pass);
     }
-    end_layer(pass);
+    decompressor.close(index); // once the reader that held its buffer is freed
 }
 
 // Before anything of the entry is kept or its data read.
@@ -720,9 +710,10 @@ LayerLimits layer_limits(const Config& config)
 
 void merge_layers(const std::vector<Layer>& layers, int out_fd, const LayerLimits& limits)
 {
+    LayerDecompressor decompressor(layers);
     Merger merger(out_fd, limits);
     for (size_t index = layers.size(); index-- > 0;)
-        merger.merge(layers[index], index);
+        merger.merge(decompressor, layers[index], index);
     merger.finish();
 }
 

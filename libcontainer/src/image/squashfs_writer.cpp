@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <optional>
-#include <thread>
 
 #include "cocoon/child_process.h"
 #include "cocoon/error.h"
@@ -45,7 +44,7 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     UniqueFd data_read(data[0]), data_write(data[1]);
     UniqueFd errors_read(errors[0]), errors_write(errors[1]);
 
-    std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
+    std::string jobs = std::to_string(sys::usable_cpus());
     ChildProcess writer = ChildProcess::start({
         .program_fd = program.get(),
         .argv = {config.tar2sqfs, "--quiet", "--no-skip", "--compressor", "zstd", "--comp-extra",

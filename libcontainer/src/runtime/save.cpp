@@ -22,7 +22,6 @@
 
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include "cocoon/child_process.h"
 #include "cocoon/error.h"
@@ -91,7 +90,7 @@ void pack(int program, int user_ns, int root, const std::string& output)
     if (pipe2(errors, O_CLOEXEC) != 0)
         throw_errno("pipe");
     UniqueFd errors_read(errors[0]), errors_write(errors[1]);
-    std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
+    std::string jobs = std::to_string(sys::usable_cpus());
     const char* argv[] = {"gensquashfs",  "--quiet", "--force",      "--keep-time",
                           "--compressor", "zstd",    "--num-jobs",   jobs.c_str(),
                           "--pack-dir",   ".",       output.c_str(), nullptr};

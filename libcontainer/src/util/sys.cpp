@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "cocoon/error.h"
 
@@ -137,6 +139,14 @@ void write_all(int fd, const std::string& data)
             throw_errno("write");
         done += static_cast<size_t>(n);
     }
+}
+
+unsigned usable_cpus()
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return std::max(1u, std::thread::hardware_concurrency());
+    return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
 }
 
 } // namespace cocoon::sys

@@ -44,4 +44,8 @@ std::string host_name();
 
 void write_all(int fd, const std::string& data);
 
+// The CPUs this process may run on, at least 1: its affinity mask, which Slurm narrows to
+// the step's cores (std::thread::hardware_concurrency counts the whole node's).
+unsigned usable_cpus();
+
 } // namespace cocoon::sys

@@ -18,6 +18,10 @@ component of the repository chooses what goes wrong:
                   tells the truth)
     busy          each layer is answered 503 with Retry-After: 1 (logged as "answered 503
                   for sha256:...")
+    latebottom    a small layer made up here is added on top (a file late-top/marker); the
+                  image's bottom layer comes after a pause of 5 seconds, then all at once
+    hostiletop    a layer made up here is added on top whose entry ../escape leaves the
+                  root; the image's own layers come at 8 KiB/s
 
 Each repository's manifest carries an annotation with the repository and this server's
 start time, so its digest is new for every repository and every run: no cache can hold it
@@ -30,17 +34,23 @@ test can check how much the client read before it gave up.
 Python 3 standard library only. Runs until killed.
 """
 
+import gzip
 import hashlib
 import http.server
+import io
 import json
 import os
 import sys
+import tarfile
 import threading
 import time
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 FAULTS = ("good", "oversize", "stall", "slow", "nosize", "deepconfig", "deepmanifest",
-          "liedigest", "busy")
+          "liedigest", "busy", "latebottom", "hostiletop")
+# The faults that add a layer of their own on top, and its one entry.
+TOP_LAYERS = {"latebottom": "late-top/marker", "hostiletop": "../escape"}
+LATE_SECONDS = 5
 DEPTH_BOMB = b"[" * 100000 + b"]" * 100000
 # However a fault streams, it gives up after this long: nothing outlives a test by much.
 MAX_RESPONSE_SECONDS = 300
@@ -48,6 +58,17 @@ MAX_RESPONSE_SECONDS = 300
 
 def digest_of(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def gzip_layer(name):
+    """A gzip tar layer with one small file at `name` (kept as it is, even with "..")."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = f"a layer on top: {name}\n".encode()
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), 0o644, 0
+        tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
 
 
 class Image:
@@ -60,6 +81,12 @@ class Image:
                           if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest")
         self.manifest = json.loads(self.blob(descriptor["digest"]))
         self.started = str(time.time_ns())
+        self.top_layers = {}  # fault -> descriptor of the layer it adds
+        for fault, name in TOP_LAYERS.items():
+            data = gzip_layer(name)
+            self.extra[digest_of(data)] = data
+            self.top_layers[fault] = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                      "digest": digest_of(data), "size": len(data)}
 
     def blob(self, digest):
         if digest in self.extra:
@@ -75,6 +102,8 @@ class Image:
             return DEPTH_BOMB
         manifest = json.loads(json.dumps(self.manifest))
         manifest.setdefault("annotations", {})["org.cocoon.test.fault"] = f"{repository} {self.started}"
+        if fault in self.top_layers:
+            manifest["layers"].append(self.top_layers[fault])
         if fault == "nosize":
             for layer in manifest["layers"]:
                 del layer["size"]
@@ -137,7 +166,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.log(f"answered 503 for {reference} (busy)")
             return self.answer(503, b'{"errors":[{"code":"UNAVAILABLE"}]}', "application/json", head,
                                {"Retry-After": "1"})
-        if head or fault not in ("oversize", "stall", "slow") or not image.is_layer(reference):
+        streamed = image.is_layer(reference) and (
+            fault in ("oversize", "stall", "slow", "hostiletop") or
+            fault == "latebottom" and reference == image.manifest["layers"][0]["digest"])
+        if head or not streamed:
             return self.answer(200, data, "application/octet-stream", head)
         self.stream(fault, reference, data)
 
@@ -157,12 +189,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             yield data
             while True:
                 yield b"\0" * 65536
+        elif fault == "latebottom":
+            time.sleep(LATE_SECONDS)
+            yield data
         elif fault == "stall":
             yield data[:512]
             for i in range(512, len(data)):
                 time.sleep(1)
                 yield data[i:i + 1]
-        else:
+        else:  # slow, hostiletop
             for i in range(0, len(data), 1024):
                 yield data[i:i + 1024]
                 time.sleep(1 / 8)

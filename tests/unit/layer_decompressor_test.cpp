@@ -5,18 +5,22 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "image/layer_arrivals.h"
 #include "image/layer_decompressor.h"
 #include "temp_dir.h"
 
 using cocoon::Layer;
+using cocoon::LayerArrivals;
 using cocoon::LayerDecompressor;
 
 namespace {
@@ -195,6 +199,53 @@ TEST_F(LayerDecompressorTest, LayerClosedEarlyLetsTheNextOneThrough)
     LayerDecompressor decompressor(layers);
     EXPECT_TRUE(read(decompressor, 1, 65536) == big.substr(0, 65536));
     EXPECT_TRUE(read(decompressor, 0) == below);
+}
+
+// --- layers still downloading (LayerArrivals) ---
+
+// The bottom layer's file is written only after the top layer was read: a worker that
+// opened it before its arrival would find nothing there.
+TEST_F(LayerDecompressorTest, LayersAreReadOnceTheyArrive)
+{
+    std::string bottom = dir_.path() + "/arriving";
+    std::vector<Layer> layers = {{bottom, "sha256:arriving"},
+                                 layer(compress("top", Compression::gzip))};
+    LayerArrivals arrivals(layers.size());
+    LayerDecompressor decompressor(layers, &arrivals);
+    arrivals.arrived(1);
+    EXPECT_EQ(read(decompressor, 1), "top");
+    std::thread download([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::ofstream(bottom) << compress("bottom", Compression::zstd);
+        arrivals.arrived(0);
+    });
+    EXPECT_EQ(read(decompressor, 0), "bottom");
+    download.join();
+}
+
+TEST_F(LayerDecompressorTest, FailedDownloadIsTheErrorOfTheLayersNotArrived)
+{
+    std::vector<Layer> layers = {{dir_.path() + "/never", "sha256:never"}, layer("top")};
+    LayerArrivals arrivals(layers.size());
+    LayerDecompressor decompressor(layers, &arrivals);
+    arrivals.arrived(1);
+    arrivals.failed("registry example.org answered 404 for blob sha256:never");
+    EXPECT_EQ(read(decompressor, 1), "top");
+    EXPECT_EQ(read(decompressor, 0),
+              "error: registry example.org answered 404 for blob sha256:never");
+}
+
+// A merge that stops while the worker waits for a layer: the destructor wakes the worker
+// and tells the downloads to stop.
+TEST_F(LayerDecompressorTest, StoppingCancelsTheArrivals)
+{
+    std::vector<Layer> layers = {{dir_.path() + "/never", "sha256:never"}};
+    LayerArrivals arrivals(layers.size());
+    {
+        LayerDecompressor decompressor(layers, &arrivals);
+    }
+    EXPECT_TRUE(arrivals.cancelled());
+    EXPECT_FALSE(arrivals.wait(0));
 }
 
 } // namespace

@@ -18,6 +18,7 @@
 #include "cocoon/unique_fd.h"
 #include "credentials.h"
 #include "digest.h"
+#include "layer_downloads.h"
 #include "oci_layout.h"
 #include "platform.h"
 #include "registry_client.h"
@@ -179,30 +180,20 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     // Otherwise (not cached, or the registry refused the HEAD) the GET below reports why.
 
     ImageManifest manifest = client.get_manifest(wanted);
-    uint64_t total = 0;
-    for (const auto& layer : manifest.layers)
-        total += layer.size;
     auto image = cache.import(manifest.digest, name, [&](const std::string& work) {
         std::string config_json = client.get_small_blob(manifest.config);
         check_image_config(config_json);
-        std::vector<Layer> layers;
-        uint64_t done = 0;
-        for (size_t i = 0; i < manifest.layers.size(); ++i) {
-            const auto& blob = manifest.layers[i];
-            std::string path = fmt::format("{}/layer{}", work, i);
-            UniqueFd fd(open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-            if (!fd.valid())
-                throw_errno(fmt::format("cannot create {}", path));
-            client.get_blob(blob, fd.get(), [&](uint64_t bytes) {
-                report(progress, {ImportEvent::Phase::Downloading, name, i + 1,
-                                  manifest.layers.size(), done + bytes, total});
-            });
-            done += blob.size;
-            layers.push_back({path, blob.digest});
+        // The merge starts on the top layer while the layers below it download.
+        LayerDownloads downloads(client, manifest.layers, work, name, progress);
+        try {
+            write_squashfs(downloads.layers(), work + "/image.sqsh", config, &downloads.arrivals());
+        } catch (...) {
+            downloads.arrivals().cancel();
+            downloads.finish(); // a failed download says more than the merge it stopped
+            throw;
         }
-        report(progress, {ImportEvent::Phase::Converting, name, 0, layers.size()});
-        write_squashfs(layers, work + "/image.sqsh", config);
-        for (const auto& layer : layers)
+        downloads.finish();
+        for (const auto& layer : downloads.layers())
             unlink(layer.path.c_str());
         return config_json;
     });

@@ -55,8 +55,9 @@ bool is_gzip(int fd)
 
 } // namespace
 
-LayerDecompressor::LayerDecompressor(const std::vector<Layer>& layers)
+LayerDecompressor::LayerDecompressor(const std::vector<Layer>& layers, LayerArrivals* arrivals)
     : layers_(layers)
+    , arrivals_(arrivals)
     , streams_(layers.size())
 {
     for (size_t index = 0; index < layers.size(); ++index)
@@ -71,6 +72,8 @@ LayerDecompressor::~LayerDecompressor()
         stopping_ = true;
     }
     changed_.notify_all();
+    if (arrivals_)
+        arrivals_->cancel(); // the worker may be waiting for a layer
     worker_.join();
 }
 
@@ -147,6 +150,8 @@ void LayerDecompressor::work()
 void LayerDecompressor::decompress(size_t index)
 {
     const Layer& layer = layers_[index];
+    if (arrivals_ && !arrivals_->wait(index))
+        return end(index, "the import stopped");
     UniqueFd fd(::open(layer.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid())
         return end(index, fmt::format("cannot open {}: {}", layer.path, std::strerror(errno)));

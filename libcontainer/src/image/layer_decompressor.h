@@ -25,15 +25,17 @@
 #include <thread>
 #include <vector>
 
+#include "layer_arrivals.h"
 #include "layers.h"
 
 namespace cocoon {
 
 class LayerDecompressor {
 public:
-    // Starts the worker on layers.back(), the top layer.
-    explicit LayerDecompressor(const std::vector<Layer>& layers);
-    // Stops the worker where it is and waits for it.
+    // Starts the worker on layers.back(), the top layer. With `arrivals`, the worker waits
+    // for each layer's file to arrive before it reads it.
+    explicit LayerDecompressor(const std::vector<Layer>& layers, LayerArrivals* arrivals = nullptr);
+    // Stops the worker where it is and waits for it; cancels `arrivals`.
     ~LayerDecompressor();
     LayerDecompressor(const LayerDecompressor&) = delete;
     LayerDecompressor& operator=(const LayerDecompressor&) = delete;
@@ -76,6 +78,7 @@ private:
     void recycle(Chunk& chunk);
 
     const std::vector<Layer>& layers_;
+    LayerArrivals* const arrivals_;
     std::mutex mutex_;
     std::condition_variable changed_;
     std::vector<Stream> streams_;

@@ -708,9 +708,10 @@ LayerLimits layer_limits(const Config& config)
     return {config.image_max_size, config.image_max_entries, config.image_max_path_length};
 }
 
-void merge_layers(const std::vector<Layer>& layers, int out_fd, const LayerLimits& limits)
+void merge_layers(const std::vector<Layer>& layers, int out_fd, const LayerLimits& limits,
+                  LayerArrivals* arrivals)
 {
-    LayerDecompressor decompressor(layers);
+    LayerDecompressor decompressor(layers, arrivals);
     Merger merger(out_fd, limits);
     for (size_t index = layers.size(); index-- > 0;)
         merger.merge(decompressor, layers[index], index);

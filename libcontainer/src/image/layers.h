@@ -32,9 +32,13 @@ struct Layer {
     std::string digest; // for messages ("sha256:...")
 };
 
+class LayerArrivals;
+
 // Writes the merged filesystem as a pax tar to `out_fd`, bottom layer first in `layers`.
 // The stream holds each surviving entry once; upper layers' entries come first.
 // Throws Error naming the cap and its cocoon.yaml key when the layers exceed `limits`.
-void merge_layers(const std::vector<Layer>& layers, int out_fd, const LayerLimits& limits);
+// With `arrivals`, layers are read as they arrive (still downloading: layer_arrivals.h).
+void merge_layers(const std::vector<Layer>& layers, int out_fd, const LayerLimits& limits,
+                  LayerArrivals* arrivals = nullptr);
 
 } // namespace cocoon

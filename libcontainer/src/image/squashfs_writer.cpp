@@ -28,7 +28,7 @@ std::string last_line(std::string text)
 } // namespace
 
 void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
-                    const Config& config)
+                    const Config& config, LayerArrivals* arrivals)
 {
     if (access(config.tar2sqfs.c_str(), X_OK) != 0)
         fail("the squashfs writer {} is not installed (package squashfs-tools-ng; cocoon.yaml "
@@ -58,7 +58,7 @@ void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
     // tar2sqfs may stop reading early (disk full): its message matters more than EPIPE.
     std::optional<Error> merge_error;
     try {
-        merge_layers(layers, data_write.get(), layer_limits(config));
+        merge_layers(layers, data_write.get(), layer_limits(config), arrivals);
     } catch (const Error& e) {
         merge_error = e;
     }

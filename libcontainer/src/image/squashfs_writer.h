@@ -12,7 +12,8 @@
 
 namespace cocoon {
 
+// With `arrivals`, the layers are still downloading: each is read once it arrives.
 void write_squashfs(const std::vector<Layer>& layers, const std::string& output,
-                    const Config& config);
+                    const Config& config, LayerArrivals* arrivals = nullptr);
 
 } // namespace cocoon

@@ -20,6 +20,8 @@ component of the repository chooses what goes wrong:
                   for sha256:...")
     latebottom    a small layer made up here is added on top (a file late-top/marker); the
                   image's bottom layer comes after a pause of 5 seconds, then all at once
+    latetop       the same layer on top, which comes after a pause of 5 seconds; the
+                  image's own layers come at once
     hostiletop    a layer made up here is added on top whose entry ../escape leaves the
                   root; the image's own layers come at 8 KiB/s
 
@@ -47,9 +49,10 @@ import time
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 FAULTS = ("good", "oversize", "stall", "slow", "nosize", "deepconfig", "deepmanifest",
-          "liedigest", "busy", "latebottom", "hostiletop")
+          "liedigest", "busy", "latebottom", "latetop", "hostiletop")
 # The faults that add a layer of their own on top, and its one entry.
-TOP_LAYERS = {"latebottom": "late-top/marker", "hostiletop": "../escape"}
+TOP_LAYERS = {"latebottom": "late-top/marker", "latetop": "late-top/marker",
+              "hostiletop": "../escape"}
 LATE_SECONDS = 5
 DEPTH_BOMB = b"[" * 100000 + b"]" * 100000
 # However a fault streams, it gives up after this long: nothing outlives a test by much.
@@ -168,7 +171,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                {"Retry-After": "1"})
         streamed = image.is_layer(reference) and (
             fault in ("oversize", "stall", "slow", "hostiletop") or
-            fault == "latebottom" and reference == image.manifest["layers"][0]["digest"])
+            fault == "latebottom" and reference == image.manifest["layers"][0]["digest"]) or \
+            fault == "latetop" and reference == image.top_layers[fault]["digest"]
         if head or not streamed:
             return self.answer(200, data, "application/octet-stream", head)
         self.stream(fault, reference, data)
@@ -189,7 +193,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             yield data
             while True:
                 yield b"\0" * 65536
-        elif fault == "latebottom":
+        elif fault in ("latebottom", "latetop"):
             time.sleep(LATE_SECONDS)
             yield data
         elif fault == "stall":

@@ -1,9 +1,11 @@
 #!/bin/bash
-# The import is a pipeline (issue 10, item 4): layers download top layer first, and the
-# merge and tar2sqfs start on the upper layers while the lower ones still download. Against
-# tests/harness/fault-registry.py:
+# The import is a pipeline (issue 10, item 4): layers download top layer first, up to three
+# at once, and the merge and tar2sqfs start on the upper layers while the lower ones still
+# download. Against tests/harness/fault-registry.py:
 # - latebottom: a good layer on top, the image's own layer 5 s late. tar2sqfs is already
 #   writing the squashfs while that layer has not arrived; the image then holds both.
+# - latetop: the same layer on top, 5 s late: the layers below it download meanwhile, each
+#   over its own connection.
 # - hostiletop: a top layer with an entry that escapes the root, the image's own layers
 #   coming at 8 KiB/s (two minutes). The merge refuses the top layer at once, and the
 #   downloads below it stop, not finish: one error line in seconds, nothing in the cache.
@@ -52,15 +54,28 @@ assert_contains "$sent" "sent all" "the late layer's transfer"
 [[ "$early" == yes ]] ||
     fail "tar2sqfs did not run before the late bottom layer arrived (fault registry: $sent)"
 note "tar2sqfs ran while the bottom layer was still on its way: $sent"
-# Top layer first: the layer made up on top, then the image's own, the bottom one last.
-gets=$(log_since "$FAULT_REGISTRY_LOG" "$mark" | sed -nE 's|^GET /v2/test/latebottom/blobs/(sha256:[0-9a-f]+) .*|\1|p')
-[[ "$(tail -n 1 <<<"$gets")" == "${own[1]}" ]] ||
-    fail "the bottom layer ${own[1]} was not downloaded last: $(tr '\n' ' ' <<<"$gets")"
 run_cocoon COCOON_CACHE_DIR="$cache" run "$ref" cat /late-top/marker /etc/os-release
 assert_succeeded "cocoon run $ref"
 assert_contains "$OUT" "a layer on top: late-top/marker" "the top layer's file"
 assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "the image's own os-release"
 assert_cache_clean "$cache"
+rm -rf "$cache"
+install -d -o "$TEST_USER" -m 0700 "$cache"
+
+# --- latetop: the layers download side by side -----------------------------------------------
+# The top layer is held back 5 s; the bottom layer is asked for meanwhile, not after it.
+ref=$FAULT_REGISTRY/test/latetop:latest
+mark=$(log_mark "$FAULT_REGISTRY_LOG")
+run_cocoon COCOON_CACHE_DIR="$cache" pull "$ref"
+assert_succeeded "cocoon pull $ref"
+order=$(log_since "$FAULT_REGISTRY_LOG" "$mark" |
+    grep -E "^GET /v2/test/latetop/blobs/${own[1]} |^sent .*\(latetop,")
+[[ "$(head -n 1 <<<"$order")" == "GET /v2/test/latetop/blobs/${own[1]}"* ]] ||
+    fail "the bottom layer was not asked for while the top layer was on its way: $order"
+note "the bottom layer was asked for while the top layer came: $(tr '\n' ' ' <<<"$order")"
+run_cocoon COCOON_CACHE_DIR="$cache" run "$ref" cat /late-top/marker
+assert_succeeded "cocoon run $ref"
+assert_contains "$OUT" "a layer on top: late-top/marker" "the top layer's file"
 rm -rf "$cache"
 install -d -o "$TEST_USER" -m 0700 "$cache"
 

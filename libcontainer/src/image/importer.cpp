@@ -183,7 +183,8 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     auto image = cache.import(manifest.digest, name, [&](const std::string& work) {
         std::string config_json = client.get_small_blob(manifest.config);
         check_image_config(config_json);
-        // The merge starts on the top layer while the layers below it download.
+        // The merge starts on the top layer while the layers below it download (in threads
+        // with copies of `client`, which this thread leaves alone meanwhile).
         LayerDownloads downloads(client, manifest.layers, work, name, progress);
         try {
             write_squashfs(downloads.layers(), work + "/image.sqsh", config, &downloads.arrivals());

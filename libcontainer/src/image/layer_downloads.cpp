@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "cache_lookup.h"
@@ -13,73 +15,117 @@ namespace cocoon {
 
 namespace {
 
-// Thrown from the progress callback to stop a transfer the merge no longer needs: not an
+// Thrown from the progress callback to stop a transfer nobody needs any more: not an
 // Error, so that the client's retries let it through.
-struct Cancelled {};
+struct Stopped {};
 
 } // namespace
 
-LayerDownloads::LayerDownloads(RegistryClient& client, const std::vector<BlobRef>& blobs,
+LayerDownloads::LayerDownloads(const RegistryClient& client, const std::vector<BlobRef>& blobs,
                                const std::string& work, const std::string& image,
                                const ImportProgress& progress)
-    : client_(client)
-    , blobs_(blobs)
+    : blobs_(blobs)
     , image_(image)
     , progress_(progress)
     , arrivals_(blobs.size())
+    , untaken_(blobs.size())
+    , in_flight_(blobs.size(), 0)
 {
-    for (size_t i = 0; i < blobs.size(); ++i)
+    for (size_t i = 0; i < blobs.size(); ++i) {
         layers_.push_back({fmt::format("{}/layer{}", work, i), blobs[i].digest});
-    thread_ = std::thread([this] { run(); });
+        total_ += blobs[i].size;
+    }
+    size_t threads = std::min(parallel_downloads, blobs.size());
+    clients_.assign(threads, client); // before any thread starts: they keep references
+    try {
+        for (auto& thread_client : clients_)
+            threads_.emplace_back([this, &thread_client] { run(thread_client); });
+    } catch (...) {
+        arrivals_.cancel();
+        join();
+        throw;
+    }
 }
 
 LayerDownloads::~LayerDownloads()
 {
     arrivals_.cancel();
-    if (thread_.joinable())
-        thread_.join();
+    join();
+}
+
+void LayerDownloads::join()
+{
+    for (auto& thread : threads_)
+        if (thread.joinable())
+            thread.join();
 }
 
 void LayerDownloads::finish()
 {
-    if (thread_.joinable())
-        thread_.join();
+    join();
     if (error_)
         std::rethrow_exception(error_);
 }
 
-void LayerDownloads::run()
+void LayerDownloads::run(RegistryClient& client)
 {
-    uint64_t total = 0;
-    for (const auto& blob : blobs_)
-        total += blob.size;
-    uint64_t done = 0;
-    try {
-        for (size_t i = blobs_.size(); i-- > 0;) {
-            const BlobRef& blob = blobs_[i];
-            const std::string& path = layers_[i].path;
-            UniqueFd fd(open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-            if (!fd.valid())
-                throw_errno(fmt::format("cannot create {}", path));
-            size_t number = blobs_.size() - i; // in the order of the downloads
-            client_.get_blob(blob, fd.get(), [&](uint64_t bytes) {
-                if (arrivals_.cancelled())
-                    throw Cancelled{};
-                report(progress_, {ImportEvent::Phase::Downloading, image_, number, blobs_.size(),
-                                   done + bytes, total});
-            });
-            done += blob.size;
-            arrivals_.arrived(i);
+    for (;;) {
+        size_t index = 0;
+        {
+            std::lock_guard lock(mutex_);
+            if (untaken_ == 0 || error_ || arrivals_.cancelled())
+                return;
+            index = --untaken_;
         }
-        report(progress_, {ImportEvent::Phase::Converting, image_, 0, blobs_.size()});
-    } catch (const Cancelled&) {
-    } catch (const std::exception& e) {
-        error_ = std::current_exception();
-        arrivals_.failed(e.what());
-    } catch (...) {
-        error_ = std::current_exception();
-        arrivals_.failed("the download failed");
+        try {
+            download(client, index);
+        } catch (const Stopped&) {
+            return;
+        } catch (...) {
+            std::lock_guard lock(mutex_);
+            if (!error_) {
+                error_ = std::current_exception();
+                try {
+                    throw;
+                } catch (const std::exception& e) {
+                    arrivals_.failed(e.what());
+                } catch (...) {
+                    arrivals_.failed("a layer download failed");
+                }
+            }
+            return;
+        }
     }
+}
+
+void LayerDownloads::download(RegistryClient& client, size_t index)
+{
+    const std::string& path = layers_[index].path;
+    UniqueFd fd(open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+    if (!fd.valid())
+        throw_errno(fmt::format("cannot create {}", path));
+    client.get_blob(blobs_[index], fd.get(), [&](uint64_t bytes) { received(index, bytes); });
+    std::lock_guard lock(mutex_);
+    in_flight_[index] = 0;
+    arrived_bytes_ += blobs_[index].size;
+    arrivals_.arrived(index);
+    if (++arrived_ == blobs_.size())
+        report(progress_, {ImportEvent::Phase::Converting, image_, 0, blobs_.size()});
+}
+
+// Bytes of layer `index` so far: one progress event for all the downloads together.
+void LayerDownloads::received(size_t index, uint64_t bytes)
+{
+    std::lock_guard lock(mutex_);
+    if (error_ || arrivals_.cancelled())
+        throw Stopped{};
+    in_flight_[index] = bytes;
+    uint64_t done = arrived_bytes_;
+    for (uint64_t part : in_flight_)
+        done += part;
+    size_t current = std::min(arrived_ + 1, blobs_.size());
+    report(progress_,
+           {ImportEvent::Phase::Downloading, image_, current, blobs_.size(), done, total_});
 }
 
 } // namespace cocoon

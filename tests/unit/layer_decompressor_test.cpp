@@ -169,6 +169,21 @@ TEST_F(LayerDecompressorTest, PaddingAfterTheLastGzipMemberIsIgnored)
     EXPECT_TRUE(read(decompressor, 0) == text);
 }
 
+// gzip(1) writes the file's name into the header, other tools extra fields and comments.
+TEST_F(LayerDecompressorTest, GzipHeaderFieldsAreSkipped)
+{
+    std::string text = sample(300000, 11);
+    std::string gzip = compress(text, Compression::gzip);
+    ASSERT_EQ(gzip[3], 0) << "libarchive wrote header fields of its own";
+    gzip[3] = 0x04 | 0x08 | 0x10; // FEXTRA, FNAME, FCOMMENT
+    std::string fields = std::string("\x06\x00", 2) + "ab\x02\x00xy" + "layer.tar" +
+                         std::string(1, '\0') + "a comment" + std::string(1, '\0');
+    gzip.insert(10, fields);
+    std::vector<Layer> layers = {layer(gzip)};
+    LayerDecompressor decompressor(layers);
+    EXPECT_TRUE(read(decompressor, 0) == text);
+}
+
 TEST_F(LayerDecompressorTest, BrokenGzipStreamsAreErrors)
 {
     std::string gzip = compress(sample(2 << 20, 7), Compression::gzip);

@@ -23,8 +23,24 @@ cleanup() {
     rm -rf "$cache" "$out" "$err"
 }
 trap cleanup EXIT
-rm -rf "$cache"
-install -d -o "$TEST_USER" -m 0700 "$cache"
+empty_cache() {
+    rm -rf "$cache"
+    install -d -o "$TEST_USER" -m 0700 "$cache"
+}
+empty_cache
+
+# check_top_layer REF [FILE...]: the image of REF, pulled into $cache, holds the file of the
+# layer the fault registry put on top (and FILEs are shown in $OUT); then the cache is
+# emptied for the next case.
+check_top_layer() {
+    local ref=$1
+    shift
+    run_cocoon COCOON_CACHE_DIR="$cache" run "$ref" cat /late-top/marker "$@"
+    assert_succeeded "cocoon run $ref"
+    assert_contains "$OUT" "a layer on top: late-top/marker" "the top layer's file in $ref"
+    assert_cache_clean "$cache"
+    empty_cache
+}
 fault_registry_start
 # The busybox image the fault registry serves: its configuration and its layers.
 mapfile -t own < <(layout_blobs "$IMAGES/oci/busybox")
@@ -54,13 +70,8 @@ assert_contains "$sent" "sent all" "the late layer's transfer"
 [[ "$early" == yes ]] ||
     fail "tar2sqfs did not run before the late bottom layer arrived (fault registry: $sent)"
 note "tar2sqfs ran while the bottom layer was still on its way: $sent"
-run_cocoon COCOON_CACHE_DIR="$cache" run "$ref" cat /late-top/marker /etc/os-release
-assert_succeeded "cocoon run $ref"
-assert_contains "$OUT" "a layer on top: late-top/marker" "the top layer's file"
+check_top_layer "$ref" /etc/os-release
 assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "the image's own os-release"
-assert_cache_clean "$cache"
-rm -rf "$cache"
-install -d -o "$TEST_USER" -m 0700 "$cache"
 
 # --- latetop: the layers download side by side -----------------------------------------------
 # The top layer is held back 5 s; the bottom layer is asked for meanwhile, not after it.
@@ -73,11 +84,7 @@ order=$(log_since "$FAULT_REGISTRY_LOG" "$mark" |
 [[ "$(head -n 1 <<<"$order")" == "GET /v2/test/latetop/blobs/${own[1]}"* ]] ||
     fail "the bottom layer was not asked for while the top layer was on its way: $order"
 note "the bottom layer was asked for while the top layer came: $(tr '\n' ' ' <<<"$order")"
-run_cocoon COCOON_CACHE_DIR="$cache" run "$ref" cat /late-top/marker
-assert_succeeded "cocoon run $ref"
-assert_contains "$OUT" "a layer on top: late-top/marker" "the top layer's file"
-rm -rf "$cache"
-install -d -o "$TEST_USER" -m 0700 "$cache"
+check_top_layer "$ref"
 
 # --- hostiletop: the merge refuses the top layer, the slow download below is cut off -------
 ref=$FAULT_REGISTRY/test/hostiletop:latest

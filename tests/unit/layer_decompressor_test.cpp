@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "archive_free.h"
 #include "image/layer_arrivals.h"
 #include "image/layer_decompressor.h"
 #include "temp_dir.h"
@@ -25,15 +26,9 @@ using cocoon::LayerDecompressor;
 
 namespace {
 
-struct WriteFree {
-    void operator()(archive* a) const { archive_write_free(a); }
-};
-struct ReadFree {
-    void operator()(archive* a) const { archive_read_free(a); }
-};
-struct EntryFree {
-    void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
+using cocoon::test::EntryFree;
+using cocoon::test::ReadFree;
+using cocoon::test::WriteFree;
 
 void require(bool ok, const std::string& what)
 {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "archive_free.h"
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
 #include "image/layers.h"
@@ -96,15 +97,9 @@ void require(bool ok, const std::string& what)
         throw std::runtime_error("test setup: " + what);
 }
 
-struct WriteFree {
-    void operator()(archive* a) const { archive_write_free(a); }
-};
-struct ReadFree {
-    void operator()(archive* a) const { archive_read_free(a); }
-};
-struct EntryFree {
-    void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
+using cocoon::test::EntryFree;
+using cocoon::test::ReadFree;
+using cocoon::test::WriteFree;
 
 void add_entry(archive* a, const In& in)
 {

@@ -10,8 +10,10 @@
 #include <archive_entry.h>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <nlohmann/json.hpp>
 
+#include "archive_reader.h"
 #include "cache.h"
 #include "cache_lookup.h"
 #include "cocoon/error.h"
@@ -36,7 +38,9 @@ using json = nlohmann::json;
 // files) into `dir`. Names are checked: the archive is as untrusted as a layer.
 void unpack_archive(const std::string& archive_path, const std::string& dir)
 {
-    std::unique_ptr<archive, int (*)(archive*)> reader(archive_read_new(), archive_read_free);
+    ReadArchive reader(archive_read_new());
+    if (!reader)
+        throw std::bad_alloc();
     archive_read_support_format_tar(reader.get());
     // Built-in decompressors only: filter_all could run external programs.
     archive_read_support_filter_gzip(reader.get());
@@ -44,8 +48,7 @@ void unpack_archive(const std::string& archive_path, const std::string& dir)
     archive_read_support_filter_xz(reader.get());
     archive_read_support_filter_bzip2(reader.get());
     if (archive_read_open_filename(reader.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
-        fail("cannot read the image archive {}: {}", archive_path,
-             archive_error_string(reader.get()));
+        fail("cannot read the image archive {}: {}", archive_path, archive_error(reader.get()));
     archive_entry* entry;
     while (archive_read_next_header(reader.get(), &entry) == ARCHIVE_OK) {
         std::string name = archive_entry_pathname(entry);
@@ -66,8 +69,7 @@ void unpack_archive(const std::string& archive_path, const std::string& dir)
         if (!out.valid())
             throw_errno(fmt::format("cannot unpack {}", target));
         if (archive_read_data_into_fd(reader.get(), out.get()) != ARCHIVE_OK)
-            fail("cannot unpack {} from {}: {}", name, archive_path,
-                 archive_error_string(reader.get()));
+            fail("cannot unpack {} from {}: {}", name, archive_path, archive_error(reader.get()));
     }
 }
 

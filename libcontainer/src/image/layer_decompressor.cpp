@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "archive_reader.h"
 #include "cocoon/unique_fd.h"
 
 namespace cocoon {
@@ -23,16 +24,6 @@ constexpr size_t chunk_size = size_t{1} << 20;
 // only slowed the import down on two CPUs (the chunks fall out of the CPU caches).
 constexpr size_t buffer_limit = 4 * chunk_size;
 constexpr size_t file_read_size = size_t{256} * 1024;
-
-struct ArchiveDeleter {
-    void operator()(archive* a) const noexcept { archive_read_free(a); }
-};
-
-std::string error_of(archive* a)
-{
-    const char* message = archive_error_string(a);
-    return message ? message : "unknown libarchive error";
-}
 
 const char* isal_error(int status)
 {
@@ -218,7 +209,7 @@ std::string LayerDecompressor::inflate_gzip(size_t index, int fd)
 std::string LayerDecompressor::read_raw(size_t index, int fd)
 {
     const Layer& layer = layers_[index];
-    std::unique_ptr<archive, ArchiveDeleter> in(archive_read_new());
+    ReadArchive in(archive_read_new());
     if (!in)
         throw std::bad_alloc();
     archive* a = in.get();
@@ -227,19 +218,19 @@ std::string LayerDecompressor::read_raw(size_t index, int fd)
         archive_read_support_format_raw(a) != ARCHIVE_OK ||
         archive_read_support_format_empty(a) != ARCHIVE_OK ||
         archive_read_open_fd(a, fd, file_read_size) != ARCHIVE_OK)
-        return fmt::format("cannot read {}: {}", layer.path, error_of(a));
+        return fmt::format("cannot read {}: {}", layer.path, archive_error(a));
     int status = archive_read_next_header(a, &entry);
     if (status == ARCHIVE_EOF)
         return "";
     if (status != ARCHIVE_OK && status != ARCHIVE_WARN)
-        return error_of(a);
+        return archive_error(a);
     for (;;) {
         Chunk chunk = take_buffer();
         while (chunk.size < chunk_size) {
             la_ssize_t got =
                 archive_read_data(a, chunk.data.get() + chunk.size, chunk_size - chunk.size);
             if (got < 0)
-                return error_of(a);
+                return archive_error(a);
             if (got == 0)
                 break;
             chunk.size += static_cast<size_t>(got);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -29,7 +30,7 @@ LayerDownloads::LayerDownloads(const RegistryClient& client, const std::vector<B
     , progress_(progress)
     , arrivals_(blobs.size())
     , untaken_(blobs.size())
-    , in_flight_(blobs.size(), 0)
+    , received_(blobs.size(), 0)
 {
     for (size_t i = 0; i < blobs.size(); ++i) {
         layers_.push_back({fmt::format("{}/layer{}", work, i), blobs[i].digest});
@@ -106,8 +107,7 @@ void LayerDownloads::download(RegistryClient& client, size_t index)
         throw_errno(fmt::format("cannot create {}", path));
     client.get_blob(blobs_[index], fd.get(), [&](uint64_t bytes) { received(index, bytes); });
     std::lock_guard lock(mutex_);
-    in_flight_[index] = 0;
-    arrived_bytes_ += blobs_[index].size;
+    received_[index] = blobs_[index].size;
     arrivals_.arrived(index);
     if (++arrived_ == blobs_.size())
         report(progress_, {ImportEvent::Phase::Converting, image_, 0, blobs_.size()});
@@ -119,10 +119,8 @@ void LayerDownloads::received(size_t index, uint64_t bytes)
     std::lock_guard lock(mutex_);
     if (error_ || arrivals_.cancelled())
         throw Stopped{};
-    in_flight_[index] = bytes;
-    uint64_t done = arrived_bytes_;
-    for (uint64_t part : in_flight_)
-        done += part;
+    received_[index] = bytes;
+    uint64_t done = std::accumulate(received_.begin(), received_.end(), uint64_t{0});
     size_t current = std::min(arrived_ + 1, blobs_.size());
     report(progress_,
            {ImportEvent::Phase::Downloading, image_, current, blobs_.size(), done, total_});

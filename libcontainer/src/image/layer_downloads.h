@@ -62,8 +62,7 @@ private:
     std::mutex mutex_; // guards what follows, and serializes the progress events
     size_t untaken_; // layers no thread took yet: 0 .. untaken_-1 (taken top-down)
     size_t arrived_ = 0;
-    uint64_t arrived_bytes_ = 0;
-    std::vector<uint64_t> in_flight_; // bytes received of each layer still downloading
+    std::vector<uint64_t> received_; // bytes of each layer so far
     std::exception_ptr error_; // the first error
 
     std::vector<std::thread> threads_;

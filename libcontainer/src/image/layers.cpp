@@ -3,8 +3,9 @@
 // Why top-down: an entry of a lower layer belongs in the image only if no layer above it
 // wrote, deleted or hid its path, and that is known once the upper layers are read. So each
 // layer is decompressed once (by a thread of its own, LayerDecompressor, while this one
-// parses), nothing is extracted to disk, and memory holds only sets of paths. The output lists upper entries before lower ones, so a file may come before its
-// parent directory and a hardlink before its target. tar2sqfs (squashfs-tools-ng 1.2)
+// parses), nothing is extracted to disk, and memory holds only sets of paths. The output
+// lists upper entries before lower ones, so a file may come before its parent directory
+// and a hardlink before its target. tar2sqfs (squashfs-tools-ng 1.2)
 // accepts both: it creates a missing parent as an implicit directory that a later
 // directory entry gives its attributes, and it resolves hardlinks once the whole stream is
 // read. It refuses a path given twice, so each path is written exactly once.
@@ -39,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "archive_reader.h"
 #include "cocoon/error.h"
 #include "layer_decompressor.h"
 
@@ -58,10 +60,6 @@ constexpr std::string_view opaque_marker = ".wh..wh..opq";
 // for it.
 constexpr std::string_view aufs_prefix = ".wh..wh.";
 
-struct ReadArchiveDeleter {
-    void operator()(archive* a) const noexcept { archive_read_free(a); }
-};
-
 struct WriteArchiveDeleter {
     void operator()(archive* a) const noexcept { archive_write_free(a); }
 };
@@ -70,7 +68,6 @@ struct EntryDeleter {
     void operator()(archive_entry* entry) const noexcept { archive_entry_free(entry); }
 };
 
-using ReadArchive = std::unique_ptr<archive, ReadArchiveDeleter>;
 using WriteArchive = std::unique_ptr<archive, WriteArchiveDeleter>;
 using Entry = std::unique_ptr<archive_entry, EntryDeleter>;
 
@@ -136,17 +133,11 @@ la_ssize_t write_to_sink(archive* a, void* data, const void* buffer, size_t leng
     }
 }
 
-std::string error_of(archive* a)
-{
-    const char* message = archive_error_string(a);
-    return message ? message : "unknown libarchive error";
-}
-
 // A failed write of the merged stream keeps its errno (EPIPE: the reader stopped), so the
 // caller can tell a reader that gave up from a broken layer without reading the text.
 [[noreturn]] void fail_writing(archive* out, const std::string& what)
 {
-    throw Error(fmt::format("writing the merged image: {}{}", what, error_of(out)),
+    throw Error(fmt::format("writing the merged image: {}{}", what, archive_error(out)),
                 archive_errno(out));
 }
 
@@ -307,7 +298,7 @@ ReadArchive open_layer(LayerDecompressor& decompressor, const Layer& layer, size
     if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
         archive_read_support_format_empty(a) != ARCHIVE_OK ||
         decompressor.open(a, index) != ARCHIVE_OK)
-        fail("layer {}: {}", layer.digest, error_of(a));
+        fail("layer {}: {}", layer.digest, archive_error(a));
     return reader;
 }
 
@@ -391,7 +382,7 @@ void Merger::merge(LayerDecompressor& decompressor, const Layer& layer, size_t i
             if (status == ARCHIVE_EOF)
                 break;
             if (status != ARCHIVE_OK && status != ARCHIVE_WARN)
-                fail("layer {}: {}", layer.digest, error_of(in));
+                fail("layer {}: {}", layer.digest, archive_error(in));
             count_entry(pass, entry);
             add_entry(pass, in, entry);
         }
@@ -628,7 +619,7 @@ void Merger::copy_data(archive* in, std::string_view raw, const Layer& layer)
         if (read == 0)
             return;
         if (read < 0)
-            fail("layer {}: reading entry '{}': {}", layer.digest, shown(raw), error_of(in));
+            fail("layer {}: reading entry '{}': {}", layer.digest, shown(raw), archive_error(in));
         if (archive_write_data(out_.get(), buffer_.data(), static_cast<size_t>(read)) != read)
             fail_writing(out_.get(),
                          fmt::format("entry '{}' of layer {}: ", shown(raw), layer.digest));

@@ -84,17 +84,5 @@ done
 rm -f "$samples.err"
 echo >&2
 
-python3 - "$samples" "${names[@]}" <<'PY'
-import statistics, sys
-lines = [line.split() for line in open(sys.argv[1])]
-names = sys.argv[2:]
-measures = ["import", "walk", "ls"]
-medians = []
-for i, name in enumerate(names):
-    rows = [dict(zip(l[1::2], map(float, l[2::2]))) for l in lines if int(l[0]) == i]
-    medians.append({m: statistics.median(r[m] for r in rows) for m in measures})
-print(f"{'variant':24}" + "".join(f"{m + ' ms':>12}{'ratio':>7}" for m in measures))
-for name, row in zip(names, medians):
-    print(f"{name:24}" + "".join(f"{row[m]:12.0f}{row[m] / medians[0][m]:7.2f}" for m in measures))
-PY
+python3 bench/probe_table.py "$samples" "${names[@]}"
 echo "($rounds rounds, interleaved; $(nproc) CPUs; $(uname -r); medians; ratio to the host)"

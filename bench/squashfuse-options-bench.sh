@@ -21,13 +21,13 @@ squashfuse=${SQUASHFUSE:-/usr/bin/squashfuse_ll}
 cocoon_squashfuse=${COCOON_SQUASHFUSE:-build/helper/cocoon-squashfuse}
 [[ -x "$cocoon_squashfuse" ]] || { echo "squashfuse-options-bench: build $cocoon_squashfuse first (scripts/build.sh)" >&2; exit 2; }
 mnt=$(mktemp -d /tmp/cocoon-fuse-bench.XXXXXX)
-samples=$(mktemp)
+samples=$(mktemp -d)/samples
 server=""
 cleanup() {
     mountpoint -q "$mnt" && umount -l "$mnt"
     [[ -n "$server" ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
     rmdir "$mnt"
-    rm -f "$samples"
+    rm -rf "$(dirname "$samples")"
 }
 trap cleanup EXIT
 
@@ -59,9 +59,9 @@ for ((round = 0; round < rounds; round++)); do
         # A failed probe (a file the server did not find) is counted, not timed.
         for pass in fresh warm; do
             if line=$(python3 bench/file_access_probe.py "$root" 2>/dev/null); then
-                echo "$i $pass $line" >> "$samples"
+                echo "$i $line" >> "$samples.$pass"
             else
-                echo "$i $pass failed" >> "$samples"
+                echo "$i failed" >> "$samples.$pass"
             fi
         done
         mountpoint -q "$mnt" && umount "$mnt"
@@ -69,24 +69,8 @@ for ((round = 0; round < rounds; round++)); do
     done
 done
 
-python3 - "$samples" "${names[@]}" <<'PY'
-import statistics, sys
-lines = [line.split() for line in open(sys.argv[1])]
-names = sys.argv[2:]
-measures = ["import", "walk", "ls"]
-for probe in ("fresh", "warm"):
-    medians = {}
-    for i, name in enumerate(names):
-        mine = [l for l in lines if int(l[0]) == i and l[1] == probe]
-        rows = [dict(zip(l[2::2], map(float, l[3::2]))) for l in mine if l[2] != "failed"]
-        medians[name] = {m: statistics.median(r[m] for r in rows) if rows else float("nan")
-                         for m in measures}
-        medians[name]["failed"] = len(mine) - len(rows)
-    print(f"{probe + ' mount':36}" + "".join(f"{m + ' ms':>12}{'ratio':>7}" for m in measures)
-          + "  failed")
-    base = medians[names[0]]
-    for name in names:
-        print(f"{name:36}" + "".join(f"{medians[name][m]:12.0f}{medians[name][m] / base[m]:7.2f}"
-                                     for m in measures) + f"  {medians[name]['failed']:6}")
-    print()
-PY
+for pass in fresh warm; do
+    echo "$pass mount"
+    python3 bench/probe_table.py "$samples.$pass" "${names[@]}"
+    echo
+done

@@ -191,7 +191,7 @@ int run_command(int argc, char** argv)
             fail("--container-save={}: 'cocoon run' does not save its container yet (srun, "
                  "sbatch and salloc do); leave it out",
                  value);
-    spec.options = resolved.container;
+    spec.options = container_options_for(resolved, config);
     options.container_workdir = spec.options.workdir;
     spec.run_entrypoint = resolved.entrypoint.value_or(false);
     spec.modules = options.modules;

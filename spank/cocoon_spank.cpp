@@ -468,7 +468,7 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
     spec.cache_dir = resolve_cache_dir(config, spec.identity,
                                        spank::job_env(sp, "COCOON_CACHE_DIR").value_or(""));
     spec.keep_environment = spank::kept_environment();
-    spec.options = resolved.container;
+    spec.options = container_options_for(resolved, config);
     spec.run_entrypoint = resolved.entrypoint.value_or(false);
     state.requested_workdir = spec.options.workdir;
     // The job's environment goes to the holder (as the user): the entrypoint starts from

@@ -2,10 +2,16 @@
 # The container root is writable by default, as under pyxis+enroot: the image's files are
 # the user's to change (an overlay over the image with an in-memory upper layer), the
 # changes stay in the step and never reach the image. --container-readonly (or
-# PYXIS_CONTAINER_READONLY=1) keeps the image read-only; the command line wins.
+# PYXIS_CONTAINER_READONLY=1) keeps the image read-only; the command line wins. A site
+# with cocoon.yaml writable_root: false gets read-only roots unless a user asks for a
+# writable one, in srun and in `cocoon run` alike.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
+
+saved_config=$(mktemp)
+cp -p "$COCOON_YAML" "$saved_config"
+trap 'cat "$saved_config" > "$COCOON_YAML"; rm -f "$saved_config"' EXIT
 
 img=--container-image=$BUSYBOX_SQSH
 before=$(sha256sum "$BUSYBOX_SQSH")
@@ -50,6 +56,28 @@ done
 wait_idle
 run_user env PYXIS_CONTAINER_READONLY=1 srun --container-writable "$img" sh -c "$IN_IMAGE; touch /etc/x && echo writable"
 assert_eq writable "$OUT" "--container-writable over PYXIS_CONTAINER_READONLY=1"
+
+# The site's default: read-only, unless the user asks for a writable root.
+sed -i '/^writable_root:/d' "$COCOON_YAML"
+echo "writable_root: false" >> "$COCOON_YAML"
+wait_idle
+run_user srun "$img" sh -c "$IN_IMAGE; touch /etc/x 2>&1; grep ' / / ' /proc/self/mountinfo"
+assert_succeeded "srun with writable_root: false"
+assert_contains "$OUT" "Read-only file system" "touch /etc/x with writable_root: false"
+assert_not_contains "$OUT" "overlay" "the root with writable_root: false"
+for how in "--container-writable" "env PYXIS_CONTAINER_WRITABLE=1"; do
+    wait_idle
+    if [[ $how == env* ]]; then
+        run_user env PYXIS_CONTAINER_WRITABLE=1 srun "$img" sh -c "$IN_IMAGE; touch /etc/x && echo writable"
+    else
+        run_user srun "$how" "$img" sh -c "$IN_IMAGE; touch /etc/x && echo writable"
+    fi
+    assert_eq writable "$OUT" "$how with writable_root: false"
+done
+run_cocoon run "$BUSYBOX_SQSH" sh -c "$IN_IMAGE; touch /etc/x 2>&1"
+assert_contains "$OUT" "Read-only file system" "cocoon run with writable_root: false"
+run_cocoon run --container-writable "$BUSYBOX_SQSH" sh -c "$IN_IMAGE; touch /etc/x && echo writable"
+assert_eq writable "$OUT" "cocoon run --container-writable with writable_root: false"
 
 assert_no_leftovers
 assert_node_healthy

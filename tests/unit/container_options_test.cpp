@@ -139,13 +139,32 @@ TEST(Boolean, Values)
 TEST(Resolve, DefaultsWithNothingGiven)
 {
     auto resolved = resolve_container_options({}, env_of({}), "/submit", false);
-    EXPECT_TRUE(resolved.container.writable);
+    EXPECT_FALSE(resolved.writable.has_value());
     EXPECT_FALSE(resolved.container.remap_root);
     EXPECT_FALSE(resolved.container.entrypoint_log);
     EXPECT_FALSE(resolved.container.mount_home.has_value());
     EXPECT_FALSE(resolved.entrypoint.has_value());
     EXPECT_TRUE(resolved.container.mounts.empty());
     EXPECT_FALSE(resolved.container.unshare.any());
+}
+
+// cocoon.yaml writable_root decides only when neither --container-writable nor
+// --container-readonly (nor their PYXIS_/COCOON_ variables) was given.
+TEST(Resolve, WritableRootIsTheSiteDefault)
+{
+    Config writable_site;
+    Config readonly_site;
+    readonly_site.writable_root = false;
+    auto untold = resolve_container_options({}, env_of({}), "/submit", false);
+    EXPECT_TRUE(container_options_for(untold, writable_site).writable);
+    EXPECT_FALSE(container_options_for(untold, readonly_site).writable);
+
+    auto asked_writable =
+        resolve_container_options({{"container-writable", ""}}, env_of({}), "/submit", false);
+    EXPECT_TRUE(container_options_for(asked_writable, readonly_site).writable);
+    auto asked_readonly = resolve_container_options({}, env_of({{"PYXIS_CONTAINER_READONLY", "1"}}),
+                                                    "/submit", false);
+    EXPECT_FALSE(container_options_for(asked_readonly, writable_site).writable);
 }
 
 TEST(Resolve, EnvironmentFillsInAndCommandLineWins)
@@ -162,7 +181,7 @@ TEST(Resolve, EnvironmentFillsInAndCommandLineWins)
     EXPECT_EQ(from_env.container.mounts.at(0).target, "/env");
     EXPECT_EQ(from_env.container.workdir, "/from-env");
     EXPECT_TRUE(from_env.container.remap_root);
-    EXPECT_FALSE(from_env.container.writable);
+    EXPECT_EQ(from_env.writable, std::optional<bool>(false));
     EXPECT_EQ(from_env.container.mount_home, std::optional<bool>(false));
     EXPECT_TRUE(from_env.container.unshare.ipc);
     EXPECT_EQ(from_env.entrypoint, std::optional<bool>(true));
@@ -176,7 +195,7 @@ TEST(Resolve, EnvironmentFillsInAndCommandLineWins)
     EXPECT_EQ(from_cli.container.mounts.at(0).target, "/cli");
     EXPECT_EQ(from_cli.container.workdir, "/from-cli");
     EXPECT_FALSE(from_cli.container.remap_root);
-    EXPECT_TRUE(from_cli.container.writable);
+    EXPECT_EQ(from_cli.writable, std::optional<bool>(true));
     EXPECT_EQ(from_cli.container.mount_home, std::optional<bool>(true));
     EXPECT_TRUE(from_cli.container.unshare.net);
     EXPECT_FALSE(from_cli.container.unshare.ipc);

@@ -90,6 +90,9 @@ struct Config {
     bool mount_workdir = true;
     // Host files bound read-only at the same path when they exist on the node.
     std::vector<std::string> host_files = {"/etc/hosts", "/etc/resolv.conf"};
+    // A container root is writable unless --container-readonly asks otherwise; false: it is
+    // read-only unless --container-writable asks (enroot's ENROOT_ROOTFS_WRITABLE).
+    bool writable_root = true;
     // Size in bytes of the in-memory (tmpfs) upper layer of a writable container root.
     uint64_t writable_size = uint64_t{1} << 30;
 

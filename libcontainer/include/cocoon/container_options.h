@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "cocoon/config.h"
 #include "cocoon/named_container.h"
 
 namespace cocoon {
@@ -44,8 +45,8 @@ struct ContainerOptions {
     std::optional<bool> mount_home;
     // --container-remap-root: the user is uid 0 (and their group gid 0) inside.
     bool remap_root = false;
-    // --container-writable (default) / --container-readonly: an overlay with an in-memory
-    // upper layer over the image, or the image read-only.
+    // --container-writable / --container-readonly (cocoon.yaml writable_root when neither is
+    // given): an overlay with an in-memory upper layer over the image, or the image read-only.
     bool writable = true;
     UnshareRequest unshare;
     // --container-entrypoint-log: the entrypoint's output (stdout and stderr) is shown to
@@ -112,6 +113,9 @@ struct ResolvedOptions {
     ContainerOptions container;
     // --[no-]container-entrypoint, PYXIS_CONTAINER_ENTRYPOINT; unset: the default.
     std::optional<bool> entrypoint;
+    // --container-writable / --container-readonly, PYXIS_CONTAINER_WRITABLE/READONLY; unset:
+    // cocoon.yaml writable_root (container_options_for applies it).
+    std::optional<bool> writable;
     // --container-name=NAME[:FLAG], PYXIS_CONTAINER_NAME; unset: the step's own container.
     std::optional<ContainerName> name;
     // Where it came from, for messages: "--container-name=VALUE" or "NAME=VALUE".
@@ -120,6 +124,9 @@ struct ResolvedOptions {
     // to when the step ends (absolute); empty: none.
     std::string save;
 };
+
+// The container's options with the site's defaults applied where the user gave none.
+ContainerOptions container_options_for(const ResolvedOptions& resolved, const Config& config);
 
 // The absolute, normalised path of --container-save=TEXT (a relative one is taken from
 // `base_dir`). Throws Error when TEXT is empty, has a control character or ends in '/'.

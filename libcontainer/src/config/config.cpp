@@ -478,6 +478,8 @@ const KeyRow key_rows[] = {
          for (const auto& item : v)
              c.host_files.push_back(absolute_path_value(item, "host_files"));
      }},
+    {"writable_root", "boolean", "true",
+     [](const YAML::Node& v, Config& c) { c.writable_root = v.as<bool>(); }},
     {"writable_size", "size", "1G",
      [](const YAML::Node& v, Config& c) {
          c.writable_size = parse_cap_size(v.as<std::string>(), "writable_size");
@@ -676,6 +678,7 @@ std::string format_config(const Config& config)
         << std::to_string(config.transfer_stall_timeout);
     out << YAML::Key << "transfer_retries" << YAML::Value
         << std::to_string(config.transfer_retries);
+    out << YAML::Key << "writable_root" << YAML::Value << config.writable_root;
     out << YAML::Key << "writable_size" << YAML::Value << std::to_string(config.writable_size);
     out << YAML::Key << "seccomp" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "enabled" << YAML::Value << config.seccomp.enabled;

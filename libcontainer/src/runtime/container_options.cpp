@@ -411,7 +411,7 @@ ResolvedOptions resolve_container_options(const TypedOptions& typed, const EnvLo
                [&](const std::string& value) { options.unshare = parse_unshare_request(value); });
     options.mount_home = resolver.flag(row("container-mount-home"));
     options.remap_root = resolver.flag(row("container-remap-root")).value_or(false);
-    options.writable = resolver.flag(row("container-writable")).value_or(true);
+    resolved.writable = resolver.flag(row("container-writable"));
     resolved.entrypoint = resolver.flag(row("container-entrypoint"));
     options.entrypoint_log = resolver.flag(row("container-entrypoint-log")).value_or(false);
     with_value(resolver, "container-name",
@@ -422,6 +422,13 @@ ResolvedOptions resolve_container_options(const TypedOptions& typed, const EnvLo
         resolved.save = resolve_save_path(value, base_dir);
     });
     return resolved;
+}
+
+ContainerOptions container_options_for(const ResolvedOptions& resolved, const Config& config)
+{
+    ContainerOptions options = resolved.container;
+    options.writable = resolved.writable.value_or(config.writable_root);
+    return options;
 }
 
 } // namespace cocoon

@@ -110,6 +110,8 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 std::optional<std::string> process_environment(const std::string& name);
 
 struct ResolvedOptions {
+    // The options as typed; the site's defaults (writable_root) are not applied yet:
+    // container_options_for gives what a container is built with.
     ContainerOptions container;
     // --[no-]container-entrypoint, PYXIS_CONTAINER_ENTRYPOINT; unset: the default.
     std::optional<bool> entrypoint;

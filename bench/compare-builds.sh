@@ -7,9 +7,10 @@
 #
 # OTHER_BUILD_DIR is a meson build directory of another checkout (say, main before the
 # change); this checkout's ./build is the other side. Both are staged as installs under
-# $COCOON_TEST_DIR; each round runs `srun true` in the 1 MB busybox image as a directory and
-# as squashfs once with each build (plugstack.conf pointed at one, then at the other), and
-# a bare `srun true`. It prints medians and the median of the paired differences (this
+# $COCOON_TEST_DIR; each round runs `srun true` in the 1 MB busybox image as a directory, as
+# squashfs and as the registry's busybox image cached by digest (which asks no registry),
+# once with each build (plugstack.conf pointed at one, then at the other), and a bare
+# `srun true`. It prints medians and the median of the paired differences (this
 # build minus the other: negative is faster). plugstack.conf is restored however it ends.
 # Like run-all.sh it starts the cluster itself (bench/with-cluster.sh) when none is up.
 set -euo pipefail
@@ -67,6 +68,10 @@ sample() { # BUILD IMAGE COMMAND
     echo "$1 $2 $ms" >> "$samples"
 }
 images=$state/images
+# The registry image, in the user's cache before the rounds (both builds read that cache).
+digest=$(awk '$1 == "busybox" { print $2 }' "$state/registry/fixtures.digests")
+registry_image=127.0.0.1:5000/test/busybox@$digest
+runuser -u "$user" -- "$state/install/usr/local/bin/cocoon" pull -c "$config" "$registry_image" >/dev/null
 for ((round = 1; round <= rounds; round++)); do
     # Each build goes first in every other round: neither always follows the bare step.
     order=(other this)
@@ -75,6 +80,7 @@ for ((round = 1; round <= rounds; round++)); do
         use "$build"
         sample "$build" directory "srun --container=$images/busybox true"
         sample "$build" squashfs "srun --container=$images/busybox.sqsh true"
+        sample "$build" registry "srun --container=$registry_image true"
     done
     sample bare - "srun true"
 done
@@ -89,9 +95,10 @@ for line in open(sys.argv[1]):
 bare = statistics.median(times["bare", "-"])
 print(f"{'step':<28}{'other ms':>10}{'this ms':>10}{'this - other (paired median)':>31}")
 print(f"{'bare srun':<28}{bare:>10.1f}")
-for image in ("directory", "squashfs"):
+for image in ("directory", "squashfs", "registry"):
     other, this = times["other", image], times["this", image]
     paired = statistics.median(t - o for t, o in zip(this, other))
-    print(f"{'1 MB ' + image:<28}{statistics.median(other):>10.1f}"
+    label = "registry, cached by digest" if image == "registry" else "1 MB " + image
+    print(f"{label:<28}{statistics.median(other):>10.1f}"
           f"{statistics.median(this):>10.1f}{paired:>+31.1f}")
 PY

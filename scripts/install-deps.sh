@@ -10,9 +10,10 @@ PACKAGES=(
     libseccomp-dev libyaml-cpp-dev libfmt-dev libgtest-dev nlohmann-json3-dev
     squashfs-tools squashfuse libsquashfuse-dev busybox-static fuse3 libfuse3-dev
     procps util-linux psmisc passwd ca-certificates
-    # images from registries: the importer's libraries, and the registry tests' tools
-    # (tests/harness/registry.sh, make-oci.py, bench/import-bench.sh)
-    libcurl4-openssl-dev libarchive-dev libisal-dev libssl-dev squashfs-tools-ng
+    # images from registries: the importer's libraries (libmd: libcocoon-cache's SHA-256),
+    # and the registry tests' tools (tests/harness/registry.sh, make-oci.py,
+    # bench/import-bench.sh)
+    libcurl4-openssl-dev libarchive-dev libisal-dev libssl-dev libmd-dev squashfs-tools-ng
     docker-registry skopeo umoci apache2-utils python3 curl
     # the libfabric module's test (fi_info, and the library it brings into an image)
     libfabric-bin

@@ -1,15 +1,14 @@
 #!/bin/bash
 # What srun, slurmstepd and the holder load for every step stays small: the plugin, the
-# holder program and libcocoon need neither libcurl, libarchive, libisal nor libcrypto (about 15 ms
-# to load and initialise in each process). Those belong to libcocoon-import, which libcocoon
-# loads only when an image must be imported (cocoon/importer.h). The files after
-# --crypto-only (libcocoon-cache, loaded for every registry image) may link libcrypto, and
-# nothing heavier.
-# Usage: needed_libraries_test.sh LIBCOCOON_IMPORT FILE... [--crypto-only FILE...]
+# holder program, libcocoon and libcocoon-cache (loaded for every registry image) need
+# neither libcurl, libarchive, libisal nor libcrypto (libcrypto alone takes about 6 ms to
+# load and initialise in each process). Those belong to libcocoon-import, which libcocoon
+# loads only when an image must be imported (cocoon/importer.h).
+# Usage: needed_libraries_test.sh LIBCOCOON_IMPORT FILE...
 # (libcocoon-import must link libcurl: that shows the check reads what a file links.)
 set -euo pipefail
 (( $# > 1 )) ||
-    { echo "usage: needed_libraries_test.sh LIBCOCOON_IMPORT FILE... [--crypto-only FILE...]" >&2; exit 2; }
+    { echo "usage: needed_libraries_test.sh LIBCOCOON_IMPORT FILE..." >&2; exit 2; }
 needed_by() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 importer=$1
 shift
@@ -19,10 +18,6 @@ bad=0
 files=0
 heavy=(libcurl libarchive libisal libcrypto libssl libgnutls)
 for file in "$@"; do
-    if [[ "$file" == --crypto-only ]]; then
-        heavy=(libcurl libarchive libisal libssl libgnutls)
-        continue
-    fi
     files=$((files + 1))
     needed=$(needed_by "$file")
     [[ -n "$needed" ]] || { echo "needed_libraries_test: $file needs no library at all?" >&2; bad=1; }

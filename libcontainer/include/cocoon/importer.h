@@ -5,7 +5,7 @@
 // libcocoon: loading those libraries costs every process about 15 ms, and srun, slurmstepd
 // and the holder of a step with an image file never need them. libcocoon loads
 // libcocoon-import itself when a step's image must be imported. Before that, for an OCI
-// layout or a registry image, it loads libcocoon-cache (libcrypto only, about 4 ms), which
+// layout or a registry image, it loads libcocoon-cache (libmd only, not libcrypto), which
 // answers without any request when the caches hold the layout's image, or the image of a
 // pinned digest or of a tag resolved within tag_check_interval.
 #pragma once

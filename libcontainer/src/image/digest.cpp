@@ -1,39 +1,23 @@
 #include "digest.h"
 
-#include <openssl/evp.h>
+#include <cctype>
+
+#include <fmt/format.h>
 
 #include "cocoon/error.h"
 
+// The hashing itself is in digest_openssl.cpp (libcocoon-import: fast on large layers) or
+// digest_libmd.cpp (libcocoon-cache: quick to load for the short texts a lookup hashes).
+
 namespace cocoon {
-
-struct Sha256::State {
-    EVP_MD_CTX* context = nullptr;
-    ~State() { EVP_MD_CTX_free(context); }
-};
-
-Sha256::Sha256()
-    : state_(std::make_unique<State>())
-{
-    state_->context = EVP_MD_CTX_new();
-    if (!state_->context || EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr) != 1)
-        fail("cannot initialise sha256");
-}
-
-Sha256::~Sha256() = default;
-
-void Sha256::update(const void* data, size_t size)
-{
-    EVP_DigestUpdate(state_->context, data, size);
-}
 
 std::string Sha256::digest()
 {
-    unsigned char hash[EVP_MAX_MD_SIZE];
-    unsigned length = 0;
-    EVP_DigestFinal_ex(state_->context, hash, &length);
+    unsigned char hash[sha256_size];
+    finish(hash);
     std::string text = "sha256:";
-    for (unsigned i = 0; i < length; ++i)
-        text += fmt::format("{:02x}", hash[i]);
+    for (unsigned char byte : hash)
+        text += fmt::format("{:02x}", byte);
     return text;
 }
 

@@ -1,4 +1,5 @@
-// sha256 content digests ("sha256:<64 hex>") of blobs and manifests.
+// sha256 content digests ("sha256:<64 hex>") of blobs and manifests. Two libraries
+// implement Sha256 (digest_openssl.cpp, digest_libmd.cpp); each shared library links one.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,8 @@ namespace cocoon {
 
 class Sha256 {
 public:
+    static constexpr size_t sha256_size = 32;
+
     Sha256();
     ~Sha256();
     Sha256(const Sha256&) = delete;
@@ -20,6 +23,8 @@ public:
     std::string digest();
 
 private:
+    void finish(unsigned char (&hash)[sha256_size]);
+
     struct State;
     std::unique_ptr<State> state_;
 };

@@ -114,3 +114,5 @@ junk=$(find "$cache/images" "$cache/tmp" -mindepth 1 2>/dev/null)
 $junk"
 assert_cache_clean "$cache"
 assert_no_leftovers
+assert_node_healthy
+pass

@@ -26,6 +26,10 @@
 // /dev/fd/N, a /dev/fuse it has mounted already (read-only), and starts it without
 // privileges (secure bits set, no capabilities); it reads the image and nothing else.
 // Single-threaded, as squashfuse_ll 0.1 is: libsquashfuse's caches take no locks.
+//
+// It uses nothing of libstdc++ (no containers, no exceptions: built with -fno-exceptions),
+// so it does not load it: a fresh mount in every step waits for this process to start,
+// and libstdc++'s loading and relocations were most of that start.
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -35,13 +39,23 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <vector>
 
 extern "C" {
 #include <squashfuse/ll.h>
 }
 
 namespace {
+
+// Memory from malloc, freed when it goes out of scope.
+struct MallocBuffer {
+    explicit MallocBuffer(void* memory)
+        : data(static_cast<char*>(memory))
+    {}
+    MallocBuffer(const MallocBuffer&) = delete;
+    MallocBuffer& operator=(const MallocBuffer&) = delete;
+    ~MallocBuffer() { std::free(data); }
+    char* data;
+};
 
 // Whether the kernel opens directories and files itself when opendir and open answer ENOSYS
 // (it says so at init, before the first request).
@@ -136,7 +150,11 @@ void read_directory_plus(fuse_req_t request, fuse_ino_t inode, size_t size, off_
         fuse_reply_err(request, EINVAL);
         return;
     }
-    std::vector<char> buffer(size);
+    MallocBuffer buffer(std::malloc(size));
+    if (!buffer.data) {
+        fuse_reply_err(request, ENOMEM);
+        return;
+    }
     size_t used = 0;
     sqfs_name name;
     sqfs_dir_entry entry;
@@ -159,14 +177,14 @@ void read_directory_plus(fuse_req_t request, fuse_ino_t inode, size_t size, off_
         attributes.ino = filesystem->ino_register(filesystem, &entry);
         attributes.attr.st_ino = attributes.ino;
         attributes.attr_timeout = attributes.entry_timeout = std::numeric_limits<double>::max();
-        fuse_add_direntry_plus(request, buffer.data() + used, size - used, sqfs_dentry_name(&entry),
+        fuse_add_direntry_plus(request, buffer.data + used, size - used, sqfs_dentry_name(&entry),
                                &attributes, sqfs_dentry_next_offset(&entry));
         used += needed;
     }
     if (error != SQFS_OK)
         fuse_reply_err(request, EIO);
     else
-        fuse_reply_buf(request, buffer.data(), used);
+        fuse_reply_buf(request, buffer.data, used);
 }
 
 // `image_has_xattrs`: without any (the image has no xattr table, as most have), getxattr is
@@ -203,19 +221,28 @@ int main(int argc, char** argv)
 {
     // squashfuse_ll's command line, as far as cocoon and the benchmarks use it: -f (always
     // so here), -o OPTIONS for libfuse (ro), the image and the mount point.
-    std::vector<char*> fuse_argv = {argv[0]};
-    std::vector<const char*> positional;
+    // At most argc arguments go to libfuse (with argv[0]), plus the terminating null.
+    MallocBuffer fuse_argv_memory(std::calloc(static_cast<size_t>(argc) + 1, sizeof(char*)));
+    if (!fuse_argv_memory.data)
+        return 1;
+    char** fuse_argv = reinterpret_cast<char**>(fuse_argv_memory.data);
+    int fuse_argc = 0;
+    fuse_argv[fuse_argc++] = argv[0];
+    const char* positional[2] = {};
+    int positional_count = 0;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "-f") == 0)
             continue;
         if (std::strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-            fuse_argv.push_back(argv[i]);
-            fuse_argv.push_back(argv[++i]);
+            fuse_argv[fuse_argc++] = argv[i];
+            fuse_argv[fuse_argc++] = argv[++i];
             continue;
         }
-        positional.push_back(argv[i]);
+        if (positional_count < 2)
+            positional[positional_count] = argv[i];
+        ++positional_count;
     }
-    if (positional.size() != 2) {
+    if (positional_count != 2) {
         std::fprintf(stderr, "usage: cocoon-squashfuse [-f] [-o OPTIONS] IMAGE MOUNTPOINT\n");
         return 2;
     }
@@ -225,9 +252,7 @@ int main(int argc, char** argv)
     sqfs_ll* filesystem = sqfs_ll_open(image, 0);
     if (!filesystem)
         return 1;
-    fuse_argv.push_back(nullptr);
-    struct fuse_args args =
-        FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size() - 1), fuse_argv.data());
+    struct fuse_args args = FUSE_ARGS_INIT(fuse_argc, fuse_argv);
     struct fuse_lowlevel_ops ops = operations(filesystem->fs.xattr_info.xattr_ids != 0);
     sqfs_ll_chan channel{};
     int status = 1;

@@ -220,22 +220,17 @@ struct fuse_lowlevel_ops operations(bool image_has_xattrs)
 int main(int argc, char** argv)
 {
     // squashfuse_ll's command line, as far as cocoon and the benchmarks use it: -f (always
-    // so here), -o OPTIONS for libfuse (ro), the image and the mount point.
-    // At most argc arguments go to libfuse (with argv[0]), plus the terminating null.
-    MallocBuffer fuse_argv_memory(std::calloc(static_cast<size_t>(argc) + 1, sizeof(char*)));
-    if (!fuse_argv_memory.data)
-        return 1;
-    char** fuse_argv = reinterpret_cast<char**>(fuse_argv_memory.data);
-    int fuse_argc = 0;
-    fuse_argv[fuse_argc++] = argv[0];
+    // so here), -o OPTIONS for libfuse (ro), the image and the mount point. libfuse's
+    // arguments are compacted into argv itself: each lands at or before where it was read.
+    int fuse_argc = 1;
     const char* positional[2] = {};
     int positional_count = 0;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "-f") == 0)
             continue;
         if (std::strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-            fuse_argv[fuse_argc++] = argv[i];
-            fuse_argv[fuse_argc++] = argv[++i];
+            argv[fuse_argc++] = argv[i];
+            argv[fuse_argc++] = argv[++i];
             continue;
         }
         if (positional_count < 2)
@@ -252,7 +247,8 @@ int main(int argc, char** argv)
     sqfs_ll* filesystem = sqfs_ll_open(image, 0);
     if (!filesystem)
         return 1;
-    struct fuse_args args = FUSE_ARGS_INIT(fuse_argc, fuse_argv);
+    argv[fuse_argc] = nullptr;
+    struct fuse_args args = FUSE_ARGS_INIT(fuse_argc, argv);
     struct fuse_lowlevel_ops ops = operations(filesystem->fs.xattr_info.xattr_ids != 0);
     sqfs_ll_chan channel{};
     int status = 1;

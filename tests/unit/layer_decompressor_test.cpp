@@ -15,20 +15,19 @@
 #include <thread>
 #include <vector>
 
-#include "archive_free.h"
+#include "image/archive_ptr.h"
 #include "image/layer_arrivals.h"
 #include "image/layer_decompressor.h"
 #include "temp_dir.h"
 
+using cocoon::ArchiveEntry;
 using cocoon::Layer;
 using cocoon::LayerArrivals;
 using cocoon::LayerDecompressor;
+using cocoon::ReadArchive;
+using cocoon::WriteArchive;
 
 namespace {
-
-using cocoon::test::EntryFree;
-using cocoon::test::ReadFree;
-using cocoon::test::WriteFree;
 
 void require(bool ok, const std::string& what)
 {
@@ -41,7 +40,7 @@ enum class Compression { gzip, zstd };
 // `data` compressed as one gzip member or zstd frame (libarchive's raw writer).
 std::string compress(const std::string& data, Compression compression)
 {
-    std::unique_ptr<archive, WriteFree> a(archive_write_new());
+    WriteArchive a(archive_write_new());
     require(archive_write_set_format_raw(a.get()) == ARCHIVE_OK, "raw");
     require((compression == Compression::gzip
                  ? archive_write_add_filter_gzip(a.get())
@@ -52,7 +51,7 @@ std::string compress(const std::string& data, Compression compression)
     size_t used = 0;
     require(archive_write_open_memory(a.get(), out.data(), out.size(), &used) == ARCHIVE_OK,
             "open");
-    std::unique_ptr<archive_entry, EntryFree> entry(archive_entry_new());
+    ArchiveEntry entry(archive_entry_new());
     archive_entry_set_pathname(entry.get(), "data");
     archive_entry_set_filetype(entry.get(), AE_IFREG);
     archive_entry_set_size(entry.get(), static_cast<la_int64_t>(data.size()));
@@ -91,7 +90,7 @@ protected:
     // What layer `index` reads as, or "error: MESSAGE". Layers must be read from the last.
     static std::string read(LayerDecompressor& decompressor, size_t index, size_t limit = SIZE_MAX)
     {
-        std::unique_ptr<archive, ReadFree> a(archive_read_new());
+        ReadArchive a(archive_read_new());
         require(archive_read_support_format_raw(a.get()) == ARCHIVE_OK &&
                     archive_read_support_format_empty(a.get()) == ARCHIVE_OK,
                 "reader");

@@ -24,14 +24,17 @@
 #include <utility>
 #include <vector>
 
-#include "archive_free.h"
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
+#include "image/archive_ptr.h"
 #include "image/layers.h"
 #include "temp_dir.h"
 
+using cocoon::ArchiveEntry;
 using cocoon::Layer;
+using cocoon::ReadArchive;
 using cocoon::UniqueFd;
+using cocoon::WriteArchive;
 
 namespace {
 
@@ -97,13 +100,9 @@ void require(bool ok, const std::string& what)
         throw std::runtime_error("test setup: " + what);
 }
 
-using cocoon::test::EntryFree;
-using cocoon::test::ReadFree;
-using cocoon::test::WriteFree;
-
 void add_entry(archive* a, const In& in)
 {
-    std::unique_ptr<archive_entry, EntryFree> entry(archive_entry_new());
+    ArchiveEntry entry(archive_entry_new());
     archive_entry_copy_pathname(entry.get(), in.name.c_str());
     archive_entry_set_filetype(entry.get(), in.type);
     archive_entry_set_perm(entry.get(), in.perm);
@@ -152,7 +151,7 @@ private:
 void write_layer(const std::string& path, const std::vector<In>& entries, Compression compression)
 {
     Utf8Locale utf8;
-    std::unique_ptr<archive, WriteFree> a(archive_write_new());
+    WriteArchive a(archive_write_new());
     require(archive_write_set_format_pax_restricted(a.get()) == ARCHIVE_OK, "pax");
     if (compression == Compression::gzip)
         require(archive_write_add_filter_gzip(a.get()) == ARCHIVE_OK, "gzip");
@@ -199,7 +198,7 @@ std::string xattrs_of(archive_entry* entry)
 // The merged stream as a sorted list; a path written twice shows up twice.
 std::vector<Out> read_tar(const std::string& path)
 {
-    std::unique_ptr<archive, ReadFree> a(archive_read_new());
+    ReadArchive a(archive_read_new());
     archive_read_support_format_tar(a.get());
     require(archive_read_open_filename(a.get(), path.c_str(), 65536) == ARCHIVE_OK,
             "reading back " + path);

@@ -13,7 +13,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
-#include "archive_reader.h"
+#include "archive_ptr.h"
 #include "cache.h"
 #include "cache_lookup.h"
 #include "cocoon/error.h"

@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "archive_reader.h"
+#include "archive_ptr.h"
 #include "cocoon/unique_fd.h"
 
 namespace cocoon {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -82,21 +83,24 @@ void LayerDownloads::run(RegistryClient& client)
             download(client, index);
         } catch (const Stopped&) {
             return;
+        } catch (const std::exception& e) {
+            fail_with(std::current_exception(), e.what());
+            return;
         } catch (...) {
-            std::lock_guard lock(mutex_);
-            if (!error_) {
-                error_ = std::current_exception();
-                try {
-                    throw;
-                } catch (const std::exception& e) {
-                    arrivals_.failed(e.what());
-                } catch (...) {
-                    arrivals_.failed("a layer download failed");
-                }
-            }
+            fail_with(std::current_exception(), "a layer download failed");
             return;
         }
     }
+}
+
+// The first error stops every download and ends the merge's waits; later ones are dropped.
+void LayerDownloads::fail_with(std::exception_ptr error, const std::string& what)
+{
+    std::lock_guard lock(mutex_);
+    if (error_)
+        return;
+    error_ = std::move(error);
+    arrivals_.failed(what);
 }
 
 void LayerDownloads::download(RegistryClient& client, size_t index)

@@ -49,6 +49,7 @@ private:
     void run(RegistryClient& client);
     void download(RegistryClient& client, size_t index);
     void received(size_t index, uint64_t bytes);
+    void fail_with(std::exception_ptr error, const std::string& what);
     void join();
 
     const std::vector<BlobRef>& blobs_;

@@ -40,7 +40,7 @@
 #include <utility>
 #include <vector>
 
-#include "archive_reader.h"
+#include "archive_ptr.h"
 #include "cocoon/error.h"
 #include "layer_decompressor.h"
 
@@ -59,17 +59,6 @@ constexpr std::string_view opaque_marker = ".wh..wh..opq";
 // AUFS bookkeeping (".wh..wh.plnk", ".wh..wh.aufs") starts like this; an image has no use
 // for it.
 constexpr std::string_view aufs_prefix = ".wh..wh.";
-
-struct WriteArchiveDeleter {
-    void operator()(archive* a) const noexcept { archive_write_free(a); }
-};
-
-struct EntryDeleter {
-    void operator()(archive_entry* entry) const noexcept { archive_entry_free(entry); }
-};
-
-using WriteArchive = std::unique_ptr<archive, WriteArchiveDeleter>;
-using Entry = std::unique_ptr<archive_entry, EntryDeleter>;
 
 // Lets the path sets be probed with views of a path's prefixes, without copying them.
 struct PathHash {
@@ -556,7 +545,7 @@ bool Merger::hidden(std::string_view path) const
 void Merger::emit(const Pass& pass, archive* in, archive_entry* entry, const std::string& path,
                   Kind kind, std::string_view raw, std::string target)
 {
-    Entry out(archive_entry_clone(entry));
+    ArchiveEntry out(archive_entry_clone(entry));
     if (!out)
         throw std::bad_alloc();
     archive_entry_copy_pathname(out.get(), path.empty() ? "." : path.c_str());
@@ -584,7 +573,7 @@ void Merger::emit(const Pass& pass, archive* in, archive_entry* entry, const std
 // the directory itself, one is made so that hiding the lower copies leaves it in place.
 void Merger::emit_opaque_dir(const Pass& pass, const std::string& dir, time_t mtime)
 {
-    Entry out(archive_entry_new());
+    ArchiveEntry out(archive_entry_new());
     if (!out)
         throw std::bad_alloc();
     archive_entry_copy_pathname(out.get(), dir.c_str());

@@ -7,7 +7,7 @@
 #
 # OTHER_BUILD_DIR is a meson build directory of another checkout (say, main before the
 # change); this checkout's ./build is the other side. Both are staged as installs under
-# $COCOON_TEST_DIR; each round runs `srun true` in the 1 MB busybox image as a directory, as
+# $COCOON_TEST_DIR, each used with its own squashfs server; each round runs `srun true` in the 1 MB busybox image as a directory, as
 # squashfs and as the registry's busybox image cached by digest (which asks no registry),
 # once with each build (plugstack.conf pointed at one, then at the other), and a bare
 # `srun true`. It prints medians and the median of the paired differences (this
@@ -48,7 +48,14 @@ declare -A plugin=(
     [this]=$(find "$state/install" -name spank_cocoon.so -print -quit)
     [other]=$(find "$state/install-other" -name spank_cocoon.so -print -quit)
 )
-use() { printf 'required %s config=%s\n' "${plugin[$1]}" "$config" > "$plugstack"; }
+# Each build with its own squashfs server: the other build's cocoon.yaml is the cluster's
+# with cocoon.yaml's squashfuse pointed into the other build's staged install.
+declare -A configs=([this]=$config [other]=$state/install-other/cocoon.yaml)
+sed "s|^squashfuse: *$state/install/|squashfuse: $state/install-other/|" "$config" > "${configs[other]}"
+chmod 0644 "${configs[other]}"
+grep -q "^squashfuse: *$state/install-other/" "${configs[other]}" ||
+    { echo "compare-builds: $config names no squashfuse of the staged install $state/install" >&2; exit 1; }
+use() { printf 'required %s config=%s\n' "${plugin[$1]}" "${configs[$1]}" > "$plugstack"; }
 
 work=$(mktemp -d /tmp/cocoon-compare.XXXXXX)
 chown "$user" "$work"

@@ -9,6 +9,8 @@ PACKAGES=(
     libslurm-dev slurm-wlm munge libmunge-dev
     libseccomp-dev libyaml-cpp-dev libfmt-dev libgtest-dev nlohmann-json3-dev
     squashfs-tools squashfuse libsquashfuse-dev busybox-static fuse3 libfuse3-dev
+    # cocoon-squashfuse links libsquashfuse's decompressors statically (helper/meson.build)
+    zlib1g-dev liblzma-dev liblzo2-dev liblz4-dev libzstd-dev
     procps util-linux psmisc passwd ca-certificates
     # images from registries: the importer's libraries (libmd: libcocoon-cache's SHA-256),
     # and the registry tests' tools (tests/harness/registry.sh, make-oci.py,

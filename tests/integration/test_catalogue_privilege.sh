@@ -99,7 +99,7 @@ for field in CapPrm CapEff; do
 done
 
 # --- PB-10: who owns the namespaces ------------------------------------------------------------
-read -r owner user_ns mnt_owner_ns host_ns parent_ns parent_owner < <(python3 - "$task" <<'PY') ||
+namespaces_of=$(cat <<'PY'
 import fcntl, os, struct, sys
 NS_GET_USERNS, NS_GET_PARENT, NS_GET_OWNER_UID = 0xb701, 0xb702, 0xb704
 user = os.open(f"/proc/{sys.argv[1]}/ns/user", os.O_RDONLY)
@@ -112,6 +112,8 @@ parent_owner = struct.unpack("I", fcntl.ioctl(parent, NS_GET_OWNER_UID, b"\0" * 
 print(owner, os.fstat(user).st_ino, os.fstat(mnt_owner).st_ino, os.stat("/proc/self/ns/user").st_ino,
       os.fstat(parent).st_ino, parent_owner)
 PY
+)
+read -r owner user_ns mnt_owner_ns host_ns parent_ns parent_owner < <(python3 -c "$namespaces_of" "$task") ||
     fail "cannot inspect the namespaces of the task $task"
 [[ "$user_ns" != "$host_ns" ]] || fail "the task runs in the host's user namespace"
 assert_eq "$TEST_UID" "$owner" "owner uid of the task's user namespace"

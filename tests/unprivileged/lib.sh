@@ -37,7 +37,8 @@ _unpriv_stage_install() {
         fail "no meson build in $build: run scripts/build.sh (or set COCOON_BUILD_DIR or COCOON_CLI)"
     if [[ -f "$install/.stamp" ]] &&
         [[ -z "$(find "$build" -newer "$install/.stamp" -type f \
-                 \( -name cocoon -o -name cocoon-holder -o -name 'libcocoon.so*' \) -print -quit)" ]]; then
+                 \( -name cocoon -o -name cocoon-holder -o -name cocoon-squashfuse \
+                    -o -name 'libcocoon.so*' \) -print -quit)" ]]; then
         return 0
     fi
     rm -rf --one-file-system "$install"

@@ -9,9 +9,10 @@
 # change); this checkout's ./build is the other side. Both are staged as installs under
 # $COCOON_TEST_DIR, each used with its own squashfs server; each round runs `srun true` in
 # the 1 MB busybox image as a directory, as squashfs and as the registry's busybox image
-# cached by digest (which asks no registry), once with each build (plugstack.conf pointed at one, then at the other), and a bare
-# `srun true`. It prints medians and the median of the paired differences (this
-# build minus the other: negative is faster). plugstack.conf is restored however it ends.
+# cached by digest (which asks no registry), once with each build (plugstack.conf pointed
+# at one, then at the other), and a bare `srun true`. It prints medians and the median of
+# the paired differences (this build minus the other: negative is faster). plugstack.conf
+# is restored however it ends.
 # Like run-all.sh it starts the cluster itself (bench/with-cluster.sh) when none is up.
 set -euo pipefail
 usage="usage: bench/compare-builds.sh OTHER_BUILD_DIR [ROUNDS]"

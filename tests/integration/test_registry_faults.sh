@@ -56,10 +56,10 @@ done
 [[ -n "$killed" ]] || fail "could not kill cocoon pull during an import (it finished first every time)"
 note "killed cocoon pull of $killed after $(blob_gets_since "$REGISTRY_OPEN_LOG" "$mark") blob downloads; its last words: $(tail -n 2 "$tmp_err" | tr '\n' ' ')"
 for ((i = 0; i < 50; i++)); do
-    [[ -z "$(pgrep -u "$TEST_USER")" ]] && break
+    [[ -z "$(user_processes)" ]] && break
     sleep 0.1
 done
-[[ -z "$(pgrep -u "$TEST_USER")" ]] || fail "processes survive the SIGKILL of the process group:
+[[ -z "$(user_processes)" ]] || fail "processes survive the SIGKILL of the process group:
 $(ps -o pid,pgid,stat,cmd -u "$TEST_USER")"
 holders=$(cache_lock_holders "$TEST_CACHE")
 [[ -z "$holders" ]] || fail "locks held after the importer was killed: $holders"

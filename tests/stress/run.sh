@@ -68,11 +68,11 @@ slurmd_pid() {
 # of slurmd. (The machine is shared: namespaces of unrelated processes are not counted.)
 resources() {
     local pids userns mounts fuse procs fds
-    pids=$({ pgrep -u "$TEST_USER"; pgrep -x slurmd; pgrep slurmstepd; } | sort -u)
+    pids=$({ user_processes; pgrep -x slurmd; pgrep slurmstepd; } | sort -u)
     userns=$(for pid in $pids; do readlink "/proc/$pid/ns/user"; done 2>/dev/null | sort -u | wc -l)
     mounts=$(wc -l < /proc/self/mountinfo)
     fuse=$(find /sys/fs/fuse/connections -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-    procs=$(pgrep -u "$TEST_USER" | wc -l)
+    procs=$(user_processes | wc -l)
     fds=$(find "/proc/$(slurmd_pid)/fd" -mindepth 1 2>/dev/null | wc -l)
     echo "userns=$userns mounts=$mounts fuse=$fuse procs=$procs slurmd_fds=$fds"
 }
@@ -82,7 +82,7 @@ settle() {
     local i
     wait_idle
     for ((i = 0; i < 100; i++)); do
-        [[ -z "$(pgrep -u "$TEST_USER")" ]] && return 0
+        [[ -z "$(user_processes)" ]] && return 0
         sleep 0.1
     done
     fail "processes of $TEST_USER left: $(ps -o pid,cmd -u "$TEST_USER")"

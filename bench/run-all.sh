@@ -17,7 +17,8 @@
 #   tree    `srun true` in the Python image (bench/make-bench-images.sh): as directory, as
 #           the user's squashfs (squashfuse), as the same image of the trusted cache
 #           (kernel_mount), that also as a new job after an earlier one of the user (as
-#           in start); with --peers also bwrap, ch-run (directory and squashfs) and
+#           in start) and as a job beside another that runs the same image (the two
+#           share its loop device and superblock); with --peers also bwrap, ch-run (directory and squashfs) and
 #           podman run --rootfs on the same tree
 #   tasks   `srun -n 8` and `srun -n 64` (--overcommit: the node has fewer CPUs), bare and
 #           in the 1 MB image; per-task join cost, and a check that every task of a step
@@ -29,10 +30,14 @@
 #           a sequential read of 128 MiB; on the host (the host's own Python, the same
 #           large files), and in the directory, squashfuse and kernel-mounted images,
 #           writable (the default: an overlay on the image) and --container-readonly (and
-#           in the peers with --peers, whose roots are read-only); and in the squashfuse
+#           in the peers with --peers, whose roots are read-only), kernel-mounted also
+#           beside another job that runs the image; and in the squashfuse
 #           and kernel-mounted images as the first and the second step of one job with
 #           warm_mount_linger set (the second runs on the mount the first warmed), and
-#           read-only on a warm mount of its own. Ratios to the host.
+#           read-only on a warm mount of its own. Ratios to the host. The plain
+#           kernel-mounted rows (and the warm group's jobs) start with no mount of the
+#           image left on the node: a step takes the image's loop device while one exists,
+#           and the caches with it.
 #   warm    the steps of one allocation (salloc, one per round): `srun true` in the 1 MB
 #           and 2 GB squashfs and the kernel-mounted Python image, steps 2 and 3 (and
 #           step 1, which starts the image holder) with cocoon.yaml warm_mount_linger set,
@@ -122,6 +127,8 @@ cp "$config" "$saved_config"
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     [[ -s "$saved_config" ]] && cat "$saved_config" > "$config"
+    # A job beside a row, when the run stopped during one.
+    [[ -n "${bench_beside:-}" ]] && scancel --user="$user" 2>/dev/null
     # The image holders the warm_mount_across_jobs rows leave for their linger time.
     pkill -KILL -u "$user" -f -- '--image-holder' || true
     rm -rf "/run/cocoon/user-$(id -u "$user")"
@@ -146,8 +153,9 @@ py=$bench/python
 # the mount of the first step that used the same file, whichever way it was mounted.
 install -d -m 0755 "$cache"
 COCOON_CACHE_DIR=$cache "$cocoon" pull -c "$config" "oci:$py/layout:latest" >/dev/null
+kernel_file=$(find "$cache/images" -name '*.sqsh' -print -quit)
 py_sqsh=$work/python.sqsh
-cp "$(find "$cache/images" -name '*.sqsh' -print -quit)" "$py_sqsh"
+cp "$kernel_file" "$py_sqsh"
 chown "$user" "$py_sqsh"
 
 # wait_idle, as_user_timed
@@ -216,10 +224,22 @@ add tree "bare srun" time "$(($(last) + 1))" - "srun true"
 tree_bare=$(last)
 add tree "python tree, directory" time "$tree_bare" - "srun --container=$py/rootfs true"
 add tree "python tree, squashfuse" time "$tree_bare" - "srun --container=$py_sqsh true"
+# Rows that start with no mount of the trusted image on the node, as a node's first job in
+# it would: a step takes the image's loop device while one exists, and with it the caches
+# of the superblock on it (make_cold, below).
+declare -A row_cold=()
 add tree "python tree, kernel mount" time "$tree_bare" - "srun --container=oci:$py/layout:latest true"
+row_cold[$(last)]=1
 add tree "python tree, kernel mount, after an earlier job" time "$tree_bare" - \
     "srun --container=oci:$py/layout:latest true"
 row_warmup[$(last)]=1 row_config[$(last)]=$across
+# Rows whose step runs while another job of the user runs in the same image (started,
+# untimed, before the step; cancelled after it; start_beside): a kernel-mounted image's
+# loop device and superblock are shared, so the step finds the other job's caches warm.
+declare -A row_beside=()
+add tree "python tree, kernel mount, beside a job in it" time "$tree_bare" - \
+    "srun --container=oci:$py/layout:latest true"
+row_beside[$(last)]=oci:$py/layout:latest
 
 # Peers run under srun as the same user, on the same tree; each gets its own user and mount
 # namespace, as cocoon does (bwrap cannot mount /proc without its own PID namespace).
@@ -271,7 +291,11 @@ for mode in "" " --container-readonly"; do
     add inside "directory image$suffix" probe "$host_row" - "srun$mode --container=$py/rootfs $probe"
     add inside "squashfuse$suffix" probe "$host_row" - "srun$mode --container=$py_sqsh $probe"
     add inside "kernel mount$suffix" probe "$host_row" - "srun$mode --container=oci:$py/layout:latest $probe"
+    row_cold[$(last)]=1
 done
+add inside "kernel mount, beside a job in it" probe "$host_row" - \
+    "srun --container=oci:$py/layout:latest $probe"
+row_beside[$(last)]=oci:$py/layout:latest
 for i in "${!peer_names[@]}"; do
     add inside "${peer_names[$i]}" probe "$host_row" - "srun ${peer_prefixes[$i]} $probe"
 done
@@ -365,11 +389,58 @@ as_user_timed "srun --container=$registry_ref true" >/dev/null ||
 as_user_timed "srun $ns" >/dev/null
 host_ns=$(cat "$work/out")
 
+# The job beside a row: in IMAGE's container, as the test user, the probe once (so the job
+# has read what the row's step reads, as a job that runs in the image has), then a sleep
+# until stop_beside (Python's: the image has no `sleep`). While it runs, as_user_timed does
+# not wait for an idle node (bench_beside).
+start_beside() {
+    local i
+    wait_idle
+    rm -f "$work/beside"
+    local command="$probe >/dev/null && echo up && exec python3.11 -c 'import time; time.sleep(600)'"
+    # shellcheck disable=SC2016  # expanded by the user's shell
+    runuser -u "$user" -- bash -c 'cd /tmp && exec srun --container="$1" sh -c "$3" >"$2/beside" 2>&1' \
+        _ "$1" "$work" "$command" &
+    beside_pid=$!
+    for ((i = 0; i < 600; i++)); do
+        grep -q '^up$' "$work/beside" 2>/dev/null && break
+        sleep 0.05
+    done
+    sleep 0.2
+    if ! grep -q '^up$' "$work/beside" 2>/dev/null || ! kill -0 "$beside_pid" 2>/dev/null; then
+        echo "run-all: the job beside a row did not run in $1: $(tail -n 1 "$work/beside")" >&2
+        exit 1
+    fi
+    bench_beside=1
+}
+stop_beside() {
+    bench_beside=""
+    scancel --user="$user" 2>/dev/null
+    wait "$beside_pid" 2>/dev/null || true
+    wait_idle
+}
+
+# Before a cold row and the warm group's jobs: ends the user's lingering image holders and
+# waits for the trusted image's loop device to go (a moment after its last mount).
+make_cold() {
+    local i
+    wait_idle
+    pkill -KILL -u "$user" -f -- '--image-holder' || true
+    for ((i = 0; i < 200; i++)); do
+        [[ -z "$(losetup -j "$kernel_file")" ]] && return
+        sleep 0.05
+    done
+    echo "run-all: a loop device still backs $kernel_file: $(losetup -j "$kernel_file")" >&2
+    exit 1
+}
+
 samples=$work/samples
 for ((round = 0; round < rounds; round++)); do
     for i in "${!cmds[@]}"; do
         [[ -n "${cmds[$i]}" ]] || continue # a step of the warm group's jobs, below
         [[ -n "${row_config[$i]:-}" ]] && printf '%s\n' "${row_config[$i]}" >> "$config"
+        [[ -n "${row_cold[$i]:-}" ]] && make_cold
+        [[ -n "${row_beside[$i]:-}" ]] && start_beside "${row_beside[$i]}"
         if [[ -n "${row_warmup[$i]:-}" ]] && ! as_user_timed "${cmds[$i]}" >/dev/null; then
             echo "run-all: '${cmds[$i]}' (the earlier job) failed: $(tail -n 1 "$work/err")" >&2
             exit 1
@@ -380,6 +451,7 @@ for ((round = 0; round < rounds; round++)); do
             exit 1
         fi
         [[ -n "${row_config[$i]:-}" ]] && cat "$saved_config" > "$config"
+        [[ -n "${row_beside[$i]:-}" ]] && stop_beside
         kind=$(awk -F'\t' -v i="$i" '$1 == i { print $4 }' "$spec")
         case $kind in
             time) line="ms $ms" ;;
@@ -396,7 +468,7 @@ for ((round = 0; round < rounds; round++)); do
     done
     for job in "$warm_job" "$fresh_job"; do
         # Changed only while no job runs (each step reads the file when it starts).
-        wait_idle
+        make_cold
         sed '/^warm_mount_linger:/d' "$saved_config" > "$config"
         if [[ "$job" == "$warm_job" ]]; then echo "warm_mount_linger: $linger" >> "$config"; fi
         if ! as_user_timed "salloc -Q bash $job" >/dev/null; then

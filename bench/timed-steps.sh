@@ -14,10 +14,11 @@ wait_idle() {
     done
 }
 
-# Runs a command as the test user in $work, once the node is idle; its output in
+# Runs a command as the test user in $work, once the node is idle (at once while
+# $bench_beside is set: a job of the run's own is meant to run beside it); its output in
 # $work/out and $work/err, its wall time in ms on stdout.
 as_user_timed() {
-    wait_idle
+    [[ -n "${bench_beside:-}" ]] || wait_idle
     # shellcheck disable=SC2016  # expanded by the user's shell
     runuser -u "$user" -- bash -c 'cd /tmp
         start=$EPOCHREALTIME; eval "$1" >"$2/out" 2>"$2/err"; status=$?; end=$EPOCHREALTIME

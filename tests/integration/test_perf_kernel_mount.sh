@@ -2,7 +2,8 @@
 # With cocoon.yaml kernel_mount, an image of a shared cache that root filled and nobody
 # else can change is mounted by the kernel's squashfs (a read-only loop device), read-only
 # and writable roots alike; a user's own squashfs file, and a cache entry a user could
-# have chosen or changed, stay on squashfuse. No loop device or mount outlives the step.
+# have chosen or changed, stay on squashfuse. Jobs that use the image at the same time
+# share its loop device and superblock. No loop device or mount outlives the step.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
@@ -64,7 +65,33 @@ assert_contains "$OUT" write-ok "writes into the writable root"
 assert_not_contains "$(slurmd_logs_since "$mark")" "with squashfuse" "slurmd log, trusted image"
 assert_no_loop_device "$image_file"
 
-# 3. The user's own squashfs file: squashfuse.
+# 3. Jobs that use the image at the same time share its loop device and the kernel's
+#    superblock of it (so its page, dentry and inode caches): the second job's container
+#    shows the first one's device. Compared while both exist: a freed device number goes
+#    to the next mount.
+show_device="$IN_UNIQUE; sed -n 's/^[0-9]* [0-9]* \\([0-9:]*\\) .* - squashfs .*/\\1/p' /proc/self/mountinfo | sort -u"
+first_device=$TEST_WORK/kernel-mount-first-device
+trap 'cancel_user_jobs; delete_unique_images; rm -rf "$cache" "$moved" "$first_device"' EXIT
+wait_idle
+rm -f "$first_device"
+as_user srun --container-readonly --container="$UNIQUE_REF" sh -c \
+    "$show_device > $first_device.part && mv $first_device.part $first_device; exec sleep 120" \
+    >/dev/null 2>&1 &
+for ((i = 0; i < 200; i++)); do
+    [[ -s "$first_device" ]] && break
+    sleep 0.1
+done
+[[ -s "$first_device" ]] || fail "the first job did not show its image's device within 20 s"
+run_user srun --container-readonly --container="$UNIQUE_REF" sh -c "$show_device"
+assert_succeeded "a second job while the first one runs"
+[[ "$OUT" =~ ^[0-9]+:[0-9]+$ ]] || fail "the second job shows no squashfs mount: '$OUT'"
+assert_eq "$(cat "$first_device")" "$OUT" "the second job's image device (the first job's)"
+assert_eq 1 "$(losetup -j "$image_file" | wc -l)" "loop devices of the image while a job uses it"
+cancel_user_jobs
+rm -f "$first_device"
+assert_no_loop_device "$image_file"
+
+# 4. The user's own squashfs file: squashfuse.
 wait_idle
 mount_types "$BUSYBOX_SQSH" "$IN_IMAGE"
 assert_succeeded "srun --container-readonly --container=$BUSYBOX_SQSH"
@@ -72,7 +99,7 @@ assert_contains "$OUT" fuse.squashfuse "mount types inside, the user's file"
 # ("fuse.squashfuse" does not contain "squashfs")
 assert_not_contains "$OUT" squashfs "mount types inside, the user's file"
 
-# 4. Entries a user could have chosen or changed: refused by the privileged check, the
+# 5. Entries a user could have chosen or changed: refused by the privileged check, the
 #    image stays on squashfuse (or, where the user's side already refuses the cache, the
 #    step fails); never the kernel.
 refused() { # WHAT EXPECTED_LOG_TEXT

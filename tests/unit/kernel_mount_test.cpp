@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -232,27 +234,82 @@ int loops_backed_by(const std::string& path)
     return count;
 }
 
+// Waits until no more than `expected` loop devices back `path` (autoclear; the release may
+// lag a moment); returns how many do.
+int loops_left_after_release(const std::string& path, int expected = 0)
+{
+    int left = loops_backed_by(path);
+    for (int i = 0; i < 100 && left > expected; ++i) {
+        usleep(20 * 1000);
+        left = loops_backed_by(path);
+    }
+    return left;
+}
+
+dev_t device_of(int fd)
+{
+    struct stat st {};
+    return fstat(fd, &st) == 0 ? st.st_dev : 0;
+}
+
+// A loop device bound by hand (losetup OPTIONS FILE), detached again when it goes.
+struct ManualLoop {
+    std::string device;
+    ManualLoop(const std::string& options, const std::string& file)
+    {
+        std::string command = fmt::format("losetup -f --show {} {}", options, file);
+        FILE* out = popen(command.c_str(), "r");
+        char line[64] = {};
+        if (out && fgets(line, sizeof(line), out))
+            device = std::string(line).substr(0, std::strcspn(line, "\n"));
+        if (out)
+            pclose(out);
+    }
+    ~ManualLoop()
+    {
+        if (!device.empty())
+            (void)!system(fmt::format("losetup -d {}", device).c_str());
+    }
+    dev_t rdev() const
+    {
+        struct stat st {};
+        return stat(device.c_str(), &st) == 0 ? st.st_rdev : 0;
+    }
+};
+
 } // namespace
 
-TEST_F(TrustedCache, ATrustedImageIsMountedByTheKernelAndLeavesNoLoopDevice)
+// The test image: one file, hello, in a squashfs at file_ (root's, 0644).
+class KernelMount : public TrustedCache {
+protected:
+    void SetUp() override
+    {
+        TrustedCache::SetUp();
+        if (IsSkipped())
+            return;
+        if (system("command -v mksquashfs >/dev/null") != 0)
+            GTEST_SKIP() << "mksquashfs (squashfs-tools) is not installed";
+        std::string tree = top_ + "/tree";
+        fs::create_directories(tree);
+        std::ofstream(tree + "/hello") << "from the kernel\n";
+        fs::remove(file_);
+        std::string command =
+            fmt::format("mksquashfs {} {} -quiet -no-progress -all-root >/dev/null", tree, file_);
+        ASSERT_EQ(system(command.c_str()), 0);
+        chmod(file_.c_str(), 0644);
+        config_.kernel_mount = true;
+        config_.shared_caches = {"/nowhere", cache_};
+    }
+    UniqueFd mount_image(int userns) { return mount_trusted_squashfs(config_, {1, hex}, userns); }
+    Config config_;
+};
+
+TEST_F(KernelMount, ATrustedImageIsMountedByTheKernelAndLeavesNoLoopDevice)
 {
-    if (system("command -v mksquashfs >/dev/null") != 0)
-        GTEST_SKIP() << "mksquashfs (squashfs-tools) is not installed";
-    std::string tree = top_ + "/tree";
-    fs::create_directories(tree);
-    std::ofstream(tree + "/hello") << "from the kernel\n";
-    fs::remove(file_);
-    std::string command =
-        fmt::format("mksquashfs {} {} -quiet -no-progress -all-root >/dev/null", tree, file_);
-    ASSERT_EQ(system(command.c_str()), 0);
-    chmod(file_.c_str(), 0644);
-    Config config;
-    config.kernel_mount = true;
-    config.shared_caches = {"/nowhere", cache_};
     UsernsChild child;
     ASSERT_TRUE(child.userns.valid());
     {
-        UniqueFd mount = mount_trusted_squashfs(config, {1, hex}, child.userns.get());
+        UniqueFd mount = mount_image(child.userns.get());
         ASSERT_TRUE(mount.valid());
         EXPECT_EQ(loops_backed_by(file_), 1);
         UniqueFd hello(openat(mount.get(), "hello", O_RDONLY | O_CLOEXEC));
@@ -263,11 +320,47 @@ TEST_F(TrustedCache, ATrustedImageIsMountedByTheKernelAndLeavesNoLoopDevice)
         EXPECT_NE(openat(mount.get(), "new", O_CREAT | O_WRONLY | O_CLOEXEC, 0644), 0)
             << "read-only";
     }
-    // The loop device goes with the mount (autoclear); its release may lag a moment.
-    int left = 1;
-    for (int i = 0; i < 100 && (left = loops_backed_by(file_)) != 0; ++i)
-        usleep(20 * 1000);
-    EXPECT_EQ(left, 0) << "a loop device still backs " << file_;
+    EXPECT_EQ(loops_left_after_release(file_), 0) << "a loop device still backs " << file_;
+}
+
+TEST_F(KernelMount, MountsOfOneImageShareItsLoopDeviceAndSuperblock)
+{
+    UsernsChild first_user, second_user;
+    ASSERT_TRUE(first_user.userns.valid() && second_user.userns.valid());
+    {
+        UniqueFd first = mount_image(first_user.userns.get());
+        UniqueFd second = mount_image(second_user.userns.get());
+        EXPECT_EQ(loops_backed_by(file_), 1);
+        EXPECT_NE(device_of(first.get()), 0U);
+        EXPECT_EQ(device_of(first.get()), device_of(second.get())) << "one superblock";
+        // The first goes: the device stays with the second, and serves a third.
+        dev_t shared = device_of(first.get());
+        first.reset();
+        UniqueFd third = mount_image(first_user.userns.get());
+        EXPECT_EQ(loops_backed_by(file_), 1);
+        EXPECT_EQ(device_of(third.get()), shared);
+        EXPECT_TRUE(UniqueFd(openat(third.get(), "hello", O_RDONLY | O_CLOEXEC)).valid());
+    }
+    EXPECT_EQ(loops_left_after_release(file_), 0) << "a loop device still backs " << file_;
+}
+
+// Only a device that is the whole file, read-only, is shared: another view of the file (a
+// writable device, an offset) gets a device of its own.
+TEST_F(KernelMount, ALoopDeviceThatIsNotTheWholeFileReadOnlyIsNotShared)
+{
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    for (const char* options : {"", "-r -o 1024", "-r --sizelimit 2048"}) {
+        ManualLoop manual(options, file_);
+        ASSERT_FALSE(manual.device.empty()) << "losetup " << options;
+        {
+            UniqueFd mount = mount_image(child.userns.get());
+            EXPECT_NE(device_of(mount.get()), manual.rdev()) << "losetup " << options;
+            EXPECT_EQ(loops_backed_by(file_), 2) << "losetup " << options;
+        }
+        EXPECT_EQ(loops_left_after_release(file_, 1), 1) << "losetup " << options;
+    }
+    EXPECT_EQ(loops_left_after_release(file_), 0);
 }
 
 TEST_F(TrustedCache, AFileThatIsNotSquashfsNeverReachesTheKernel)

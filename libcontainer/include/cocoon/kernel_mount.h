@@ -32,8 +32,10 @@ TrustedImageRequest parse_trusted_image_request(const std::string& text);
 // trusted: every directory from / down to the cache's images/ owned by root and writable
 // by nobody else (root-owned sticky directories above the cache excepted), no symbolic
 // link anywhere, and the file a regular, root-owned, singly linked file not writable by
-// group or others, not on FUSE. The loop device is configured from the very descriptor
-// that was checked (read-only, autoclear: it goes with the last mount). The mount is
+// group or others, not on FUSE. The loop device is one already bound to that very file
+// (its inode, whole, read-only: another mount's, whose superblock and caches the kernel
+// then shares), or one configured from the descriptor that was checked (read-only,
+// autoclear: it goes with the last mount). The mount is
 // read-only, nosuid, nodev, idmapped through `userns_fd` (the container's user namespace,
 // so the image's owners look as they do through squashfuse), and detached: the caller
 // passes it to the holder, which moves it into the container. Throws Error saying why the

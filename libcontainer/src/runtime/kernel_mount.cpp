@@ -1,22 +1,28 @@
 // ROOT CONTEXT (mount_trusted_squashfs): slurmstepd regains root for this one call. It
 // reads no path or string from the user: the cache directory comes from the site's own
 // cocoon.yaml, the holder supplies only an index into that list and 64 hex digits, both
-// checked before use. The file is checked on its descriptor (runtime/trusted_file.h), the
-// loop device is bound to that descriptor, and the filesystem is created from the loop
-// device: no path the user could change is opened in between.
+// checked before use. The file is checked on its descriptor (runtime/trusted_file.h); the
+// loop device is one already bound to that very file (same inode, whole file, read-only)
+// or a new one bound to that descriptor, and the filesystem is created from the loop
+// device, held open throughout: no path the user could change is opened in between, and
+// the mount is checked to be of that device.
 #include "cocoon/kernel_mount.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <linux/mount.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "cocoon/error.h"
 #include "runtime/trusted_file.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
@@ -54,6 +60,51 @@ std::pair<UniqueFd, std::string> attach_loop(int file)
             throw_errno(fmt::format("cannot configure {}", path));
     }
     fail("no free loop device after {} attempts", loop_attempts);
+}
+
+// A loop device that already serves `file`, whole and read-only: another step's or a warm
+// mount's, of any user. Mounting it again gives the kernel's existing superblock of the
+// image, if one is mounted, with its page, dentry and inode caches warm, and the node keeps
+// one copy of the image in memory. The device is identified by the inode it is bound to
+// (a bound loop device holds its file, so that inode cannot pass to another file
+// meanwhile); /sys/block's file names only preselect. Held open from the check on, the
+// device can neither be detached (autoclear waits for the last opener) nor rebound.
+std::optional<std::pair<UniqueFd, std::string>> find_loop(int file, const std::string& name)
+{
+    struct stat image {};
+    if (fstat(file, &image) != 0)
+        throw_errno("cannot inspect the image file");
+    DIR* block = opendir("/sys/block");
+    if (!block)
+        return std::nullopt;
+    std::optional<std::pair<UniqueFd, std::string>> found;
+    while (!found) {
+        struct dirent* entry = readdir(block);
+        if (!entry)
+            break;
+        std::string device = entry->d_name;
+        if (device.rfind("loop", 0) != 0)
+            continue;
+        std::optional<std::string> backing;
+        try { // only bound loop devices have the file
+            backing = sys::read_regular_file(fmt::format("/sys/block/{}/loop/backing_file", device),
+                                             4096);
+        } catch (const Error&) {
+        }
+        if (!backing || !backing->ends_with("/" + name + "\n"))
+            continue;
+        std::string path = "/dev/" + device;
+        UniqueFd loop(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        struct loop_info64 info {};
+        if (!loop.valid() || ioctl(loop.get(), LOOP_GET_STATUS64, &info) != 0)
+            continue;
+        if (info.lo_device == image.st_dev && info.lo_inode == image.st_ino &&
+            info.lo_offset == 0 && info.lo_sizelimit == 0 &&
+            (info.lo_flags & LO_FLAGS_READ_ONLY) != 0)
+            found.emplace(std::move(loop), path);
+    }
+    closedir(block);
+    return found;
 }
 
 int fs_config(int fs, unsigned command, const char* key, const char* value)
@@ -127,8 +178,16 @@ UniqueFd mount_trusted_squashfs(const Config& config, const TrustedImageRequest&
         if (pread(file.get(), magic, sizeof(magic), 0) != sizeof(magic) ||
             std::memcmp(magic, "hsqs", 4) != 0)
             fail("{}/images/{}.sqsh is not a squashfs file", cache, request.hex);
-        auto [loop, device] = attach_loop(file.get());
+        auto found = find_loop(file.get(), request.hex + ".sqsh");
+        auto [loop, device] = found ? std::move(*found) : attach_loop(file.get());
         UniqueFd mount = mount_squashfs(device);
+        // The filesystem is the one on the device checked above, not on another that came
+        // to be at its path.
+        struct stat mounted {};
+        struct stat checked {};
+        if (fstat(mount.get(), &mounted) != 0 || fstat(loop.get(), &checked) != 0 ||
+            mounted.st_dev != checked.st_rdev)
+            fail("the mount of {} is not of the device that was checked", device);
         map_owners(mount.get(), userns_fd);
         return mount; // the loop device goes with the last reference to this mount
     } catch (const Error& e) {

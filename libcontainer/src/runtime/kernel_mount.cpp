@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "cocoon/error.h"
@@ -74,12 +75,12 @@ std::optional<std::pair<UniqueFd, std::string>> find_loop(int file, const std::s
     struct stat image {};
     if (fstat(file, &image) != 0)
         throw_errno("cannot inspect the image file");
-    DIR* block = opendir("/sys/block");
+    std::unique_ptr<DIR, int (*)(DIR*)> block(opendir("/sys/block"), closedir);
     if (!block)
         return std::nullopt;
     std::optional<std::pair<UniqueFd, std::string>> found;
     while (!found) {
-        struct dirent* entry = readdir(block);
+        struct dirent* entry = readdir(block.get());
         if (!entry)
             break;
         std::string device = entry->d_name;
@@ -103,7 +104,6 @@ std::optional<std::pair<UniqueFd, std::string>> find_loop(int file, const std::s
             (info.lo_flags & LO_FLAGS_READ_ONLY) != 0)
             found.emplace(std::move(loop), path);
     }
-    closedir(block);
     return found;
 }
 

@@ -10,7 +10,8 @@
 // cannot say between fork and exec (switch to the job user, setns, unshare) or that never
 // execute a program. Such a function keeps to the rules above when the parent has threads.
 // spawn() is run() without copying the parent's memory, for a child that executes a
-// program soon (a step's holder): it has stricter rules of its own, below.
+// program soon (a step's holder, the squashfs server): it has stricter rules of its own,
+// below.
 #pragma once
 
 #include <sys/types.h>

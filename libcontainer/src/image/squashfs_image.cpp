@@ -138,8 +138,9 @@ void SquashfsImage::mount(const std::string& target)
     if (fcntl(err_write.get(), F_SETFL, O_NONBLOCK) != 0)
         throw_errno("fcntl");
     // Not ChildProcess::start: the server sets its parent-death signal and secure bits
-    // between fork and exec.
-    server_ = ChildProcess::run([&]() -> int {
+    // between fork and exec. Spawned (exec_server makes system calls only): a fork would
+    // copy this process's page tables, and each page it writes afterwards would fault.
+    server_ = ChildProcess::spawn([&]() -> int {
         exec_server(squashfuse_, program_.get(), fuse.get(), fd_.get(), err_write.get());
     });
     if (!server_.running())

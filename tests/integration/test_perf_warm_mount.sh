@@ -1,7 +1,8 @@
 #!/bin/bash
 # cocoon.yaml warm_mount_linger: the steps of one job that use the same squashfs image
 # (with the same id maps) share one image mount, held by the job's image holder; another
-# image file, or another map mode, gets its own. With no step using it for the linger
+# image file, or another map mode, gets its own; writable steps on one mount run their tasks in
+# the inner user namespace the image holder made once. With no step using it for the linger
 # time, the image holder ends; killed, the next step gets a fresh mount and works. After
 # the job nothing is left: no image holder, no squashfuse, no record, no mount.
 source "$(dirname "$0")/lib.sh"
@@ -47,7 +48,20 @@ echo "second $(dev "$img")"
 echo "holders $(holders)"
 echo "other $(dev "$other")"
 echo "writable $(srun --container="$img" sh -c "$in_image; touch /new && echo ok" 2>&1)"
+# The user's uid and the user namespace the tasks run in (a writable container's inner
+# one), in two more writable steps at the same time (the kernel numbers a namespace anew
+# only once the last one is gone): the image holder made that namespace once for both.
+inner() { srun --overlap --container="$img" sh -c "$in_image; echo \$(id -u) \$(readlink /proc/self/ns/user); sleep 2" 2>&1; }
+inner_file=$(mktemp)
+inner > "$inner_file" &
+echo "inner-b $(inner)"
+wait
+echo "inner-a $(cat "$inner_file")"
+rm -f "$inner_file"
 echo "holders-three $(holders)"
+# --container-remap-root maps the user to uid 0 as a writable root does, but its tasks
+# stay there: the image holder's inner namespace is not for them.
+echo "remap $(srun --container-remap-root --container="$img" sh -c "$in_image; id -u" 2>&1)"
 echo "killed $(holder_pids)"
 pkill -KILL -u "$(id -u)" -f -- '--image-holder'
 sleep 1
@@ -72,7 +86,13 @@ assert_eq 1 "$(value holders)" "image holders after two steps with one image"
 [[ "$(value other)" =~ $device ]] || fail "step with another image file failed: $job_out"
 [[ "$(value other)" != "$first" ]] || fail "another image file shared the first one's mount"
 assert_eq ok "$(value writable)" "a writable step (another map mode) with warm mounts"
+inner_a=$(value inner-a)
+[[ "$inner_a" =~ ^$TEST_UID\ user:\[[0-9]+\]$ ]] ||
+    fail "a writable step on a warm mount: expected the user's uid ($TEST_UID) and a user namespace, got '$inner_a'"
+assert_eq "$inner_a" "$(value inner-b)" \
+    "two writable steps on one warm mount: the same inner user namespace (the image holder's)"
 assert_eq 3 "$(value holders-three)" "image holders: one per image file and map mode"
+assert_eq 0 "$(value remap)" "uid in a --container-remap-root step with warm mounts"
 
 # Killed: the next step starts a new image holder (a fresh mount) and works; the one after
 # it shares that one. (A device number is compared only between mounts that exist at the

@@ -3,7 +3,9 @@
 // and the plugin's side (lease_warm_mount) taking them through pidfd_getfd.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,8 +20,9 @@ using namespace cocoon;
 
 namespace {
 
-// A child that serves leases like an image holder, lingering `linger` seconds.
-pid_t start_lease_server(uint64_t linger)
+// A child that serves leases like an image holder, lingering `linger` seconds, and gives
+// `inner` (-1: none) to a step that asks for its inner user namespace.
+pid_t start_lease_server(uint64_t linger, int inner = -1)
 {
     int ready[2];
     if (pipe(ready) != 0)
@@ -31,7 +34,7 @@ pid_t start_lease_server(uint64_t linger)
             UniqueFd receiver = make_lease_socket();
             (void)!write(ready[1], "r", 1);
             close(ready[1]);
-            serve_leases(receiver.get(), linger);
+            serve_leases(receiver.get(), linger, inner);
         } catch (...) {
             _exit(1);
         }
@@ -56,6 +59,21 @@ int exit_status(pid_t pid)
 bool running(pid_t pid)
 {
     return waitpid(pid, nullptr, WNOHANG) == 0;
+}
+
+// The image a warm mount stands in for: never mounted here.
+class UnusedImage final : public ImageSource {
+public:
+    void mount(const std::string&) override {}
+    void stop() noexcept override {}
+    std::string config() const override { return "{}"; }
+    std::string mount_identity() const override { return "1-2-3-4"; }
+};
+
+ino_t inode_of(int fd)
+{
+    struct stat st {};
+    return fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
 } // namespace
@@ -122,4 +140,40 @@ TEST(WarmMount, NoLeaseFromAProcessWithoutTheSocket)
     EXPECT_THROW(lease_warm_mount(child, process_start_time(child)), Error);
     kill(child, SIGKILL);
     exit_status(child);
+}
+
+// A step on a warm mount takes the image holder's inner user namespace (here: any
+// descriptor the server was given) instead of making its own, through its lease; every
+// step gets the same one.
+TEST(WarmMount, StepsTakeTheImageHoldersInnerUserNamespace)
+{
+    UniqueFd inner(open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(inner.valid());
+    pid_t server = start_lease_server(1, inner.get());
+    ASSERT_GT(server, 0);
+    auto start = process_start_time(server);
+    UnusedImage image;
+    for (int step = 0; step < 2; ++step) {
+        WarmMount lease = lease_warm_mount(server, start);
+        WarmImage warm(image, UniqueFd(), std::move(lease.lease));
+        UniqueFd given = warm.inner_user_namespace();
+        ASSERT_TRUE(given.valid()) << "step " << step;
+        EXPECT_EQ(inode_of(given.get()), inode_of(inner.get()));
+    }
+    EXPECT_EQ(exit_status(server), 0);
+}
+
+// Without one (a read-only container's image holder), the step is told so at once and
+// makes its own.
+TEST(WarmMount, NoInnerUserNamespaceFromAnImageHolderWithoutOne)
+{
+    pid_t server = start_lease_server(1);
+    ASSERT_GT(server, 0);
+    {
+        WarmMount lease = lease_warm_mount(server, process_start_time(server));
+        UnusedImage image;
+        WarmImage warm(image, UniqueFd(), std::move(lease.lease));
+        EXPECT_FALSE(warm.inner_user_namespace().valid());
+    }
+    EXPECT_EQ(exit_status(server), 0);
 }

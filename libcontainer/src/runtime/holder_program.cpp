@@ -165,55 +165,18 @@ std::string own_map(const char* name)
 
 // Without --container-remap-root: the holder built the container as uid 0 of the outer
 // user namespace (where the image's root-owned files are the user's); the tasks must be
-// the user themselves. A child creates the inner user namespace, this process (still
-// privileged in the outer one) writes its maps -- the user's uid and gid back where they
-// belong, every other mapped id to itself -- and moves into it. The tasks join it last.
-void enter_inner_user_namespace(const Identity& identity)
+// the user themselves. On a warm mount the image holder has made that namespace already
+// (it is the same for every step that shares its mount), else this holder makes its own.
+// Either way it moves into it; the tasks join it last.
+void enter_inner_user_namespace(const Identity& identity, const WarmImage* warm)
 {
-    int ready[2], done[2];
-    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(done, O_CLOEXEC) != 0)
-        throw_errno("pipe");
-    UniqueFd ready_read(ready[0]), ready_write(ready[1]), done_read(done[0]), done_write(done[1]);
-    // A child that executes nothing: it only makes the namespace and waits.
-    ChildProcess child = ChildProcess::run([&]() -> int {
-        // Nothing but its two pipes: the holder (this process's parent) may only open the
-        // /proc files of a dumpable process (an undumpable one's are global root's), and
-        // this child is dumpable for the few moments until the holder has joined.
-        int keep[] = {ready_write.get(), done_read.get()};
-        std::sort(std::begin(keep), std::end(keep));
-        close_range(3, static_cast<unsigned>(keep[0]) - 1, 0);
-        close_range(static_cast<unsigned>(keep[0]) + 1, static_cast<unsigned>(keep[1]) - 1, 0);
-        close_range(static_cast<unsigned>(keep[1]) + 1, ~0U, 0);
-        char byte =
-            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 && unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
-        (void)!write(ready_write.get(), &byte, 1);
-        (void)!read(done_read.get(), &byte, 1); // until the parent has joined
-        return 0;
-    });
-    if (!child.running())
-        throw_errno("cannot create the inner user namespace");
-    ready_write.reset();
-    done_read.reset();
-    auto finish = [&] {
-        done_write.reset();
-        child.wait();
-    };
-    try {
-        char byte = 'n';
-        if (read(ready_read.get(), &byte, 1) != 1 || byte != 'y')
-            fail("cannot create the inner user namespace");
-        auto proc = fmt::format("/proc/{}/", child.pid());
-        sys::write_file(proc + "uid_map", inner_id_map_text(own_map("uid_map"), identity.uid));
-        sys::write_file(proc + "setgroups", "deny");
-        sys::write_file(proc + "gid_map", inner_id_map_text(own_map("gid_map"), identity.gid));
-        UniqueFd ns(open((proc + "ns/user").c_str(), O_RDONLY | O_CLOEXEC));
-        if (!ns.valid() || setns(ns.get(), CLONE_NEWUSER) != 0)
-            throw_errno("cannot enter the inner user namespace");
-    } catch (...) {
-        finish();
-        throw;
-    }
-    finish();
+    UniqueFd ns;
+    if (warm)
+        ns = warm->inner_user_namespace();
+    if (!ns.valid())
+        ns = make_inner_user_namespace(identity);
+    if (setns(ns.get(), CLONE_NEWUSER) != 0)
+        throw_errno("cannot enter the inner user namespace");
 }
 
 // Asks the parent to mount an image of a shared cache with the kernel. The parent checks
@@ -309,7 +272,7 @@ void serve(int status_fd, int control_fd, bool named)
     // The image is visible now: its own MPI library decides whether the host's may stand in.
     check_replaced_libraries(plan.replaced_libraries);
     if (spec.options.user_is_outer_root() && !spec.options.remap_root)
-        enter_inner_user_namespace(spec.identity);
+        enter_inner_user_namespace(spec.identity, warm.get());
     if (spec.run_entrypoint)
         send_entrypoint_environment(spec, config, image_config, status_fd);
     sys::OutputForwarder server("squashfuse", image->take_output(), STDERR_FILENO);
@@ -333,6 +296,59 @@ void serve(int status_fd, int control_fd, bool named)
 }
 
 } // namespace
+
+// A child creates the inner user namespace, this process (privileged in the outer one)
+// writes its maps -- the user's uid and gid back where they belong, every other mapped id
+// to itself -- and keeps a descriptor of it; the child then ends.
+UniqueFd make_inner_user_namespace(const Identity& identity)
+{
+    int ready[2], done[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(done, O_CLOEXEC) != 0)
+        throw_errno("pipe");
+    UniqueFd ready_read(ready[0]), ready_write(ready[1]), done_read(done[0]), done_write(done[1]);
+    // A child that executes nothing: it only makes the namespace and waits.
+    ChildProcess child = ChildProcess::run([&]() -> int {
+        // Nothing but its two pipes: the holder (this process's parent) may only open the
+        // /proc files of a dumpable process (an undumpable one's are global root's), and
+        // this child is dumpable for the few moments until the holder has opened its
+        // namespace.
+        int keep[] = {ready_write.get(), done_read.get()};
+        std::sort(std::begin(keep), std::end(keep));
+        close_range(3, static_cast<unsigned>(keep[0]) - 1, 0);
+        close_range(static_cast<unsigned>(keep[0]) + 1, static_cast<unsigned>(keep[1]) - 1, 0);
+        close_range(static_cast<unsigned>(keep[1]) + 1, ~0U, 0);
+        char byte =
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 && unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+        (void)!write(ready_write.get(), &byte, 1);
+        (void)!read(done_read.get(), &byte, 1); // until the parent has opened it
+        return 0;
+    });
+    if (!child.running())
+        throw_errno("cannot create the inner user namespace");
+    ready_write.reset();
+    done_read.reset();
+    auto finish = [&] {
+        done_write.reset();
+        child.wait();
+    };
+    try {
+        char byte = 'n';
+        if (read(ready_read.get(), &byte, 1) != 1 || byte != 'y')
+            fail("cannot create the inner user namespace");
+        auto proc = fmt::format("/proc/{}/", child.pid());
+        sys::write_file(proc + "uid_map", inner_id_map_text(own_map("uid_map"), identity.uid));
+        sys::write_file(proc + "setgroups", "deny");
+        sys::write_file(proc + "gid_map", inner_id_map_text(own_map("gid_map"), identity.gid));
+        UniqueFd ns(open((proc + "ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!ns.valid())
+            throw_errno("cannot open the inner user namespace");
+        finish();
+        return ns;
+    } catch (...) {
+        finish();
+        throw;
+    }
+}
 
 void create_container_namespaces(ImageSource& image, int status_fd, int control_fd)
 {

@@ -7,6 +7,8 @@
 // parent gone (it outlives the step that started it, like a named container):
 //   - the plugin (root) copies the sending end of its lease socket (warm_lease_fd) and
 //     sends one end of a socket pair per step; it acknowledges each with one byte;
+//   - a step's holder that asks on its lease gets the inner user namespace made here once
+//     (warm_inner_request), instead of making one of its own;
 //   - a lease whose other end is closed (the step's holder ended or died) is dropped;
 //   - with no lease left for warm_mount_linger seconds it closes its socket first (a
 //     lease sent afterwards is closed unread: the sender sees that and mounts afresh),
@@ -63,13 +65,31 @@ void serve_image(int status_fd, int control_fd, const std::string& key)
     if (mkdir(warm_image_path, 0700) != 0)
         throw_errno(fmt::format("cannot create {}", warm_image_path));
     image->mount(warm_image_path);
+    // Where the user is uid 0 here, the steps of a writable container run their tasks in an
+    // inner user namespace that gives them back their own ids: made once, for all of them
+    // (about 1.5 ms of every later step).
+    UniqueFd inner;
+    if (spec.options.user_is_outer_root())
+        inner = make_inner_user_namespace(spec.identity);
     set_log_sink(nullptr);
     sys::write_frame(status_fd, "ready");
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    serve_leases(receiver.get(), config.warm_mount_linger);
+    serve_leases(receiver.get(), config.warm_mount_linger, inner.get());
     receiver.reset();
     close(warm_lease_fd);
     image->stop();
+}
+
+// A step that cannot be answered (it has gone) makes its own namespace: nothing to do here.
+void answer_inner_request(int lease, int inner_user_namespace) noexcept
+{
+    try {
+        if (inner_user_namespace >= 0)
+            sys::send_fd(lease, inner_user_namespace);
+        else
+            (void)!send(lease, &warm_no_inner, 1, MSG_NOSIGNAL);
+    } catch (const Error&) {
+    }
 }
 
 } // namespace
@@ -88,7 +108,7 @@ UniqueFd make_lease_socket()
     return receiver;
 }
 
-void serve_leases(int receiver, uint64_t linger_seconds)
+void serve_leases(int receiver, uint64_t linger_seconds, int inner_user_namespace)
 {
     const auto linger = std::chrono::seconds(linger_seconds);
     std::vector<UniqueFd> leases;
@@ -117,6 +137,8 @@ void serve_leases(int receiver, uint64_t linger_seconds)
             char byte;
             if (read(fds[i].fd, &byte, 1) <= 0)
                 leases.erase(leases.begin() + static_cast<long>(i - 1));
+            else if (byte == warm_inner_request)
+                answer_inner_request(fds[i].fd, inner_user_namespace);
         }
         if (fds[0].revents & POLLIN) {
             try {

@@ -2,8 +2,10 @@
 // the plugin gives, and mount its image instead of a fresh one.
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,50 +20,56 @@
 
 namespace cocoon {
 
-namespace {
+// How long a step waits for the image holder's inner user namespace before making its own.
+constexpr int inner_answer_ms = 1000;
 
-// The image holder's mount, cloned into this step's mount namespace. It keeps the lease
-// for as long as the step's holder lives.
-class WarmImage final : public ImageSource {
-public:
-    WarmImage(ImageSource& image, UniqueFd clone, UniqueFd lease)
-        : image_(image)
-        , clone_(std::move(clone))
-        , lease_(std::move(lease))
-    {}
-    void mount(const std::string& target) override
-    {
-        // An image holder killed after it accepted this step leaves a FUSE mount whose
-        // server is gone (ENOTCONN): mount the image afresh rather than fail the step.
-        struct statfs st {};
-        if (fstatfs(clone_.get(), &st) != 0) {
-            log(LogLevel::Info,
-                "the job's warm image mount has ended ({}); mounting the image "
-                "afresh",
-                std::strerror(errno));
-            clone_.reset();
-            lease_.reset();
-            return image_.mount(target);
-        }
-        if (syscall(SYS_move_mount, clone_.get(), "", AT_FDCWD, target.c_str(),
-                    MOVE_MOUNT_F_EMPTY_PATH) != 0)
-            throw_errno(fmt::format("cannot place the job's warm image mount at {}", target));
+WarmImage::WarmImage(ImageSource& image, UniqueFd clone, UniqueFd lease)
+    : image_(image)
+    , clone_(std::move(clone))
+    , lease_(std::move(lease))
+{}
+
+void WarmImage::mount(const std::string& target)
+{
+    // An image holder killed after it accepted this step leaves a FUSE mount whose server
+    // is gone (ENOTCONN): mount the image afresh rather than fail the step.
+    struct statfs st {};
+    if (fstatfs(clone_.get(), &st) != 0) {
+        log(LogLevel::Info,
+            "the job's warm image mount has ended ({}); mounting the image "
+            "afresh",
+            std::strerror(errno));
         clone_.reset();
+        lease_.reset();
+        return image_.mount(target);
     }
-    void stop() noexcept override { image_.stop(); }
-    std::string config() const override { return image_.config(); }
-    std::string mount_identity() const override { return image_.mount_identity(); }
+    if (syscall(SYS_move_mount, clone_.get(), "", AT_FDCWD, target.c_str(),
+                MOVE_MOUNT_F_EMPTY_PATH) != 0)
+        throw_errno(fmt::format("cannot place the job's warm image mount at {}", target));
+    clone_.reset();
+}
 
-private:
-    ImageSource& image_;
-    UniqueFd clone_;
-    UniqueFd lease_;
-};
+UniqueFd WarmImage::inner_user_namespace() const
+{
+    if (!lease_.valid() || send(lease_.get(), &warm_inner_request, 1, MSG_NOSIGNAL) != 1)
+        return {};
+    struct pollfd answer = {lease_.get(), POLLIN, 0};
+    int polled;
+    do {
+        polled = poll(&answer, 1, inner_answer_ms);
+    } while (polled < 0 && errno == EINTR);
+    if (polled != 1)
+        return {};
+    try {
+        return sys::receive_fd(lease_.get());
+    } catch (const Error& e) {
+        log(LogLevel::Debug, "the job's image holder gives no inner user namespace ({})", e.what());
+        return {};
+    }
+}
 
-} // namespace
-
-std::unique_ptr<ImageSource> join_warm_mount(ImageSource& image, const Config& config,
-                                             int status_fd, int control_fd)
+std::unique_ptr<WarmImage> join_warm_mount(ImageSource& image, const Config& config, int status_fd,
+                                           int control_fd)
 {
     if (config.warm_mount_linger == 0)
         return nullptr;

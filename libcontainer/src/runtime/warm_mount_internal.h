@@ -6,6 +6,7 @@
 
 #include "cocoon/config.h"
 #include "cocoon/image.h"
+#include "cocoon/spec.h"
 #include "cocoon/unique_fd.h"
 
 namespace cocoon {
@@ -15,10 +16,34 @@ namespace cocoon {
 inline constexpr int warm_lease_fd = 100;
 // The byte an image holder writes on a lease it accepted.
 inline constexpr char warm_lease_ack = 'k';
+// The byte a step holder writes on its lease to ask for the image holder's inner user
+// namespace; the answer is the namespace's descriptor, or warm_no_inner without one.
+inline constexpr char warm_inner_request = 'u';
+inline constexpr char warm_no_inner = 'n';
 // In the image holder's own mount namespace: a tmpfs over /tmp (seen by nobody else),
 // and the image on it.
 inline constexpr const char* warm_staging = "/tmp";
 inline constexpr const char* warm_image_path = "/tmp/image";
+
+// The image holder's mount, cloned into a step's mount namespace, mounted in place of the
+// step's own image. It holds the step's lease for as long as the step's holder lives.
+class WarmImage final : public ImageSource {
+public:
+    WarmImage(ImageSource& image, UniqueFd clone, UniqueFd lease);
+    void mount(const std::string& target) override;
+    void stop() noexcept override { image_.stop(); }
+    std::string config() const override { return image_.config(); }
+    std::string mount_identity() const override { return image_.mount_identity(); }
+    // The image holder's inner user namespace (make_inner_user_namespace, made once for
+    // every step it serves), asked for on the lease; invalid when it has none or does not
+    // answer within a second, and the step makes its own.
+    UniqueFd inner_user_namespace() const;
+
+private:
+    ImageSource& image_;
+    UniqueFd clone_;
+    UniqueFd lease_;
+};
 
 // Step holder, before any namespace exists: with warm_mount_linger and a squashfs image,
 // asks the plugin for a warm mount ("warm KEY"). On "warm" it joins the image holder's
@@ -26,21 +51,28 @@ inline constexpr const char* warm_image_path = "/tmp/image";
 // returns the image to mount in place of `image`; the lease it holds is released when
 // the returned object goes. On "cold" (or without warm mounts) returns nullptr and the
 // caller creates its namespaces as before.
-std::unique_ptr<ImageSource> join_warm_mount(ImageSource& image, const Config& config,
-                                             int status_fd, int control_fd);
+std::unique_ptr<WarmImage> join_warm_mount(ImageSource& image, const Config& config, int status_fd,
+                                           int control_fd);
 
 // The holder's own namespaces, the usual way: a new user namespace (the parent writes its
 // maps), the kernel mount of a trusted image when the parent gives one, a new mount
 // namespace. In holder_program.cpp; the image holder uses it too.
 void create_container_namespaces(ImageSource& image, int status_fd, int control_fd);
 
+// The user namespace the tasks of a writable container without --container-remap-root
+// run in: a child of the holder's (outer) user namespace, where the user, uid 0 outside,
+// is themselves again. Made by a child process whose maps this process writes, so it must
+// be privileged in the outer namespace; returns a descriptor of it (the child has ended).
+// In holder_program.cpp; the image holder makes it once for all its steps.
+UniqueFd make_inner_user_namespace(const Identity& identity);
+
 // The image holder's lease socket: returns the receiving end and places the sending end
 // at warm_lease_fd (which must be free).
 UniqueFd make_lease_socket();
 
 // The image holder's count of steps: accepts leases sent to `receiver` (acknowledging
-// each), drops those whose other end closed, and returns once none was held for
-// `linger_seconds`.
-void serve_leases(int receiver, uint64_t linger_seconds);
+// each), answers a step that asks for `inner_user_namespace` (-1: none), drops leases
+// whose other end closed, and returns once none was held for `linger_seconds`.
+void serve_leases(int receiver, uint64_t linger_seconds, int inner_user_namespace);
 
 } // namespace cocoon

@@ -18,8 +18,8 @@
 #           the user's squashfs (squashfuse), as the same image of the trusted cache
 #           (kernel_mount), that also as a new job after an earlier one of the user (as
 #           in start) and as a job beside another that runs the same image (the two
-#           share its loop device and superblock); with --peers also bwrap, ch-run (directory and squashfs) and
-#           podman run --rootfs on the same tree
+#           share its loop device and superblock); with --peers also bwrap, ch-run
+#           (directory and squashfs) and podman run --rootfs on the same tree
 #   tasks   `srun -n 8` and `srun -n 64` (--overcommit: the node has fewer CPUs), bare and
 #           in the 1 MB image; per-task join cost, and a check that every task of a step
 #           saw one mount namespace that is not the host's; at 64 tasks also with

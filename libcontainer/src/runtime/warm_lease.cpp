@@ -5,7 +5,6 @@
 // byte back, and opens its /proc/PID/ns/{user,mnt}. Nothing is parsed, nothing is
 // executed, and no path the user controls is opened.
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include "cocoon/warm_mount.h"
 #include "runtime/warm_mount_internal.h"
 #include "util/fd_passing.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
@@ -63,13 +63,9 @@ WarmMount lease_warm_mount(pid_t pid, unsigned long long start_time)
     sender.reset();
     // An image holder that is ending closes its socket first: the end we sent is then
     // closed with it, and this read sees the end of the stream at once.
-    struct pollfd ready = {lease.get(), POLLIN, 0};
     char byte = 0;
-    int polled;
-    do {
-        polled = poll(&ready, 1, acknowledge_ms);
-    } while (polled < 0 && errno == EINTR);
-    if (polled != 1 || read(lease.get(), &byte, 1) != 1 || byte != warm_lease_ack)
+    if (!sys::wait_readable(lease.get(), acknowledge_ms) || read(lease.get(), &byte, 1) != 1 ||
+        byte != warm_lease_ack)
         fail("the image holder did not accept the step");
     WarmMount mount;
     mount.user = open_namespace(pid, "user");

@@ -2,7 +2,6 @@
 // the plugin gives, and mount its image instead of a fresh one.
 #include <fcntl.h>
 #include <linux/mount.h>
-#include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -17,6 +16,7 @@
 #include "runtime/warm_mount_internal.h"
 #include "util/fd_passing.h"
 #include "util/frames.h"
+#include "util/sys.h"
 
 namespace cocoon {
 
@@ -53,12 +53,7 @@ UniqueFd WarmImage::inner_user_namespace() const
 {
     if (!lease_.valid() || send(lease_.get(), &warm_inner_request, 1, MSG_NOSIGNAL) != 1)
         return {};
-    struct pollfd answer = {lease_.get(), POLLIN, 0};
-    int polled;
-    do {
-        polled = poll(&answer, 1, inner_answer_ms);
-    } while (polled < 0 && errno == EINTR);
-    if (polled != 1)
+    if (!sys::wait_readable(lease_.get(), inner_answer_ms))
         return {};
     try {
         return sys::receive_fd(lease_.get());

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -139,6 +140,16 @@ void write_all(int fd, const std::string& data)
             throw_errno("write");
         done += static_cast<size_t>(n);
     }
+}
+
+bool wait_readable(int fd, int timeout_ms)
+{
+    struct pollfd input = {fd, POLLIN, 0};
+    int polled;
+    do {
+        polled = poll(&input, 1, timeout_ms);
+    } while (polled < 0 && errno == EINTR);
+    return polled == 1;
 }
 
 unsigned usable_cpus()

@@ -44,6 +44,10 @@ std::string host_name();
 
 void write_all(int fd, const std::string& data);
 
+// Waits at most `timeout_ms` for `fd` to have input (or its end); false when it has none by
+// then (an interrupted wait goes on).
+bool wait_readable(int fd, int timeout_ms);
+
 // The CPUs this process may run on, at least 1: its affinity mask, which Slurm narrows to
 // the step's cores (std::thread::hardware_concurrency counts the whole node's).
 unsigned usable_cpus();

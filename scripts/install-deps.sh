@@ -19,6 +19,8 @@ PACKAGES=(
     docker-registry skopeo umoci apache2-utils python3 curl
     # the libfabric module's test (fi_info, and the library it brings into an image)
     libfabric-bin
+    # test_registry_faults.sh kills an import at a chosen system call (strace -e inject)
+    strace
     # the MPI test images (tests/harness/make-mpi-image.sh) compile their program with the
     # MPI's own wrapper; Slurm's mpi/pmix plugin loads the host's libpmix.so (libpmix-dev)
     libmpich-dev libopenmpi-dev libpmix-dev

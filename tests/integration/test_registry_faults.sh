@@ -78,6 +78,26 @@ assert_succeeded "cocoon run $killed cat /etc/cocoon-token"
 assert_eq "$UNIQUE_TOKEN" "$OUT" "token inside the re-imported image"
 assert_cache_clean
 
+# --- SIGKILL while a name record is written ---
+# strace kills the puller at its third rename, the name record's (after the squashfs and its
+# metadata): the record's temporary is left. The next pull of any other image removes it.
+make_unique_image faults 0
+refs+=("$UNIQUE_REF")
+(cd "$TEST_WORK" && exec runuser -u "$TEST_USER" -- strace -f -qq -o /dev/null \
+    -e trace=renameat -e inject=renameat:signal=KILL:when=3 \
+    "$COCOON" pull -c "$COCOON_YAML" "$UNIQUE_REF") >"$tmp_out" 2>"$tmp_err" </dev/null
+left=$(find "$TEST_CACHE/refs" -name '*.tmp.*')
+[[ -n "$left" ]] || fail "strace's kill at the third rename left no name record's temporary \
+in $TEST_CACHE/refs (did the order of the import's renames change?); the pull printed:
+$(cat "$tmp_out" "$tmp_err")"
+sleep 1 # a temporary is only judged once it is a second old: its writer may not have locked it yet
+make_unique_image faults 0
+refs+=("$UNIQUE_REF")
+run_cocoon pull "$UNIQUE_REF"
+assert_succeeded "cocoon pull of another image after a kill while writing a name record"
+[[ ! -e "$left" ]] || fail "the temporary of a killed writer is still there after the next pull: $left"
+assert_cache_clean
+
 # --- a cache on a full file system ---
 install -d -o "$TEST_USER" -m 0700 "$full"
 mount -t tmpfs -o "size=1m,mode=0700,uid=$TEST_UID,gid=$(id -g "$TEST_USER")" cocoon-test-full "$full" ||

@@ -124,19 +124,28 @@ TEST_F(CacheTest, HalfWrittenRecordOfADeadImporterIsRemoved)
     EXPECT_TRUE(fs::exists(other));
 }
 
-TEST_F(CacheTest, AnOldTemporaryOfANameRecordGoesWhenTheNameIsWritten)
+TEST_F(CacheTest, WritingANameRecordSweepsTemporariesKilledWritersLeft)
 {
-    // A writer killed between creating and renaming a name record left its temporary;
-    // one that is not a minute old may be a writer at work on another host.
+    // Writers killed between creating and renaming a name record left temporaries, of this
+    // name and of another that may never be written again. A temporary still locked is a
+    // writer at work (perhaps on another host); a fresh one may not be locked yet.
     ImageCache cache(root_);
     std::string record = root_ + "/refs/" + digest_hex(sha256_digest("name|amd64"));
-    std::ofstream(record + ".tmp.1") << "{";
-    std::ofstream(record + ".tmp.2") << "{";
-    struct timespec old_times[2] = {{time(nullptr) - 120, 0}, {time(nullptr) - 120, 0}};
-    ASSERT_EQ(utimensat(AT_FDCWD, (record + ".tmp.1").c_str(), old_times, 0), 0);
+    std::string other = root_ + "/refs/" + digest_hex(sha256_digest("other|amd64"));
+    struct timespec old_times[2] = {{time(nullptr) - 5, 0}, {time(nullptr) - 5, 0}};
+    for (const auto& path : {record + ".tmp.1", other + ".tmp.1", other + ".tmp.2"}) {
+        std::ofstream(path) << "{";
+        ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), old_times, 0), 0);
+    }
+    std::ofstream(other + ".tmp.3") << "{";
+    UniqueFd writer(open((other + ".tmp.2").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(flock(writer.get(), LOCK_EX), 0);
+
     cache.remember_ref("name|amd64", digest_, "name");
     EXPECT_FALSE(fs::exists(record + ".tmp.1"));
-    EXPECT_TRUE(fs::exists(record + ".tmp.2"));
+    EXPECT_FALSE(fs::exists(other + ".tmp.1"));
+    EXPECT_TRUE(fs::exists(other + ".tmp.2"));
+    EXPECT_TRUE(fs::exists(other + ".tmp.3"));
     EXPECT_EQ(cache.lookup_ref("name|amd64"), digest_);
 }
 

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -88,4 +91,59 @@ TEST_F(TrustedProgram, AMissingProgramIsNamed)
 {
     EXPECT_NE(open_error(dir_ + "/absent").find("cannot open the tool " + dir_ + "/absent"),
               std::string::npos);
+}
+
+class DeadTemporary : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        dir_ = UniqueFd(open(temp_.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        std::ofstream(path("r.tmp.7")) << "{";
+    }
+    std::string path(const std::string& name) const { return temp_.path() + "/" + name; }
+    void age(const std::string& name, time_t seconds) const
+    {
+        struct timespec times[2] = {{time(nullptr) - seconds, 0}, {time(nullptr) - seconds, 0}};
+        ASSERT_EQ(utimensat(dir_.get(), name.c_str(), times, 0), 0);
+    }
+    cocoon::test::TempDir temp_{"cocoon-temporary-test"};
+    UniqueFd dir_;
+};
+
+TEST_F(DeadTemporary, AnUnlockedTemporaryPastItsSettlingTimeIsDead)
+{
+    age("r.tmp.7", 2);
+    EXPECT_TRUE(sys::is_dead_temporary(dir_.get(), "r.tmp.7", 1));
+}
+
+TEST_F(DeadTemporary, AFreshTemporaryMayNotBeLockedYet)
+{
+    EXPECT_FALSE(sys::is_dead_temporary(dir_.get(), "r.tmp.7", 1));
+    EXPECT_TRUE(sys::is_dead_temporary(dir_.get(), "r.tmp.7", 0));
+}
+
+TEST_F(DeadTemporary, ALockedTemporaryIsAWriterAtWork)
+{
+    age("r.tmp.7", 3600);
+    UniqueFd writer(open(path("r.tmp.7").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(flock(writer.get(), LOCK_EX), 0);
+    EXPECT_FALSE(sys::is_dead_temporary(dir_.get(), "r.tmp.7", 0));
+    writer.reset();
+    EXPECT_TRUE(sys::is_dead_temporary(dir_.get(), "r.tmp.7", 0));
+}
+
+TEST_F(DeadTemporary, OnlyARegularFileCounts)
+{
+    ASSERT_EQ(symlink("r.tmp.7", path("s.tmp.1").c_str()), 0);
+    ASSERT_EQ(mkdir(path("d.tmp.1").c_str(), 0700), 0);
+    EXPECT_FALSE(sys::is_dead_temporary(dir_.get(), "s.tmp.1", 0));
+    EXPECT_FALSE(sys::is_dead_temporary(dir_.get(), "d.tmp.1", 0));
+    EXPECT_FALSE(sys::is_dead_temporary(dir_.get(), "missing.tmp.1", 0));
+}
+
+TEST_F(DeadTemporary, AWrittenFileLeavesNoTemporaryBehind)
+{
+    sys::write_file_atomically(dir_.get(), "record", "{}", 0644, "the record");
+    EXPECT_TRUE(fs::exists(path("record")));
+    EXPECT_FALSE(fs::exists(path("record.tmp." + std::to_string(getpid()))));
 }

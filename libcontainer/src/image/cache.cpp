@@ -45,21 +45,16 @@ std::vector<std::string> list_dir(int dir)
     return names;
 }
 
-// Removes the temporaries of `name` in `dir` (sys::write_file_atomically's NAME.tmp.PID)
-// older than `min_age` seconds, which a writer killed between creating and renaming one
-// left. The writer's pid does not tell whether it is alive: the cache may be shared
-// between hosts. Either the caller holds the lock writers of `name` take (min_age 0), or
-// an age no write reaches (it takes microseconds) says the writer is gone.
-void remove_dead_temporaries(int dir, const std::string& name, time_t min_age)
+// Removes the temporaries in `dir` (sys::write_file_atomically's NAME.tmp.PID) whose name
+// starts with `prefix` and whose writer was killed between creating and renaming them. The
+// writer's pid does not tell whether it is alive, as the cache may be shared between hosts;
+// its lock on the temporary does.
+void remove_dead_temporaries(int dir, const std::string& prefix, time_t settle)
 {
-    time_t now = time(nullptr);
-    for (const auto& entry : list_dir(dir)) {
-        struct stat st {};
-        if (entry.starts_with(name + ".tmp.") &&
-            fstatat(dir, entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            now - st.st_mtime >= min_age)
+    for (const auto& entry : list_dir(dir))
+        if (entry.starts_with(prefix) && entry.find(".tmp.") != std::string::npos &&
+            sys::is_dead_temporary(dir, entry, settle))
             unlinkat(dir, entry.c_str(), 0);
-    }
 }
 
 UniqueFd open_at(int dir, const std::string& name, int flags, mode_t mode = 0)
@@ -259,8 +254,9 @@ void ImageCache::remember_ref(const std::string& key, const std::string& digest,
     auto existing = read_ref(file);
     if (existing && existing->key == key && existing->digest == digest && existing->name == name)
         return; // most uses of a cached image: nothing to write
-    // Written without a lock: only a temporary a minute old is surely dead.
-    remove_dead_temporaries(refs_fd_.get(), file, 60);
+    // Rarely written (a new name or a moved tag): the moment to sweep what killed writers
+    // of any record left, which no later write of their own name might come to remove.
+    remove_dead_temporaries(refs_fd_.get(), "", 1);
     json record = {{"key", key}, {"digest", digest}};
     if (!name.empty())
         record["name"] = name;

@@ -2,10 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
+#include <ctime>
 #include <deque>
 #include <vector>
 
@@ -244,6 +246,9 @@ void write_file_atomically(int dir, const std::string& name, const std::string& 
     }
     if (!fd.valid())
         throw_errno(fmt::format("cannot write {}", shown));
+    // Locked until the rename (closing releases it, also when we are killed): a temporary
+    // that nobody holds locked was left by a dead writer, whatever host it ran on.
+    flock(fd.get(), LOCK_EX | LOCK_NB);
     try {
         write_all(fd.get(), content);
         if (fsync(fd.get()) != 0)
@@ -254,6 +259,22 @@ void write_file_atomically(int dir, const std::string& name, const std::string& 
         unlinkat(dir, temporary.c_str(), 0);
         throw e.wrap(fmt::format("cannot write {}", shown));
     }
+}
+
+bool is_dead_temporary(int dir, const std::string& name, time_t settle)
+{
+    UniqueFd fd(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st {};
+    if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    constexpr time_t unlockable_age = 60;
+    time_t age = time(nullptr) - st.st_mtime;
+    if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+        return errno != EWOULDBLOCK && age >= unlockable_age;
+    // Unlocked now; the name must still be this file (the writer may have renamed it).
+    struct stat named {};
+    return age >= settle && fstatat(dir, name.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+           named.st_ino == st.st_ino && named.st_dev == st.st_dev;
 }
 
 void remove_tree(int dir, const std::string& name) noexcept

@@ -41,10 +41,18 @@ UniqueFd open_trusted_subdir(int parent, const std::string& parent_path, const s
 // pass open_trusted_dir's checks for the same owners. `what` names it in errors.
 UniqueFd open_trusted_program(const std::string& path, const char* what);
 
-// Writes `content` to dir/name through a new temporary file (O_EXCL, O_NOFOLLOW), fsync'ed
-// and renamed over `name`: readers see all or nothing. `shown` names the file in errors.
+// Writes `content` to dir/name through a new temporary file NAME.tmp.PID (O_EXCL,
+// O_NOFOLLOW), fsync'ed and renamed over `name`: readers see all or nothing. The writer
+// holds a flock on the temporary until the rename, so is_dead_temporary can tell one a
+// killed writer left. `shown` names the file in errors.
 void write_file_atomically(int dir, const std::string& name, const std::string& content,
                            mode_t mode, const std::string& shown);
+
+// Whether dir/name, a temporary of write_file_atomically, was left by a writer that is
+// gone: nobody holds its lock, and it is at least `settle` seconds old (the moment between
+// creating and locking it). Where the file system cannot lock, only an age of a minute,
+// which no write reaches, says so.
+bool is_dead_temporary(int dir, const std::string& name, time_t settle);
 
 // Removes dir/name and everything below it without following symbolic links. Missing is
 // fine; other errors are ignored (best effort cleanup).

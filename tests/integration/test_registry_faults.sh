@@ -67,25 +67,23 @@ holders=$(cache_lock_holders "$TEST_CACHE")
 cocoon_images_line "$killed"; line=$CACHED_LINE
 [[ -z "$line" ]] || fail "the killed import is listed as an image: $line"
 
-run_cocoon pull "$killed"
-assert_succeeded "cocoon pull $killed after a killed import"
-assert_contains "$OUT" "$UNIQUE_DIGEST" "cocoon pull output"
-cocoon_images_line "$killed"; line=$CACHED_LINE
-[[ -n "$line" ]] || fail "cocoon images does not list $killed after the pull:
-$OUT"
-run_cocoon run "$killed" cat /etc/cocoon-token
-assert_succeeded "cocoon run $killed cat /etc/cocoon-token"
-assert_eq "$UNIQUE_TOKEN" "$OUT" "token inside the re-imported image"
-assert_cache_clean
+killed_digest=$UNIQUE_DIGEST killed_token=$UNIQUE_TOKEN
+killed_work=$(find "$TEST_CACHE/tmp" -mindepth 1 -maxdepth 1 -name "${killed_digest#sha256:}.*")
+[[ -n "$killed_work" ]] || fail "the killed import left no work directory in $TEST_CACHE/tmp \
+(it was killed during its download): $(ls -A "$TEST_CACHE/tmp")"
 
 # --- SIGKILL while a name record is written ---
 # strace kills the puller at its third rename, the name record's (after the squashfs and its
 # metadata): the record's temporary is left. The next pull of any other image removes it.
+# The first of these pulls also removes the work the import killed above left in tmp/: no
+# importer of that image holds its lock, and it may never be pulled again.
 make_unique_image faults 0
 refs+=("$UNIQUE_REF")
 (cd "$TEST_WORK" && exec runuser -u "$TEST_USER" -- strace -f -qq -o /dev/null \
     -e trace=renameat -e inject=renameat:signal=KILL:when=3 \
     "$COCOON" pull -c "$COCOON_YAML" "$UNIQUE_REF") >"$tmp_out" 2>"$tmp_err" </dev/null
+[[ ! -e "$killed_work" ]] || fail "the work of the import killed above is still there after \
+the import of another image: $killed_work"
 left=$(find "$TEST_CACHE/refs" -name '*.tmp.*')
 [[ -n "$left" ]] || fail "strace's kill at the third rename left no name record's temporary \
 in $TEST_CACHE/refs (did the order of the import's renames change?); the pull printed:
@@ -96,6 +94,18 @@ refs+=("$UNIQUE_REF")
 run_cocoon pull "$UNIQUE_REF"
 assert_succeeded "cocoon pull of another image after a kill while writing a name record"
 [[ ! -e "$left" ]] || fail "the temporary of a killed writer is still there after the next pull: $left"
+assert_cache_clean
+
+# The killed image itself imports again, and runs.
+run_cocoon pull "$killed"
+assert_succeeded "cocoon pull $killed after a killed import"
+assert_contains "$OUT" "$killed_digest" "cocoon pull output"
+cocoon_images_line "$killed"; line=$CACHED_LINE
+[[ -n "$line" ]] || fail "cocoon images does not list $killed after the pull:
+$OUT"
+run_cocoon run "$killed" cat /etc/cocoon-token
+assert_succeeded "cocoon run $killed cat /etc/cocoon-token"
+assert_eq "$killed_token" "$OUT" "token inside the re-imported image"
 assert_cache_clean
 
 # --- a cache on a full file system ---

@@ -107,6 +107,29 @@ TEST_F(CacheTest, StaleWorkOfADeadImporterIsRemoved)
     EXPECT_FALSE(fs::exists(stale));
 }
 
+TEST_F(CacheTest, AnImportRemovesTheWorkOfKilledImportsOfOtherImages)
+{
+    // Imports of two other images were killed; one of them is being imported again (its
+    // importer holds the lock), the other never will be.
+    ImageCache cache(root_);
+    std::string dead = std::string(64, 'a'), alive = std::string(64, 'b');
+    for (const auto& hex : {dead, alive}) {
+        fs::create_directories(root_ + "/tmp/" + hex + ".otherhost.7");
+        std::ofstream(root_ + "/tmp/" + hex + ".otherhost.7/layer0") << "partial";
+    }
+    std::ofstream(root_ + "/images/" + dead + ".json.tmp.7") << "{";
+    fs::create_directories(root_ + "/tmp/unpack.otherhost.7");
+    UniqueFd importer(
+        open((root_ + "/locks/" + alive + ".lock").c_str(), O_CREAT | O_RDONLY | O_CLOEXEC, 0664));
+    ASSERT_EQ(flock(importer.get(), LOCK_EX), 0);
+
+    cache.import(digest_, "r", build_image);
+    EXPECT_FALSE(fs::exists(root_ + "/tmp/" + dead + ".otherhost.7"));
+    EXPECT_FALSE(fs::exists(root_ + "/images/" + dead + ".json.tmp.7"));
+    EXPECT_TRUE(fs::exists(root_ + "/tmp/" + alive + ".otherhost.7/layer0"));
+    EXPECT_TRUE(fs::exists(root_ + "/tmp/unpack.otherhost.7")) << "not an import's work";
+}
+
 TEST_F(CacheTest, HalfWrittenRecordOfADeadImporterIsRemoved)
 {
     // Killed after publishing the squashfs, while writing its record: the squashfs is

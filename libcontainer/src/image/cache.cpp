@@ -287,6 +287,31 @@ void ImageCache::touch(const std::string& digest) const
                   AT_SYMLINK_NOFOLLOW);
 }
 
+void ImageCache::remove_dead_import(const std::string& hex)
+{
+    for (const auto& name : list_dir(tmp_fd_.get()))
+        if (name.starts_with(hex + "."))
+            sys::remove_tree(tmp_fd_.get(), name);
+    remove_dead_temporaries(images_fd_.get(), hex + ".json", 0);
+}
+
+void ImageCache::remove_dead_imports_of_others(const std::string& own_hex)
+{
+    std::set<std::string> seen;
+    for (const auto& name : list_dir(tmp_fd_.get())) {
+        std::string hex = name.substr(0, name.find('.'));
+        bool work_name = hex.size() == 64 && hex.size() < name.size() &&
+                         std::all_of(hex.begin(), hex.end(), [](char c) {
+                             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                         });
+        if (!work_name || hex == own_hex || !seen.insert(hex).second)
+            continue;
+        UniqueFd lock = open_at(locks_fd_.get(), hex + ".lock", O_CREAT | O_RDONLY, 0664);
+        if (lock.valid() && flock(lock.get(), LOCK_EX | LOCK_NB) == 0)
+            remove_dead_import(hex); // the lock goes with `lock`
+    }
+}
+
 CachedImage ImageCache::import(const std::string& digest, const std::string& reference,
                                const std::function<std::string(const std::string&)>& build)
 {
@@ -301,11 +326,9 @@ CachedImage ImageCache::import(const std::string& digest, const std::string& ref
 
     // We hold the lock: any work directory of this digest, and any half-written record of
     // it (an importer killed between publishing the squashfs and renaming its record into
-    // place), belongs to a dead importer.
-    for (const auto& name : list_dir(tmp_fd_.get()))
-        if (name.starts_with(hex + "."))
-            sys::remove_tree(tmp_fd_.get(), name);
-    remove_dead_temporaries(images_fd_.get(), hex + ".json", 0);
+    // place), belongs to a dead importer. So do those of other digests nobody holds locked.
+    remove_dead_import(hex);
+    remove_dead_imports_of_others(hex);
 
     std::string work_name = fmt::format("{}.{}.{}", hex, sys::host_name(), getpid());
     if (mkdirat(tmp_fd_.get(), work_name.c_str(), 0700) != 0)

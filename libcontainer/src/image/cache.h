@@ -125,6 +125,13 @@ private:
     std::optional<Ref> read_ref(const std::string& file) const;
     void remove_refs_to(const std::string& digest);
     void remove_image_files(const std::string& hex);
+    // What a killed import of `hex` left: its work directories in tmp/ and the temporary of
+    // its record. Only while holding locks/<hex>.lock, which every importer of it holds.
+    void remove_dead_import(const std::string& hex);
+    // The same for every other digest with work in tmp/ whose lock is free (no importer of
+    // it is alive, on any host): an import killed and never tried again would otherwise
+    // keep its partial layers there for good.
+    void remove_dead_imports_of_others(const std::string& own_hex);
 
     std::string root_;
     bool absent_ = false; // a read-only cache that does not exist

@@ -77,10 +77,18 @@ std::optional<std::string> read_at(int dir, const std::string& name, size_t limi
     }
 }
 
+// A file to take an exclusive flock on, opened for writing (nothing is written): NFS
+// emulates flock with a byte-range lock of the whole file, and an exclusive one needs a
+// descriptor open for writing there (flock(2)), as in a cache under an NFS home directory.
+UniqueFd open_to_lock(int dir, const std::string& name, int flags = 0)
+{
+    return open_at(dir, name, flags | O_RDWR, 0664);
+}
+
 class DigestLock {
 public:
     DigestLock(int locks_dir, const std::string& name, const std::string& shown)
-        : fd_(open_at(locks_dir, name, O_CREAT | O_RDONLY, 0664))
+        : fd_(open_to_lock(locks_dir, name, O_CREAT))
     {
         if (!fd_.valid())
             throw_errno(fmt::format("cannot create the lock {}", shown));
@@ -306,7 +314,7 @@ void ImageCache::remove_dead_imports_of_others(const std::string& own_hex)
                          });
         if (!work_name || hex == own_hex || !seen.insert(hex).second)
             continue;
-        UniqueFd lock = open_at(locks_fd_.get(), hex + ".lock", O_CREAT | O_RDONLY, 0664);
+        UniqueFd lock = open_to_lock(locks_fd_.get(), hex + ".lock", O_CREAT);
         if (lock.valid() && flock(lock.get(), LOCK_EX | LOCK_NB) == 0)
             remove_dead_import(hex); // the lock goes with `lock`
     }
@@ -392,10 +400,10 @@ std::vector<std::string> ImageCache::evict(uint64_t max_bytes)
         if (total <= max_bytes)
             break;
         std::string hex = digest_hex(image.digest);
-        UniqueFd sqsh = open_at(images_fd_.get(), hex + ".sqsh", O_RDONLY);
+        UniqueFd sqsh = open_to_lock(images_fd_.get(), hex + ".sqsh");
         if (!sqsh.valid() || flock(sqsh.get(), LOCK_EX | LOCK_NB) != 0)
             continue; // in use
-        UniqueFd lock = open_at(locks_fd_.get(), hex + ".lock", O_CREAT | O_RDONLY, 0664);
+        UniqueFd lock = open_to_lock(locks_fd_.get(), hex + ".lock", O_CREAT);
         if (!lock.valid() || flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
             continue; // being (re)imported
         remove_image_files(hex);

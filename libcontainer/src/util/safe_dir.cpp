@@ -237,7 +237,8 @@ void write_file_atomically(int dir, const std::string& name, const std::string& 
                            mode_t mode, const std::string& shown)
 {
     std::string temporary = fmt::format("{}.tmp.{}", name, getpid());
-    int flags = O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC;
+    // Read and write, as its exclusive flock (below) needs on NFS (nothing is read).
+    int flags = O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC;
     UniqueFd fd(openat(dir, temporary.c_str(), flags, mode));
     if (!fd.valid() && errno == EEXIST) {
         // Left by a killed process that had our pid: it is ours to replace.
@@ -263,7 +264,8 @@ void write_file_atomically(int dir, const std::string& name, const std::string& 
 
 bool is_dead_temporary(int dir, const std::string& name, time_t settle)
 {
-    UniqueFd fd(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    // Opened for writing, as an exclusive flock on NFS needs (nothing is written).
+    UniqueFd fd(openat(dir, name.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     struct stat st {};
     if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
         return false;

@@ -135,6 +135,9 @@ cleanup() {
     rm -f "$saved_config"
     rm -rf "$work" "$cache"
     (( peers )) && clean_peers
+    if [[ -n "${site_digest:-}" ]]; then # the trusted cache's image, pushed for this run
+        curl -s -o /dev/null -m 5 -X DELETE "http://127.0.0.1:5000/v2/$site_repo/manifests/$site_digest"
+    fi
     if (( started_registry )); then tests/harness/registry.sh stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -157,6 +160,15 @@ kernel_file=$(find "$cache/images" -name '*.sqsh' -print -quit)
 py_sqsh=$work/python.sqsh
 cp "$kernel_file" "$py_sqsh"
 chown "$user" "$py_sqsh"
+# A registry image in the trusted cache, pulled by root: the busybox image of the registry
+# rows under a digest of its own (with busybox's, those rows would take the trusted cache,
+# which is searched first), so a user's first job finds it kernel-mountable.
+site_repo=bench/site
+site_ref=127.0.0.1:5000/$site_repo:latest
+site_digest=$(python3 tests/harness/make-oci.py unique "$work/site" bench-site)
+skopeo copy --quiet --dest-tls-verify=false "oci:$work/site:latest" "docker://$site_ref"
+site_file=$(COCOON_CACHE_DIR=$cache "$cocoon" pull -c "$config" "$site_ref" | awk '{ print $2 }')
+[[ -f "$site_file" ]] || { echo "run-all: cocoon pull $site_ref into $cache failed" >&2; exit 1; }
 
 # wait_idle, as_user_timed
 # shellcheck source=bench/timed-steps.sh
@@ -197,18 +209,27 @@ for size in 100m 2g; do
 done
 # Each step of these rows has its registry requests counted (the registry's log).
 declare -A registry_rows=()
+# Rows that start with no mount of a trusted image (the row's value: its file) on the node,
+# as a node's first job in it would: a step takes the image's loop device while one exists,
+# and with it the caches of the superblock on it (make_cold, below).
+declare -A row_cold=()
 add start "registry image, cached" time 0 - "srun --container=$registry_ref true"
-registry_rows[$(last)]=1
+registry_rows[$(last)]=test/busybox
 registry_digest=$(awk '$1 == "busybox" { print $2 }' "$state/registry/fixtures.digests")
 if [[ "$registry_digest" == sha256:* ]]; then
     add start "registry image, cached, by digest" time 0 - \
         "srun --container=${registry_ref%:latest}@$registry_digest true"
-    registry_rows[$(last)]=1
+    registry_rows[$(last)]=test/busybox
 else
     echo "run-all: the by-digest row left out: no busybox digest in $state/registry/fixtures.digests" >&2
 fi
 add start "registry image, cached, tag_check_interval" time 0 - "srun --container=$registry_ref true"
-registry_rows[$(last)]=1 row_config[$(last)]="tag_check_interval: 1h"
+registry_rows[$(last)]=test/busybox row_config[$(last)]="tag_check_interval: 1h"
+# The same from the trusted cache, kernel-mounted: the admin's pull resolved the tag.
+add start "registry image in the trusted cache (kernel mount), tag_check_interval" time 0 - \
+    "srun --container=$site_ref true"
+registry_rows[$(last)]=$site_repo row_config[$(last)]="tag_check_interval: 1h"
+row_cold[$(last)]=$site_file
 # A new job on the warm mount an earlier job of the user left (warm_mount_across_jobs):
 # before each timed step, the same step runs untimed as that earlier job, as the tasks of
 # a job array or a chain of short jobs would find it.
@@ -218,18 +239,15 @@ add start "1 MB squashfs, after an earlier job" time 0 - "srun --container=$imag
 row_warmup[$(last)]=1 row_config[$(last)]=$across
 add start "registry image, cached, tag_check_interval, after an earlier job" time 0 - \
     "srun --container=$registry_ref true"
-registry_rows[$(last)]=1 row_warmup[$(last)]=1 row_config[$(last)]="tag_check_interval: 1h"$'\n'$across
+registry_rows[$(last)]=test/busybox row_warmup[$(last)]=1
+row_config[$(last)]="tag_check_interval: 1h"$'\n'$across
 
 add tree "bare srun" time "$(($(last) + 1))" - "srun true"
 tree_bare=$(last)
 add tree "python tree, directory" time "$tree_bare" - "srun --container=$py/rootfs true"
 add tree "python tree, squashfuse" time "$tree_bare" - "srun --container=$py_sqsh true"
-# Rows that start with no mount of the trusted image on the node, as a node's first job in
-# it would: a step takes the image's loop device while one exists, and with it the caches
-# of the superblock on it (make_cold, below).
-declare -A row_cold=()
 add tree "python tree, kernel mount" time "$tree_bare" - "srun --container=oci:$py/layout:latest true"
-row_cold[$(last)]=1
+row_cold[$(last)]=$kernel_file
 add tree "python tree, kernel mount, after an earlier job" time "$tree_bare" - \
     "srun --container=oci:$py/layout:latest true"
 row_warmup[$(last)]=1 row_config[$(last)]=$across
@@ -291,7 +309,7 @@ for mode in "" " --container-readonly"; do
     add inside "directory image$suffix" probe "$host_row" - "srun$mode --container=$py/rootfs $probe"
     add inside "squashfuse$suffix" probe "$host_row" - "srun$mode --container=$py_sqsh $probe"
     add inside "kernel mount$suffix" probe "$host_row" - "srun$mode --container=oci:$py/layout:latest $probe"
-    row_cold[$(last)]=1
+    row_cold[$(last)]=$kernel_file
 done
 add inside "kernel mount, beside a job in it" probe "$host_row" - \
     "srun --container=oci:$py/layout:latest $probe"
@@ -422,15 +440,15 @@ stop_beside() {
 
 # Before a cold row and the warm group's jobs: ends the user's lingering image holders and
 # waits for the trusted image's loop device to go (a moment after its last mount).
-make_cold() {
+make_cold() { # FILE
     local i
     wait_idle
     pkill -KILL -u "$user" -f -- '--image-holder' || true
     for ((i = 0; i < 200; i++)); do
-        [[ -z "$(losetup -j "$kernel_file")" ]] && return
+        [[ -z "$(losetup -j "$1")" ]] && return
         sleep 0.05
     done
-    echo "run-all: a loop device still backs $kernel_file: $(losetup -j "$kernel_file")" >&2
+    echo "run-all: a loop device still backs $1: $(losetup -j "$1")" >&2
     exit 1
 }
 
@@ -439,7 +457,7 @@ for ((round = 0; round < rounds; round++)); do
     for i in "${!cmds[@]}"; do
         [[ -n "${cmds[$i]}" ]] || continue # a step of the warm group's jobs, below
         [[ -n "${row_config[$i]:-}" ]] && printf '%s\n' "${row_config[$i]}" >> "$config"
-        [[ -n "${row_cold[$i]:-}" ]] && make_cold
+        [[ -n "${row_cold[$i]:-}" ]] && make_cold "${row_cold[$i]}"
         [[ -n "${row_beside[$i]:-}" ]] && start_beside "${row_beside[$i]}"
         if [[ -n "${row_warmup[$i]:-}" ]] && ! as_user_timed "${cmds[$i]}" >/dev/null; then
             echo "run-all: '${cmds[$i]}' (the earlier job) failed: $(tail -n 1 "$work/err")" >&2
@@ -461,14 +479,15 @@ for ((round = 0; round < rounds; round++)); do
             probe) line=$(cat "$work/out") ;;
         esac
         if [[ -n "${registry_rows[$i]:-}" ]]; then
-            requests=$(tail -n +"$((mark + 1))" "$registry_log" | grep -E '"[A-Z]+ /v2/test/busybox/' || true)
+            requests=$(tail -n +"$((mark + 1))" "$registry_log" |
+                grep -E "\"[A-Z]+ /v2/${registry_rows[$i]}/" || true)
             line+=" requests $(grep -c . <<<"$requests" || true) blobs $(grep -c '/blobs/' <<<"$requests" || true)"
         fi
         echo "$i $line" >> "$samples"
     done
     for job in "$warm_job" "$fresh_job"; do
         # Changed only while no job runs (each step reads the file when it starts).
-        make_cold
+        make_cold "$kernel_file"
         sed '/^warm_mount_linger:/d' "$saved_config" > "$config"
         if [[ "$job" == "$warm_job" ]]; then echo "warm_mount_linger: $linger" >> "$config"; fi
         if ! as_user_timed "salloc -Q bash $job" >/dev/null; then

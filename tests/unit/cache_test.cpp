@@ -211,6 +211,40 @@ TEST_F(CacheTest, ConcurrentImportersBuildOnce)
     EXPECT_EQ(fs::file_size(counter), 1u);
 }
 
+TEST_F(CacheTest, ALockFileTheImporterMayOnlyReadStillLocks)
+{
+    // Locks are opened for writing (as NFS needs for an exclusive flock); one another account
+    // created, which the importer may only read, is locked read-only, as before.
+    if (geteuid() != 0)
+        GTEST_SKIP() << "needs root to act as another user";
+    constexpr uid_t importer_uid = 54321;
+    ASSERT_EQ(chmod(root_.c_str(), 0755), 0);
+    std::string cache = root_ + "/c";
+    for (const char* dir : {"", "/images", "/refs", "/locks", "/tmp"}) {
+        ASSERT_EQ(mkdir((cache + dir).c_str(), 0700), 0);
+        ASSERT_EQ(chown((cache + dir).c_str(), importer_uid, importer_uid), 0);
+    }
+    std::ofstream(cache + "/locks/" + digest_hex(digest_) + ".lock");
+    ASSERT_EQ(chmod((cache + "/locks/" + digest_hex(digest_) + ".lock").c_str(), 0644), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        if (setresgid(importer_uid, importer_uid, importer_uid) != 0 ||
+            setresuid(importer_uid, importer_uid, importer_uid) != 0)
+            _exit(2);
+        try {
+            ImageCache(cache).import(digest_, "r", build_image);
+        } catch (...) {
+            _exit(1);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+    EXPECT_TRUE(ImageCache(cache, ImageCache::Access::ReadOnly, importer_uid).find(digest_));
+}
+
 TEST_F(CacheTest, RefsListRemove)
 {
     ImageCache cache(root_);

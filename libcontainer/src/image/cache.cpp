@@ -80,9 +80,14 @@ std::optional<std::string> read_at(int dir, const std::string& name, size_t limi
 // A file to take an exclusive flock on, opened for writing (nothing is written): NFS
 // emulates flock with a byte-range lock of the whole file, and an exclusive one needs a
 // descriptor open for writing there (flock(2)), as in a cache under an NFS home directory.
+// A file we may only read (a lock another account of the site created) is locked as
+// before, which local file systems allow.
 UniqueFd open_to_lock(int dir, const std::string& name, int flags = 0)
 {
-    return open_at(dir, name, flags | O_RDWR, 0664);
+    UniqueFd fd = open_at(dir, name, flags | O_RDWR, 0664);
+    if (!fd.valid() && errno == EACCES)
+        fd = open_at(dir, name, flags | O_RDONLY, 0664);
+    return fd;
 }
 
 class DigestLock {

@@ -26,6 +26,25 @@ assert_succeeded "PYXIS_CONTAINER_SAVE over an existing file"
 run_user srun --container-image="$saved" cat /etc/saved-marker
 assert_eq second "$OUT" "the replaced file"
 
+# A save killed on the way (time limit, scancel) leaves its temporary next to PATH; the
+# next save to PATH removes it. One whose saver still holds its lock (a save at work) stays.
+dead=$TEST_WORK/.saved.sqsh.Dead01 busy=$TEST_WORK/.saved.sqsh.Busy01
+runuser -u "$TEST_USER" -- sh -c "echo partial > '$dead' && echo partial > '$busy'"
+touch -d '-1 minute' "$dead" "$busy"
+setsid runuser -u "$TEST_USER" -- flock "$busy" sleep 60 &
+holder=$! # its own process group: flock and sleep go with it
+for ((i = 0; i < 50; i++)); do
+    grep -q ":$(stat -c %i "$busy") " /proc/locks && break
+    sleep 0.1
+done
+run_user srun "$img" --container-save=saved.sqsh true
+kill -KILL -- "-$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+assert_succeeded "srun --container-save=saved.sqsh beside a killed save's temporary"
+[[ ! -e $dead ]] || fail "the temporary of a killed save is still next to $saved"
+[[ -e $busy ]] || fail "the temporary of a save at work was removed"
+rm -f "$busy"
+
 # A named container: its changes of earlier steps are saved too.
 run_user sbatch -N1 --wait -o "$TEST_WORK/named.out" --wrap "
 srun --container-name=dev $img sh -c 'echo from-named > /etc/named-marker'

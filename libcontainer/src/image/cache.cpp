@@ -51,10 +51,12 @@ std::vector<std::string> list_dir(int dir)
 // its lock on the temporary does.
 void remove_dead_temporaries(int dir, const std::string& prefix, time_t settle)
 {
-    for (const auto& entry : list_dir(dir))
-        if (entry.starts_with(prefix) && entry.find(".tmp.") != std::string::npos &&
-            sys::is_dead_temporary(dir, entry, settle))
-            unlinkat(dir, entry.c_str(), 0);
+    sys::remove_dead_temporaries(
+        dir,
+        [&](const std::string& name) {
+            return name.starts_with(prefix) && name.find(".tmp.") != std::string::npos;
+        },
+        settle);
 }
 
 UniqueFd open_at(int dir, const std::string& name, int flags, mode_t mode = 0)

@@ -1,7 +1,7 @@
 // How a container is saved: three processes, none privileged.
 //   saver   (a fork of the caller, dropped to the user by in_child) creates the temporary
-//           file next to PATH on the host, waits for the two below, then renames the file
-//           into place or removes it.
+//           file next to PATH on the host (removing those of killed savers), waits for the
+//           two below, then renames the file into place or removes it.
 //   opener  joins the container's namespaces and sends the saver a descriptor of the
 //           container's root directory; nothing else runs inside the container, so no
 //           program of the image is trusted or needed.
@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -117,18 +118,37 @@ void pack(int program, int user_ns, int root, const std::string& output)
              messages.empty() ? "it failed without a message" : last_line(messages));
 }
 
+// Removes the temporaries `prefix`XXXXXX in `dir` of earlier saves whose saver was killed
+// (the job's time limit or a scancel during the save): nobody holds their lock any more.
+void remove_dead_saves(const std::string& dir, const std::string& prefix)
+{
+    UniqueFd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd.valid())
+        return; // mkostemp, next, says what is wrong with the directory
+    sys::remove_dead_temporaries(
+        dir_fd.get(),
+        [&](const std::string& name) {
+            return name.size() == prefix.size() + 6 && name.starts_with(prefix);
+        },
+        1);
+}
+
 // The saver's work, as the user.
 void save(const NamespaceFds& namespaces, const std::string& path, int program)
 {
     std::filesystem::path target(path);
     std::string dir = target.parent_path().string();
-    std::string temp =
-        (target.parent_path() / ("." + target.filename().string() + ".XXXXXX")).string();
+    std::string prefix = "." + target.filename().string() + ".";
+    remove_dead_saves(dir, prefix);
+    std::string temp = (target.parent_path() / (prefix + "XXXXXX")).string();
     int fd = mkostemp(temp.data(), O_CLOEXEC);
     if (fd < 0)
         fail("cannot create a file in {}: {}; give a path in a directory you can write", dir,
              std::strerror(errno));
     UniqueFd file(fd);
+    // Held until the file is renamed or removed: a later save to PATH knows by it whether
+    // a temporary left next to PATH belongs to a saver that is gone (remove_dead_saves).
+    flock(file.get(), LOCK_EX | LOCK_NB);
     try {
         mode_t mask = umask(0);
         umask(mask);

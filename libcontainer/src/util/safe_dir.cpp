@@ -279,6 +279,23 @@ bool is_dead_temporary(int dir, const std::string& name, time_t settle)
            named.st_ino == st.st_ino && named.st_dev == st.st_dev;
 }
 
+void remove_dead_temporaries(int dir, const std::function<bool(const std::string&)>& is_temporary,
+                             time_t settle)
+{
+    std::vector<std::string> dead;
+    if (DIR* listing = fdopendir(fcntl(dir, F_DUPFD_CLOEXEC, 0))) {
+        rewinddir(listing);
+        while (dirent* entry = readdir(listing)) {
+            std::string name = entry->d_name;
+            if (is_temporary(name) && is_dead_temporary(dir, name, settle))
+                dead.push_back(std::move(name));
+        }
+        closedir(listing);
+    }
+    for (const auto& name : dead)
+        unlinkat(dir, name.c_str(), 0);
+}
+
 void remove_tree(int dir, const std::string& name) noexcept
 {
     UniqueFd fd = open_directory(dir, name, O_RDONLY);

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 
 #include "cocoon/unique_fd.h"
@@ -53,6 +54,11 @@ void write_file_atomically(int dir, const std::string& name, const std::string& 
 // creating and locking it). Where the file system cannot lock, only an age of a minute,
 // which no write reaches, says so.
 bool is_dead_temporary(int dir, const std::string& name, time_t settle);
+
+// Removes the files of `dir` that `is_temporary` names a temporary of and whose writer is
+// gone (is_dead_temporary): what killed writers left.
+void remove_dead_temporaries(int dir, const std::function<bool(const std::string&)>& is_temporary,
+                             time_t settle);
 
 // Removes dir/name and everything below it without following symbolic links. Missing is
 // fine; other errors are ignored (best effort cleanup).

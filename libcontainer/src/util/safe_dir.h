@@ -49,10 +49,10 @@ UniqueFd open_trusted_program(const std::string& path, const char* what);
 void write_file_atomically(int dir, const std::string& name, const std::string& content,
                            mode_t mode, const std::string& shown);
 
-// Whether dir/name, a temporary of write_file_atomically, was left by a writer that is
-// gone: nobody holds its lock, and it is at least `settle` seconds old (the moment between
-// creating and locking it). Where the file system cannot lock, only an age of a minute,
-// which no write reaches, says so.
+// Whether dir/name, a temporary whose writer holds a flock on it while it writes
+// (write_file_atomically, a container save), was left by a writer that is gone: nobody
+// holds its lock, and it is at least `settle` seconds old (the moment between creating and
+// locking it). Where the file system cannot lock, only an age of a minute says so.
 bool is_dead_temporary(int dir, const std::string& name, time_t settle);
 
 // Removes the files of `dir` that `is_temporary` names a temporary of and whose writer is

@@ -23,8 +23,18 @@ require_nodes 2
 # The test cluster's nodes share one kernel, so UCX takes ranks on two "nodes" for
 # neighbours and tries shared memory through /proc/PID/fd across two containers' user
 # namespaces, which the kernel refuses. Real nodes talk over the network: so do these.
-wait_idle
-run_user env UCX_TLS=self,tcp timeout 120 srun -p "$MULTI_PARTITION" -N2 -n2 --mpi=pmi2 "--container=$MPICH_SQSH" /hello
+# Over that transport MPI_Finalize hung twice in about thirty full runs, after every rank
+# had done its work and printed (-N2 -n2 once, -N2 -n4 once). That hang, and only that one,
+# is tried once more: a step that fails otherwise, or hangs again, fails the test.
+multinode_hello() {
+    wait_idle
+    run_user env UCX_TLS=self,tcp timeout 60 srun -p "$MULTI_PARTITION" -N2 -n2 --mpi=pmi2 "--container=$MPICH_SQSH" /hello
+}
+multinode_hello
+if [[ "$RC" == 124 && "$(grep -c '^mpi-hello ' <<<"$OUT")" == 2 ]]; then
+    note "srun -N2 -n2 --mpi=pmi2: both ranks printed, then the step hung (UCX's MPI_Finalize over TCP); once more"
+    multinode_hello
+fi
 check_hello "srun -p $MULTI_PARTITION -N2 -n2 --mpi=pmi2 --container=$MPICH_SQSH" 2 2 \
     '*/libmpich.so.12*' 'MPICH Version: 4.'
 

@@ -32,6 +32,7 @@ std::string cache_dir(const Config& config, const Identity& identity);
 int run_command(int argc, char** argv);
 int pull_command(int argc, char** argv);
 int images_command(int argc, char** argv);
+int resolve_command(int argc, char** argv);
 int rmi_command(int argc, char** argv);
 int check_command(int argc, char** argv);
 

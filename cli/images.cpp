@@ -1,4 +1,4 @@
-// cocoon pull / images / rmi: the user's image cache.
+// cocoon pull / images / rmi: the user's image cache; cocoon resolve: a tag's digest.
 #include <getopt.h>
 
 #include <cstdio>
@@ -58,6 +58,27 @@ int pull_command(int argc, char** argv)
         throw e.wrap(text);
     }
     std::printf("%s %s\n", image.digest.c_str(), image.squashfs.c_str());
+    return 0;
+}
+
+// The registry's digest for IMAGE now, as a pinned name that --container= takes. srun runs
+// this for a step whose image is named by tag, so that all of its nodes run one image.
+int resolve_command(int argc, char** argv)
+{
+    Config config = load_cli_config(parse_config_option(argc, argv, "resolve"));
+    if (optind + 1 != argc)
+        usage_error("resolve: give one IMAGE");
+    std::string text = argv[optind];
+    try {
+        ImageReference reference =
+            parse_image_reference(text, current_directory(), config.default_registry);
+        if (reference.kind != ImageReference::Kind::Registry)
+            fail("not a registry image; only a registry resolves tags");
+        reference.digest = resolve_registry_digest(reference, config, current_identity().home);
+        std::printf("%s\n", reference.canonical().c_str());
+    } catch (const Error& e) {
+        throw e.wrap(text);
+    }
     return 0;
 }
 

@@ -21,6 +21,7 @@ constexpr const char* usage_text =
     "       cocoon pull [-c FILE] IMAGE\n"
     "       cocoon images [-c FILE]\n"
     "       cocoon rmi [-c FILE] IMAGE|DIGEST...\n"
+    "       cocoon resolve [-c FILE] IMAGE   print IMAGE pinned to its registry digest\n"
     "       cocoon check [-c FILE] [--image IMAGE]\n"
     "       cocoon --version | --help\n"
     "       cocoon -v|-vv COMMAND ...  log what cocoon does (-v) and every detail (-vv)\n"
@@ -120,11 +121,9 @@ int main(int argc, char** argv)
         const char* name;
         int (*function)(int, char**);
     };
-    const Command commands[] = {{"run", run_command},
-                                {"pull", pull_command},
-                                {"images", images_command},
-                                {"rmi", rmi_command},
-                                {"check", check_command}};
+    const Command commands[] = {{"run", run_command},         {"pull", pull_command},
+                                {"images", images_command},   {"rmi", rmi_command},
+                                {"resolve", resolve_command}, {"check", check_command}};
     for (const auto& command : commands) {
         if (std::strcmp(argv[1], command.name) != 0)
             continue;

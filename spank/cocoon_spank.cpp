@@ -92,6 +92,7 @@ extern "C" {
 #include "named_containers.h"
 #include "options.h"
 #include "pyxis_options.h"
+#include "tag_resolution.h"
 
 extern "C" {
 extern const char plugin_name[] = "cocoon";
@@ -460,6 +461,8 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
     // slurmstepd has entered the step's working directory before user_init.
     spec.workdir = current_directory();
     spec.image = parse_image_reference(request.value, spec.workdir, config.default_registry);
+    spec.image.resolved_digest =
+        spank::step_resolved_digest(sp, spec.image, config.default_registry);
 
     uid_t uid = item<uid_t>(sp, S_JOB_UID);
     gid_t gid = item<gid_t>(sp, S_JOB_GID);
@@ -738,7 +741,25 @@ int slurm_spank_init_post_opt(spank_t, int, char**)
             return -1;
         }
     }
-    return check_container_options(context);
+    if (check_container_options(context) != 0)
+        return -1;
+    return 0;
+}
+
+// srun: a step's registry image by tag, on several nodes, is resolved here once for all
+// of them (tag_resolution.h), unless the site turned that off or chose tag_check_interval.
+void resolve_tag_for_step(spank_t sp, const std::optional<spank::ImageRequest>& request)
+{
+    auto site_allows = [] {
+        try {
+            Config config = load_site_config();
+            return config.srun_resolves_tags && config.tag_check_interval == 0;
+        } catch (const Error&) {
+            return false; // the node reports what is wrong with the file
+        }
+    };
+    spank::resolve_tag_for_step(sp, request ? request->value : "",
+                                state.config_path_given ? state.config_path : "", site_allows);
 }
 
 // srun, just before it launches a step. srun applies -v to its log only after the option
@@ -750,6 +771,7 @@ int slurm_spank_local_user_init(spank_t sp, int, char**)
     const char* container = getenv("SLURM_CONTAINER");
     if (!request && container && *container)
         request = spank::ImageRequest{"--container", container};
+    resolve_tag_for_step(sp, request);
     if (!request || !log_enabled(LogLevel::Verbose))
         return 0;
     log(LogLevel::Verbose, "{}={}", request->option, request->value);

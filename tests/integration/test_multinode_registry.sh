@@ -2,7 +2,8 @@
 # A registry image on several nodes at once from an empty cache: the nodes share this
 # machine's cache directory, so their imports of one image meet on its per-digest lock.
 # Every task sees the image, every blob is fetched exactly once, nothing partial or locked
-# stays in the cache, and a second multi-node step fetches no blob.
+# stays in the cache, and a second multi-node step fetches no blob and asks the registry
+# for the tag once (srun does, for all nodes).
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
@@ -11,7 +12,9 @@ require_cli
 require_nodes 3
 
 work=$TEST_WORK/multinode-registry
+saved_config=$(cat "$COCOON_YAML")
 cleanup() {
+    printf '%s\n' "$saved_config" > "$COCOON_YAML"
     [[ -n "$(squeue -h -u "$TEST_USER" -o %i 2>/dev/null)" ]] && cancel_user_jobs
     delete_unique_images
     rm -rf "$work"
@@ -59,11 +62,24 @@ assert_cache_clean "$cache"
 cocoon_images_line "$UNIQUE_REF" "$cache"
 [[ -n "$CACHED_LINE" ]] || fail "cocoon images does not list $UNIQUE_REF in $cache"
 
-# Cached now: three nodes again, no blob.
+# Cached now: three nodes again, no blob. srun resolved the tag for the step, once: the
+# nodes used its answer and asked nothing (they would ask once each).
 mark=$(log_mark "$REGISTRY_OPEN_LOG")
 multinode_step "$cache" 3 "$UNIQUE_REF"
 n=$(blob_gets_since "$REGISTRY_OPEN_LOG" "$mark")
 [[ "$n" == 0 ]] || fail "srun -N3 of a cached image fetched $n blobs; requests:
+$(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
+n=$(manifest_requests_since "$REGISTRY_OPEN_LOG" "$mark" "/test/multinode/manifests/")
+[[ "$n" == 1 ]] || fail "srun -N3 of $UNIQUE_REF by tag asked the registry $n times (expected once, by srun):
+$(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
+
+# With srun_resolves_tags: false, each node asks.
+echo "srun_resolves_tags: false" >> "$COCOON_YAML"
+mark=$(log_mark "$REGISTRY_OPEN_LOG")
+multinode_step "$cache" 3 "$UNIQUE_REF"
+printf '%s\n' "$saved_config" > "$COCOON_YAML"
+n=$(manifest_requests_since "$REGISTRY_OPEN_LOG" "$mark" "/test/multinode/manifests/")
+[[ "$n" == 3 ]] || fail "srun -N3 of $UNIQUE_REF with srun_resolves_tags: false asked the registry $n times (expected once per node):
 $(requests_since "$REGISTRY_OPEN_LOG" "$mark")"
 
 # --- the busybox fixture by name on two nodes, from another empty cache ---

@@ -31,6 +31,16 @@ install -d -o "$TEST_USER" -m 0755 "$override"
 # and by digest (another test may have imported the same image as an oci: layout).
 run_cocoon rmi "$IMAGE"
 run_cocoon rmi "$DIGEST"
+# cocoon resolve: the name pinned to the registry's digest; what is not a registry image
+# or not in the registry is refused in one line.
+run_cocoon resolve "$IMAGE"
+assert_succeeded "cocoon resolve $IMAGE"
+assert_eq "$IMAGE@$DIGEST" "$OUT" "cocoon resolve $IMAGE"
+run_cocoon resolve "$REGISTRY_OPEN/test/busybox:no-such-tag"
+assert_one_line_error "cocoon resolve of a tag the registry does not have" "no-such-tag"
+run_cocoon resolve "$IMAGES/busybox.sqsh"
+assert_one_line_error "cocoon resolve of a squashfs file" "not a registry image"
+
 cocoon_images_line "$IMAGE"; line=$CACHED_LINE
 [[ -z "$line" ]] || fail "cocoon rmi $IMAGE did not remove it; cocoon images: $line"
 
@@ -66,6 +76,16 @@ run_user env COCOON_IMAGE_VAR=from-host timeout "$COCOON_TIMEOUT" \
     srun "--container=$IMAGE" sh -c 'echo "${COCOON_IMAGE_VAR-unset}"'
 assert_succeeded "srun --container=$IMAGE (COCOON_IMAGE_VAR)"
 assert_eq from-image "$OUT" "COCOON_IMAGE_VAR from the image's Env"
+
+# An answer of srun for another step, found in the job's environment (here planted, with a
+# digest no registry has), is not this step's: the batch step asks the registry itself.
+bogus="sha256:$(printf '0%.0s' {1..64})"
+run_batch "--container=$IMAGE" -o "$override/planted.out" \
+    "--export=ALL,COCOON_RESOLVED_IMAGE=1.0 $IMAGE@$bogus" --wrap 'cat /etc/os-release; echo "resolved=${COCOON_RESOLVED_IMAGE-unset}"'
+assert_eq 0 "$RC" "sbatch --container=$IMAGE with an earlier step's COCOON_RESOLVED_IMAGE (output: $(cat "$override/planted.out" 2>&1))"
+assert_contains "$(cat "$override/planted.out")" 'NAME="cocoon-registry-busybox"' "the batch step's os-release"
+assert_contains "$(cat "$override/planted.out")" "resolved=unset" "the variable in the batch step's environment"
+rm -f "$override/planted.out"
 
 # The command line tool on the same cache.
 mark=$(log_mark "$REGISTRY_OPEN_LOG")

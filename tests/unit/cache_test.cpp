@@ -485,6 +485,25 @@ TEST_F(CacheLookupTest, ACachedPinnedDigestNeedsNoRequest)
     EXPECT_FALSE(find("127.0.0.1:1/repo@" + sha256_digest("another manifest"), 0));
 }
 
+// srun's answer for the step: the tag's image by that digest, with no request, whatever the
+// tag's record said; the record then takes the answer, as from the node's own request.
+TEST_F(CacheLookupTest, TheDigestSrunResolvedNeedsNoRequest)
+{
+    const std::string moved = sha256_digest("the tag's next manifest");
+    ImageCache(root_).import(moved, "127.0.0.1:1/repo@" + moved, build_image);
+    resolved_ago(1000000);
+    auto reference = parse_image_reference(tag_, "/");
+    reference.resolved_digest = moved;
+    ImportedImage image;
+    ASSERT_TRUE(cocoon_cache_find_image(reference, default_config(), root_, {}, &image));
+    EXPECT_EQ(image.digest, moved);
+    EXPECT_EQ(ImageCache(root_).lookup_ref(registry_key(tag_)), moved);
+    EXPECT_GE(record_time(), time(nullptr) - 5);
+    // An answer the caches do not hold is the importer's to fetch.
+    reference.resolved_digest = sha256_digest("not cached");
+    EXPECT_FALSE(cocoon_cache_find_image(reference, default_config(), root_, {}, &image));
+}
+
 namespace {
 
 // Writes `content` as a blob of the OCI layout at `layout`; returns its descriptor.

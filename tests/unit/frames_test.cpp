@@ -124,6 +124,7 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     ContainerSpec spec;
     spec.image = parse_image_reference(
         "127.0.0.1:5000/test/busybox:1@sha256:" + std::string(64, 'a'), "/work");
+    spec.image.resolved_digest = "sha256:" + std::string(64, 'b');
     spec.identity.uid = 1001;
     spec.identity.gid = 1002;
     spec.identity.groups = {1002, 27};
@@ -157,6 +158,7 @@ TEST(HolderRequest, SpecAndConfigurationRoundTrip)
     EXPECT_EQ(spec_back.image.canonical(), spec.image.canonical());
     EXPECT_EQ(spec_back.image.kind, spec.image.kind);
     EXPECT_EQ(spec_back.image.text, spec.image.text);
+    EXPECT_EQ(spec_back.image.resolved_digest, spec.image.resolved_digest);
     EXPECT_EQ(spec_back.identity.groups, spec.identity.groups);
     EXPECT_EQ(spec_back.identity.gecos, spec.identity.gecos);
     EXPECT_EQ(spec_back.identity.group_names, spec.identity.group_names);

@@ -54,6 +54,13 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
                            const std::string& cache_dir, const std::string& home,
                            const ImportProgress& progress);
 
+// The digest a registry gives now for `reference` (a Registry reference): its pinned
+// digest, or else the registry's answer for its tag (the manifest's HEAD; a GET where the
+// HEAD names no digest). For a multi-platform image, the digest of its index. Runs as the
+// user whose credentials live under `home`; throws Error when the registry cannot say.
+std::string resolve_registry_digest(const ImageReference& reference, const Config& config,
+                                    const std::string& home);
+
 // What `cocoon images` lists and `cocoon rmi` removes: one entry per name an image was
 // used by (the same digest may appear under several names).
 struct CacheEntry {

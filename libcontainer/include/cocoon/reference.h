@@ -36,6 +36,10 @@ struct ImageReference {
     std::string repository;
     std::string tag;
     std::string digest;
+    // Registry, by tag only: the digest a registry gave for the tag when srun launched the
+    // step (srun asks once for all of the step's nodes, so that they run one image). The
+    // node uses it in place of asking again; empty: the node asks. Not part of the name.
+    std::string resolved_digest;
 
     // The normalized name used in messages, `cocoon images` and the cache. Registry:
     // "registry/repository[:tag][@digest]"; local images: "oci:/abs/dir[:tag]",

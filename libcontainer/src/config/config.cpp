@@ -526,6 +526,8 @@ const KeyRow key_rows[] = {
          auto text = v.as<std::string>();
          c.tag_check_interval = text == "0" ? 0 : parse_duration(text, "tag_check_interval");
      }},
+    {"srun_resolves_tags", "boolean", "true",
+     [](const YAML::Node& v, Config& c) { c.srun_resolves_tags = v.as<bool>(); }},
     {"image_max_size", "size", "64G",
      [](const YAML::Node& v, Config& c) {
          c.image_max_size = parse_cap_size(v.as<std::string>(), "image_max_size");
@@ -667,6 +669,7 @@ std::string format_config(const Config& config)
     out << YAML::Key << "warm_mount_across_jobs" << YAML::Value << config.warm_mount_across_jobs;
     out << YAML::Key << "tag_check_interval" << YAML::Value
         << std::to_string(config.tag_check_interval);
+    out << YAML::Key << "srun_resolves_tags" << YAML::Value << config.srun_resolves_tags;
     out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
     out << YAML::Key << "image_max_entries" << YAML::Value
         << std::to_string(config.image_max_entries);

@@ -109,6 +109,19 @@ std::optional<ImportedImage> find_without_request(const ImageReference& referenc
         }
         return std::nullopt;
     }
+    // The tag as srun's registry request resolved it for this step: that answer stands in
+    // for this node's own, and the tag's record takes it.
+    if (!reference.resolved_digest.empty()) {
+        auto image = caches.find_ref(registry_key(reference.resolved_digest));
+        if (!image)
+            image = caches.find(reference.resolved_digest);
+        if (!image)
+            return std::nullopt;
+        report(progress, {ImportEvent::Phase::Resolving, name});
+        ImportedImage result = use_cached(caches, *image, name, registry_key(name), progress);
+        caches.own.mark_resolved(registry_key(name));
+        return result;
+    }
     if (tag_resolved_since <= 0)
         return std::nullopt;
     // The latest answer of any cache's record counts: the admin's pull may be newer than

@@ -38,10 +38,11 @@ ImportedImage import_image(const ImageReference& reference, const Config& config
 {
     ImportedImage result;
     // An image the caches can answer for (an OCI layout's, a registry image's by a pinned
-    // digest or by a tag resolved within tag_check_interval) needs neither libcurl nor
-    // libarchive.
+    // digest, by a tag srun resolved for the step or by a tag resolved within
+    // tag_check_interval) needs neither libcurl nor libarchive.
     bool registry_answerable = reference.kind == ImageReference::Kind::Registry &&
-                               (!reference.digest.empty() || config.tag_check_interval > 0);
+                               (!reference.digest.empty() || !reference.resolved_digest.empty() ||
+                                config.tag_check_interval > 0);
     if (registry_answerable || reference.kind == ImageReference::Kind::OciLayout) {
         static const FindCached find =
             load_entry<FindCached>(COCOON_CACHE_LIBRARY, "cocoon_cache_find_image");

@@ -163,8 +163,16 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     };
     RegistryClient client(reference.registry, reference.repository, config,
                           load_credentials(home, reference.registry));
-    // One cheap HEAD request: a tag may have moved since it was cached.
-    auto head = client.head_manifest(wanted);
+    // One cheap HEAD request: a tag may have moved since it was cached. srun's answer for
+    // the step, when it has one, stands in for it, and every node fetches that digest.
+    RegistryClient::Head head;
+    if (!reference.resolved_digest.empty()) {
+        head.reachable = true;
+        head.digest = reference.resolved_digest;
+        wanted = reference.resolved_digest;
+    } else {
+        head = client.head_manifest(wanted);
+    }
     std::optional<std::string> current = head.digest;
     if (current) {
         auto image = caches.find_ref(registry_key(*current));
@@ -213,6 +221,25 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
 }
 
 } // namespace
+
+std::string resolve_registry_digest(const ImageReference& reference, const Config& config,
+                                    const std::string& home)
+{
+    if (reference.kind != ImageReference::Kind::Registry)
+        fail("{} is not a registry image", reference.text);
+    if (!reference.digest.empty())
+        return reference.digest;
+    RegistryClient client(reference.registry, reference.repository, config,
+                          load_credentials(home, reference.registry));
+    if (auto digest = client.head_manifest(reference.tag).digest) {
+        digest_hex(*digest); // the registry's header, checked like any digest it sends
+        return *digest;
+    }
+    // The GET says why the HEAD failed, or gives the manifest that a registry without
+    // Docker-Content-Digest headers did not name.
+    ImageManifest manifest = client.get_manifest(reference.tag);
+    return manifest.index_digest.empty() ? manifest.digest : manifest.index_digest;
+}
 
 ImportedImage ensure_image(const ImageReference& reference, const Config& config,
                            const std::string& cache_dir, const std::string& home,

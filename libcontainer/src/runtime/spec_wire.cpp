@@ -18,7 +18,8 @@ json encode_reference(const ImageReference& image)
             {"registry", image.registry},
             {"repository", image.repository},
             {"tag", image.tag},
-            {"digest", image.digest}};
+            {"digest", image.digest},
+            {"resolved_digest", image.resolved_digest}};
 }
 
 ImageReference decode_reference(const json& in)
@@ -31,6 +32,7 @@ ImageReference decode_reference(const json& in)
     image.repository = in.at("repository");
     image.tag = in.at("tag");
     image.digest = in.at("digest");
+    image.resolved_digest = in.at("resolved_digest");
     return image;
 }
 

@@ -49,6 +49,20 @@ run_user env COCOON_CACHE_DIR="$CACHE" timeout "$COCOON_TIMEOUT" \
 assert_succeeded "srun --container=$IMAGE with ~/.config/cocoon/auth.json"
 assert_contains "$OUT" 'NAME="cocoon-registry-busybox"' "os-release from $IMAGE"
 
+# A step on two nodes: srun resolves the tag once, with the same credentials.
+if [[ -n "$MULTI_PARTITION" ]]; then
+    wait_idle
+    mark=$(log_mark "$REGISTRY_AUTH_LOG")
+    run_user env COCOON_CACHE_DIR="$CACHE" timeout "$COCOON_TIMEOUT" \
+        srun -v -p "$MULTI_PARTITION" -N2 "--container=$IMAGE" cat /etc/os-release
+    assert_succeeded "srun -N2 --container=$IMAGE with ~/.config/cocoon/auth.json"
+    assert_eq 2 "$(grep -c '^NAME="cocoon-registry-busybox"' <<<"$OUT")" "os-release of both nodes"
+    assert_contains "$ERR" "is $IMAGE@$(fixture_digest busybox) for step" "srun -v of the two-node step"
+    n=$(log_since "$REGISTRY_AUTH_LOG" "$mark" | grep -cE '"HEAD /v2/test/busybox/manifests/latest HTTP/[0-9.]+" 200 ')
+    [[ "$n" == 1 ]] || fail "srun -N2 of $IMAGE asked for the tag $n times (expected once, by srun):
+$(requests_since "$REGISTRY_AUTH_LOG" "$mark")"
+fi
+
 # --- the same credentials in ~/.docker/config.json ---
 remove_user_auth
 write_user_auth "$REGISTRY_USER" "$REGISTRY_PASSWORD" .docker/config.json
@@ -84,6 +98,15 @@ run_user env COCOON_CACHE_DIR="$CACHE" timeout "$COCOON_TIMEOUT" \
 check_auth_error "srun --container=$IMAGE with a wrong password" "$WRONG"
 grep -qiE '401|unauthori[sz]ed' <<<"$ERR" ||
     fail "srun's error for a wrong password says neither 401 nor unauthorized: $ERR"
+# On two nodes srun's own request fails first (srun -v says so, without the password);
+# the nodes then ask and fail the same way.
+if [[ -n "$MULTI_PARTITION" ]]; then
+    wait_idle
+    run_user env COCOON_CACHE_DIR="$CACHE" timeout "$COCOON_TIMEOUT" \
+        srun -v -p "$MULTI_PARTITION" -N2 "--container=$IMAGE" true
+    check_auth_error "srun -N2 --container=$IMAGE with a wrong password" "$WRONG"
+    assert_contains "$ERR" "not resolved by srun" "srun -v of the two-node step with a wrong password"
+fi
 # The password is never logged, not even by slurmd.
 for f in "$COCOON_TEST_DIR"/log/*.log; do
     [[ -f "$f" ]] || continue

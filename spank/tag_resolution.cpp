@@ -11,8 +11,8 @@
 #include "cocoon/child_process.h"
 #include "cocoon/error.h"
 #include "cocoon/log.h"
+#include "cocoon/programs.h"
 #include "cocoon/unique_fd.h"
-#include "cocoon_build_config.h"
 #include "options.h"
 
 extern char** environ;
@@ -68,11 +68,19 @@ void resolve_tag_for_step(spank_t sp, const std::string& image, const std::strin
     if (!site_allows())
         return;
     std::string key = step_key(sp);
+    std::string program;
+    try {
+        program = cocoon_command_path();
+    } catch (const Error&) {
+    }
     // Where srun runs without cocoon installed (inside a container, say), the nodes ask.
-    UniqueFd program_fd(open(COCOON_PROGRAM, O_PATH | O_CLOEXEC));
+    UniqueFd program_fd(program.empty() ? -1 : open(program.c_str(), O_PATH | O_CLOEXEC));
     int pipe_fds[2];
-    if (key.empty() || !program_fd.valid() || pipe2(pipe_fds, O_CLOEXEC) != 0)
+    if (key.empty() || !program_fd.valid() || pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        log(LogLevel::Verbose, "{}: not resolved by srun ({}); each node asks", image,
+            key.empty() ? "no step id" : fmt::format("cannot run '{}'", program));
         return;
+    }
     UniqueFd output(pipe_fds[0]);
     std::string answer;
     std::optional<int> status;

@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "cocoon/error.h"
+#include "cocoon/programs.h"
+#include "cocoon_build_config.h"
 
 namespace cocoon {
 
@@ -19,6 +21,14 @@ std::string libcocoon_directory()
     if (!realpath(info.dli_fname, real))
         throw_errno(fmt::format("cannot resolve {}", info.dli_fname));
     return std::filesystem::path(real).parent_path().string();
+}
+
+std::string cocoon_command_path()
+{
+    std::string configured = COCOON_PROGRAM;
+    if (configured.starts_with('/'))
+        return configured;
+    return (std::filesystem::path(libcocoon_directory()) / configured).lexically_normal().string();
 }
 
 } // namespace cocoon

@@ -49,6 +49,17 @@ std::string step_key(spank_t sp)
     return fmt::format("{}.{}", job, step);
 }
 
+// What `cocoon resolve` prints: one registry name with its digest.
+bool is_pinned_name(const std::string& text)
+{
+    try {
+        auto reference = parse_image_reference(text, "/");
+        return reference.kind == ImageReference::Kind::Registry && !reference.digest.empty();
+    } catch (const Error&) {
+        return false;
+    }
+}
+
 } // namespace
 
 void resolve_tag_for_step(spank_t sp, const std::string& image, const std::string& config_path,
@@ -107,7 +118,13 @@ void resolve_tag_for_step(spank_t sp, const std::string& image, const std::strin
     else if (answer.empty())
         answer = fmt::format("no answer within {} s", wait_ms / 1000);
     if (!status || ChildProcess::exit_code(*status) != 0) {
-        log(LogLevel::Verbose, "{}: not resolved by srun ({}); each node asks", image, answer);
+        log(LogLevel::Verbose, "{}: not resolved by srun ({}); each node asks", image,
+            printable(answer)); // the registry's words may be in it
+        return;
+    }
+    if (!is_pinned_name(answer)) {
+        log(LogLevel::Verbose, "{}: not resolved by srun (it printed '{}'); each node asks", image,
+            printable(answer));
         return;
     }
     log(LogLevel::Verbose, "{} is {} for step {}", image, answer, key);

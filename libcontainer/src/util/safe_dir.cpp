@@ -270,7 +270,11 @@ bool is_dead_temporary(int dir, const std::string& name, time_t settle)
     if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
         return false;
     constexpr time_t unlockable_age = 60;
-    time_t age = time(nullptr) - st.st_mtime;
+    // Whole seconds since the last write, against the precise clock: the kernel may stamp
+    // a file finer than time(2)'s coarse clock, up to a tick ahead of it.
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    time_t age = now.tv_sec - st.st_mtim.tv_sec - (now.tv_nsec < st.st_mtim.tv_nsec ? 1 : 0);
     if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
         return errno != EWOULDBLOCK && age >= unlockable_age;
     // Unlocked now; the name must still be this file (the writer may have renamed it).

@@ -72,8 +72,6 @@ int resolve_command(int argc, char** argv)
     try {
         ImageReference reference =
             parse_image_reference(text, current_directory(), config.default_registry);
-        if (reference.kind != ImageReference::Kind::Registry)
-            fail("not a registry image; only a registry resolves tags");
         reference.digest = resolve_registry_digest(reference, config, current_identity().home);
         std::printf("%s\n", reference.canonical().c_str());
     } catch (const Error& e) {

@@ -127,9 +127,10 @@ struct Config {
     // A step whose tag a registry resolved on this node (or the admin's pull, for a shared
     // cache) less than this long ago uses the cached image without any request.
     uint64_t tag_check_interval = 0;
-    // srun asks the registry for a tag's digest once per step (in the background, while
-    // the step is created) and every node of the step runs that digest. Off: each node
-    // asks. Not with tag_check_interval, whose point is asking nobody.
+    // For a step on several nodes whose image is named by tag, srun asks the registry for
+    // the digest once, just before the launch, and every node runs that digest. Off: each
+    // node asks, as for a one-node step. Not with tag_check_interval, whose point is asking
+    // nobody.
     bool srun_resolves_tags = true;
     // The squashfs writer that turns an image's merged layers into one file.
     std::string tar2sqfs;

@@ -315,10 +315,7 @@ void ImageCache::remove_dead_imports_of_others(const std::string& own_hex)
     std::set<std::string> seen;
     for (const auto& name : list_dir(tmp_fd_.get())) {
         std::string hex = name.substr(0, name.find('.'));
-        bool work_name = hex.size() == 64 && hex.size() < name.size() &&
-                         std::all_of(hex.begin(), hex.end(), [](char c) {
-                             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                         });
+        bool work_name = hex.size() < name.size() && is_sha256_hex(hex);
         if (!work_name || hex == own_hex || !seen.insert(hex).second)
             continue;
         UniqueFd lock = open_to_lock(locks_fd_.get(), hex + ".lock", O_CREAT);

@@ -63,6 +63,13 @@ std::optional<CachedImage> Caches::find_ref(const std::string& key) const
     return std::nullopt;
 }
 
+std::optional<CachedImage> Caches::find_digest(const std::string& digest) const
+{
+    if (auto image = find_ref(registry_key(digest)))
+        return image;
+    return find(digest);
+}
+
 std::vector<const ImageCache*> Caches::all() const
 {
     std::vector<const ImageCache*> caches;
@@ -100,10 +107,7 @@ std::optional<ImportedImage> find_without_request(const ImageReference& referenc
         return std::nullopt;
     // A pinned digest never changes.
     if (!reference.digest.empty()) {
-        auto image = caches.find_ref(registry_key(reference.digest));
-        if (!image)
-            image = caches.find(reference.digest);
-        if (image) {
+        if (auto image = caches.find_digest(reference.digest)) {
             report(progress, {ImportEvent::Phase::Resolving, name});
             return use_cached(caches, *image, name, registry_key(name), progress);
         }
@@ -112,9 +116,7 @@ std::optional<ImportedImage> find_without_request(const ImageReference& referenc
     // The tag as srun's registry request resolved it for this step: that answer stands in
     // for this node's own, and the tag's record takes it.
     if (!reference.resolved_digest.empty()) {
-        auto image = caches.find_ref(registry_key(reference.resolved_digest));
-        if (!image)
-            image = caches.find(reference.resolved_digest);
+        auto image = caches.find_digest(reference.resolved_digest);
         if (!image)
             return std::nullopt;
         report(progress, {ImportEvent::Phase::Resolving, name});

@@ -40,6 +40,9 @@ struct Caches {
     std::optional<CachedImage> find(const std::string& digest) const;
     // The image a record of `key` points to, in the first cache that has both.
     std::optional<CachedImage> find_ref(const std::string& key) const;
+    // The image of a registry's manifest or index digest: an index's digest is recorded
+    // under its key on this node's architecture, a manifest's is the image's own.
+    std::optional<CachedImage> find_digest(const std::string& digest) const;
     std::vector<const ImageCache*> all() const;
 };
 

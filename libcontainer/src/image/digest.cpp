@@ -1,7 +1,5 @@
 #include "digest.h"
 
-#include <cctype>
-
 #include <fmt/format.h>
 
 #include "cocoon/error.h"
@@ -28,14 +26,16 @@ std::string sha256_digest(std::string_view data)
     return hash.digest();
 }
 
+bool is_sha256_hex(std::string_view hex)
+{
+    return hex.size() == 64 && hex.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 std::string digest_hex(const std::string& digest)
 {
     constexpr std::string_view prefix = "sha256:";
-    bool valid = digest.size() == prefix.size() + 64 && digest.starts_with(prefix);
-    for (size_t i = prefix.size(); valid && i < digest.size(); ++i)
-        valid = std::isdigit(static_cast<unsigned char>(digest[i])) ||
-                (digest[i] >= 'a' && digest[i] <= 'f');
-    if (!valid)
+    if (!digest.starts_with(prefix) ||
+        !is_sha256_hex(std::string_view(digest).substr(prefix.size())))
         fail("'{}' is not a sha256 digest", digest);
     return digest.substr(prefix.size());
 }

@@ -34,4 +34,7 @@ std::string sha256_digest(std::string_view data);
 // Checks "sha256:<64 lowercase hex>" and returns the hex part; throws Error otherwise.
 std::string digest_hex(const std::string& digest);
 
+// Whether `hex` is the hex part of a sha256 digest: 64 lowercase hex digits.
+bool is_sha256_hex(std::string_view hex);
+
 } // namespace cocoon

@@ -175,10 +175,7 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     }
     std::optional<std::string> current = head.digest;
     if (current) {
-        auto image = caches.find_ref(registry_key(*current));
-        if (!image)
-            image = caches.find(*current);
-        if (image) {
+        if (auto image = caches.find_digest(*current)) {
             ImportedImage result = hit(*image);
             cache.mark_resolved(registry_key(name)); // for tag_check_interval
             return result;
@@ -226,7 +223,7 @@ std::string resolve_registry_digest(const ImageReference& reference, const Confi
                                     const std::string& home)
 {
     if (reference.kind != ImageReference::Kind::Registry)
-        fail("{} is not a registry image", reference.text);
+        fail("not a registry image; only a registry resolves tags");
     if (!reference.digest.empty())
         return reference.digest;
     RegistryClient client(reference.registry, reference.repository, config,

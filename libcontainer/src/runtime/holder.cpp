@@ -17,7 +17,6 @@
 #include <cctype>
 #include <climits>
 #include <cstring>
-#include <filesystem>
 #include <optional>
 #include <sstream>
 
@@ -128,11 +127,7 @@ std::string parse_workdir(const std::string& payload)
 // an absolute path.
 std::string holder_program_path()
 {
-    std::string configured = COCOON_HOLDER_PROGRAM;
-    if (configured.starts_with('/'))
-        return configured;
-    auto path = std::filesystem::path(libcocoon_directory()) / configured;
-    return path.lexically_normal().string();
+    return installed_program(COCOON_HOLDER_PROGRAM);
 }
 
 // Whether a child may switch to the job user while it shares this process's memory. After

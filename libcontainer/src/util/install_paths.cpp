@@ -23,12 +23,16 @@ std::string libcocoon_directory()
     return std::filesystem::path(real).parent_path().string();
 }
 
-std::string cocoon_command_path()
+std::string installed_program(const std::string& configured)
 {
-    std::string configured = COCOON_PROGRAM;
     if (configured.starts_with('/'))
         return configured;
     return (std::filesystem::path(libcocoon_directory()) / configured).lexically_normal().string();
+}
+
+std::string cocoon_command_path()
+{
+    return installed_program(COCOON_PROGRAM);
 }
 
 } // namespace cocoon

@@ -10,4 +10,8 @@ namespace cocoon {
 // The directory of the libcocoon file this process loaded, symbolic links resolved.
 std::string libcocoon_directory();
 
+// A program of this installation configured at build time (cocoon_build_config.h): the
+// path itself when absolute, else relative to libcocoon_directory().
+std::string installed_program(const std::string& configured);
+
 } // namespace cocoon

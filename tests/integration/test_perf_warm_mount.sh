@@ -2,7 +2,8 @@
 # cocoon.yaml warm_mount_linger: the steps of one job that use the same squashfs image
 # (with the same id maps) share one image mount, held by the job's image holder; another
 # image file, or another map mode, gets its own; writable steps on one mount run their tasks in
-# the inner user namespace the image holder made once. With no step using it for the linger
+# the inner user namespace the image holder made once, and a writable step's root is an
+# overlay an earlier step left as its setup made it, never one a step wrote to. With no step using it for the linger
 # time, the image holder ends; killed, the next step gets a fresh mount and works. After
 # the job nothing is left: no image holder, no squashfuse, no record, no mount.
 source "$(dirname "$0")/lib.sh"
@@ -62,6 +63,15 @@ echo "holders-three $(holders)"
 # --container-remap-root maps the user to uid 0 as a writable root does, but its tasks
 # stay there: the image holder's inner namespace is not for them.
 echo "remap $(srun --container-remap-root --container="$img" sh -c "$in_image; id -u" 2>&1)"
+# A writable step's root on a warm mount: which of the image holder's overlays it is (the
+# upper directory in its mount options; a step's own says /tmp/upper/upper), and whether
+# a file an earlier step wrote is there. A step that left its overlay as its setup made it
+# hands it to the next step; one that wrote to it does not.
+root() { srun --container="$img" sh -c "$in_image; sed -n 's/^[0-9]* [0-9]* [0-9:]* \/ \/ .* - overlay .*upperdir=\([^,]*\).*/\1/p' /proc/self/mountinfo; for f in /new /written; do test ! -e \$f || echo \$f; done; ${1:-true}" 2>&1 | tr '\n' ' '; }
+echo "root-a $(root)"
+echo "root-b $(root)"
+echo "root-written $(root 'touch /written')"
+echo "root-after-write $(root)"
 echo "killed $(holder_pids)"
 pkill -KILL -u "$(id -u)" -f -- '--image-holder'
 sleep 1
@@ -93,6 +103,15 @@ assert_eq "$inner_a" "$(value inner-b)" \
     "two writable steps on one warm mount: the same inner user namespace (the image holder's)"
 assert_eq 3 "$(value holders-three)" "image holders: one per image file and map mode"
 assert_eq 0 "$(value remap)" "uid in a --container-remap-root step with warm mounts"
+root_a=$(value root-a)
+[[ "$root_a" =~ ^/tmp/layers-[0-9]+/upper$ ]] ||
+    fail "a writable step on a warm mount: expected a root the image holder keeps, with nothing an earlier step wrote; got '$root_a'"
+assert_eq "$root_a" "$(value root-b)" "the root of the next writable step (the same overlay, unchanged)"
+assert_eq "$root_a" "$(value root-written)" "the root of the step that writes to it"
+root_after=$(value root-after-write)
+[[ "$root_after" =~ ^/tmp/layers-[0-9]+/upper$ ]] ||
+    fail "the step after one that wrote to its root: expected a clean root the image holder keeps; got '$root_after'"
+[[ "$root_after" != "$root_a" ]] || fail "a root a step wrote to was given to the next step"
 
 # Killed: the next step starts a new image holder (a fresh mount) and works; the one after
 # it shares that one. (A device number is compared only between mounts that exist at the

@@ -4,11 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <optional>
 
 #include "cocoon/error.h"
@@ -21,8 +27,10 @@ using namespace cocoon;
 namespace {
 
 // A child that serves leases like an image holder, lingering `linger` seconds, and gives
-// `inner` (-1: none) to a step that asks for its inner user namespace.
-pid_t start_lease_server(uint64_t linger, int inner = -1)
+// `inner` (-1: none) to a step that asks for its inner user namespace; with `lower`, also
+// writable roots over that directory, mounted in a private mount namespace of its own.
+pid_t start_lease_server(uint64_t linger, int inner = -1, const std::string& lower = {},
+                         const std::string& staging = {})
 {
     int ready[2];
     if (pipe(ready) != 0)
@@ -32,9 +40,16 @@ pid_t start_lease_server(uint64_t linger, int inner = -1)
         close(ready[0]);
         try {
             UniqueFd receiver = make_lease_socket();
+            std::optional<OverlayPool> overlays;
+            if (!lower.empty()) {
+                if (unshare(CLONE_NEWNS) != 0 ||
+                    mount("", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+                    _exit(1);
+                overlays.emplace(lower, staging);
+            }
             (void)!write(ready[1], "r", 1);
             close(ready[1]);
-            serve_leases(receiver.get(), linger, inner);
+            serve_leases(receiver.get(), linger, inner, overlays ? &*overlays : nullptr);
         } catch (...) {
             _exit(1);
         }
@@ -176,4 +191,68 @@ TEST(WarmMount, NoInnerUserNamespaceFromAnImageHolderWithoutOne)
         EXPECT_FALSE(warm.inner_user_namespace().valid());
     }
     EXPECT_EQ(exit_status(server), 0);
+}
+
+// A writable step on a warm mount takes its root from the image holder: the one an earlier
+// step left as its setup made it (here: a mount point), never one written to after the
+// setup, even at once (the step waits until the image holder has taken its snapshot).
+TEST(WarmMount, StepsTakeAKeptWritableRootOnlyWhileUnchanged)
+{
+    if (geteuid() != 0)
+        GTEST_SKIP() << "needs root (overlay mounts)";
+    namespace fs = std::filesystem;
+    std::string base = (fs::temp_directory_path() / "cocoon-warm-XXXXXX").string();
+    ASSERT_TRUE(mkdtemp(base.data()));
+    fs::create_directories(base + "/lower/etc");
+    fs::create_directories(base + "/staging");
+    std::ofstream(base + "/lower/etc/os-release") << "image\n";
+    pid_t server = start_lease_server(1, -1, base + "/lower", base + "/staging");
+    ASSERT_GT(server, 0);
+    auto start = process_start_time(server);
+    UnusedImage image;
+    auto step = [&](const std::function<void(int root)>& setup,
+                    const std::function<void(int root)>& tasks) {
+        WarmMount lease = lease_warm_mount(server, start);
+        WarmImage warm(image, UniqueFd(open("/", O_PATH | O_CLOEXEC)), std::move(lease.lease));
+        UniqueFd root = warm.writable_root(7, 1 << 20);
+        ASSERT_TRUE(root.valid());
+        EXPECT_EQ(faccessat(root.get(), "etc/os-release", F_OK, 0), 0) << "not the image";
+        setup(root.get());
+        warm.setup_done();
+        tasks(root.get());
+    };
+    auto has = [](int root, const char* name) { return faccessat(root, name, F_OK, 0) == 0; };
+    step([](int root) { ASSERT_EQ(mkdirat(root, "mountpoint", 0755), 0); }, [](int) {});
+    step([&](int root) { EXPECT_TRUE(has(root, "mountpoint")) << "the kept root was not given"; },
+         [](int root) { UniqueFd(openat(root, "written", O_CREAT | O_WRONLY | O_CLOEXEC, 0644)); });
+    step(
+        [&](int root) {
+            EXPECT_FALSE(has(root, "written")) << "a root a step wrote to was given again";
+            EXPECT_FALSE(has(root, "mountpoint"));
+        },
+        [](int) {});
+    EXPECT_EQ(exit_status(server), 0);
+    fs::remove_all(base);
+}
+
+// The step waits for the image holder to confirm its snapshot before any task may write;
+// without the answer in time it says so, and the overlay is not kept.
+TEST(WarmMount, AStepSaysWhenItsSetupWasNotConfirmed)
+{
+    int pair[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    UniqueFd holder_end(pair[1]);
+    UnusedImage image;
+    WarmImage warm(image, UniqueFd(open("/", O_PATH | O_CLOEXEC)), UniqueFd(pair[0]));
+    auto received = [&] {
+        std::string bytes(16, '\0');
+        ssize_t n = recv(holder_end.get(), bytes.data(), bytes.size(), MSG_DONTWAIT);
+        bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        return bytes;
+    };
+    warm.setup_done(); // no answer: after a second
+    EXPECT_EQ(received(), std::string{warm_setup_done} + warm_setup_unconfirmed);
+    ASSERT_EQ(send(holder_end.get(), &warm_lease_ack, 1, 0), 1);
+    warm.setup_done();
+    EXPECT_EQ(received(), std::string{warm_setup_done});
 }

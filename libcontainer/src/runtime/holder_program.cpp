@@ -260,7 +260,8 @@ void serve(int status_fd, int control_fd, bool named)
     // Modules are resolved here, before any namespace exists: the host is still in view,
     // and a module that cannot be applied fails the step with nothing mounted yet.
     Plan plan = plan_with_modules(spec, config);
-    sys::write_frame(status_fd, "plan", format_plan(plan).substr(0, max_plan_text));
+    std::string plan_text = format_plan(plan);
+    sys::write_frame(status_fd, "plan", plan_text.substr(0, max_plan_text));
     send_module_environment(spec, image_config, plan, status_fd);
 
     // With warm_mount_linger: the job's image holder's namespaces and mount, else our own.
@@ -268,7 +269,15 @@ void serve(int status_fd, int control_fd, bool named)
     if (!warm)
         create_container_namespaces(*image, status_fd, control_fd);
     unshare_requested(spec.options.unshare);
-    assemble_rootfs(plan, warm ? *warm : *image, spec);
+    // A writable root on a warm mount: one the image holder kept from an earlier step of
+    // the same plan, whose caches are warm (overlay_pool.h).
+    UniqueFd kept_overlay;
+    if (warm && plan.writable)
+        kept_overlay = warm->writable_root(overlay_plan_key(plan_text), plan.writable_size);
+    bool kept = kept_overlay.valid();
+    assemble_rootfs(plan, warm ? *warm : *image, spec, std::move(kept_overlay));
+    if (kept)
+        warm->setup_done();
     // The image is visible now: its own MPI library decides whether the host's may stand in.
     check_replaced_libraries(plan.replaced_libraries);
     if (spec.options.user_is_outer_root() && !spec.options.remap_root)

@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <climits>
+#include <optional>
 #include <vector>
 
 #include "cocoon/container.h"
@@ -71,12 +72,18 @@ void serve_image(int status_fd, int control_fd, const std::string& key)
     UniqueFd inner;
     if (spec.options.user_is_outer_root())
         inner = make_inner_user_namespace(spec.identity);
+    // The writable roots it keeps for its steps, on its own tmpfs (seen by no step).
+    std::optional<OverlayPool> overlays;
+    if (spec.options.user_is_outer_root())
+        overlays.emplace(warm_image_path, warm_staging);
     set_log_sink(nullptr);
     sys::write_frame(status_fd, "ready");
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    serve_leases(receiver.get(), config.warm_mount_linger, inner.get());
+    serve_leases(receiver.get(), config.warm_mount_linger, inner.get(),
+                 overlays ? &*overlays : nullptr);
     receiver.reset();
     close(warm_lease_fd);
+    overlays.reset(); // before the image below them
     image->stop();
 }
 
@@ -90,6 +97,24 @@ void answer_inner_request(int lease, int inner_user_namespace) noexcept
             (void)!send(lease, &warm_no_inner, 1, MSG_NOSIGNAL);
     } catch (const Error&) {
     }
+}
+
+// A step that asks for a writable root gets a kept overlay or a new one; when none can be
+// made (or the request is cut short) it mounts its own.
+void answer_overlay_request(int lease, OverlayPool* overlays) noexcept
+{
+    uint64_t request[2] = {};
+    // Sent in one piece with the request's byte: it is there already.
+    bool whole = recv(lease, request, sizeof request, MSG_DONTWAIT) == sizeof request;
+    try {
+        if (whole && overlays) {
+            UniqueFd overlay = overlays->take(lease, request[0], request[1]);
+            return sys::send_fd(lease, overlay.get());
+        }
+    } catch (const Error& e) {
+        log(LogLevel::Debug, "no kept writable root for a step: {}", e.what());
+    }
+    (void)!send(lease, &warm_no_inner, 1, MSG_NOSIGNAL);
 }
 
 } // namespace
@@ -108,7 +133,8 @@ UniqueFd make_lease_socket()
     return receiver;
 }
 
-void serve_leases(int receiver, uint64_t linger_seconds, int inner_user_namespace)
+void serve_leases(int receiver, uint64_t linger_seconds, int inner_user_namespace,
+                  OverlayPool* overlays)
 {
     const auto linger = std::chrono::seconds(linger_seconds);
     std::vector<UniqueFd> leases;
@@ -135,10 +161,20 @@ void serve_leases(int receiver, uint64_t linger_seconds, int inner_user_namespac
             if (fds[i].revents == 0)
                 continue;
             char byte;
-            if (read(fds[i].fd, &byte, 1) <= 0)
+            if (read(fds[i].fd, &byte, 1) <= 0) {
+                if (overlays)
+                    overlays->release(fds[i].fd);
                 leases.erase(leases.begin() + static_cast<long>(i - 1));
-            else if (byte == warm_inner_request)
+            } else if (byte == warm_inner_request) {
                 answer_inner_request(fds[i].fd, inner_user_namespace);
+            } else if (byte == warm_overlay_request) {
+                answer_overlay_request(fds[i].fd, overlays);
+            } else if (byte == warm_setup_done && overlays) {
+                overlays->setup_done(fds[i].fd);
+                (void)!send(fds[i].fd, &warm_lease_ack, 1, MSG_NOSIGNAL);
+            } else if (byte == warm_setup_unconfirmed && overlays) {
+                overlays->forget_setup(fds[i].fd);
+            }
         }
         if (fds[0].revents & POLLIN) {
             try {

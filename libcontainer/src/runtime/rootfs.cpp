@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 #include <map>
 
 #include "cocoon/error.h"
+#include "runtime/overlay_pool.h"
 #include "util/sys.h"
 
 namespace cocoon {
@@ -24,10 +26,8 @@ constexpr const char* staging = "/tmp";
 constexpr const char* staging_root = "/tmp/root";
 constexpr const char* staging_image = "/tmp/image";
 constexpr const char* staging_files = "/tmp/files";
-// A writable root: the overlay's upper and work directories, on a size-limited tmpfs.
+// A writable root: the tmpfs of the overlay's upper and work directories.
 constexpr const char* staging_upper = "/tmp/upper";
-constexpr const char* staging_upper_dir = "/tmp/upper/upper";
-constexpr const char* staging_work_dir = "/tmp/upper/work";
 
 constexpr size_t max_generated_input = 4 << 20;
 
@@ -52,10 +52,12 @@ bool cannot_add_entry_error(int error)
 
 class RootfsBuilder {
 public:
-    RootfsBuilder(const Plan& plan, ImageSource& image, const ContainerSpec& spec)
+    RootfsBuilder(const Plan& plan, ImageSource& image, const ContainerSpec& spec,
+                  UniqueFd kept_overlay)
         : plan_(plan)
         , image_(image)
         , spec_(spec)
+        , kept_overlay_(std::move(kept_overlay))
     {}
 
     void build()
@@ -114,26 +116,18 @@ private:
     }
 
     // The writable root: the image as the lower layer of an overlay whose upper layer is
-    // a tmpfs of writable_size bytes, private to this mount namespace. Nothing is written
-    // to the image or to the host.
+    // a tmpfs of writable_size bytes, private to this mount namespace (or one the job's image
+    // holder kept, exactly as a new one would be after this setup: overlay_pool.h). Nothing
+    // is written to the image or to the host.
     void mount_overlay()
     {
-        sys::mount("tmpfs", staging_upper, "tmpfs", MS_NOSUID | MS_NODEV,
-                   fmt::format("mode=0755,size={}", plan_.writable_size),
-                   "cannot mount the tmpfs of the writable container root");
-        UniqueFd image_root(open(staging_image, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        struct stat st {};
-        mode_t mode =
-            image_root.valid() && fstat(image_root.get(), &st) == 0 ? st.st_mode & 07777 : 0755;
-        if (mkdir(staging_upper_dir, mode) != 0 || mkdir(staging_work_dir, 0700) != 0)
-            throw_errno("cannot create the directories of the writable container root");
-        chmod(staging_upper_dir, mode);
-        // userxattr: the form of overlayfs an unprivileged user namespace may mount.
-        sys::mount("overlay", staging_root, "overlay", MS_NOSUID | MS_NODEV,
-                   fmt::format("lowerdir={},upperdir={},workdir={},userxattr", staging_image,
-                               staging_upper_dir, staging_work_dir),
-                   "cannot mount the writable container root (overlayfs in a user namespace "
-                   "needs Linux 5.11 or later; --container-readonly does without it)");
+        if (!kept_overlay_.valid())
+            return mount_writable_overlay(staging_image, staging_upper, staging_root,
+                                          plan_.writable_size);
+        if (syscall(SYS_move_mount, kept_overlay_.get(), "", AT_FDCWD, staging_root,
+                    MOVE_MOUNT_F_EMPTY_PATH) != 0)
+            throw_errno("cannot place the kept writable container root");
+        kept_overlay_.reset();
     }
 
     UniqueFd resolve(const std::string& path, int flags)
@@ -384,6 +378,7 @@ private:
     const Plan& plan_;
     ImageSource& image_;
     const ContainerSpec& spec_;
+    UniqueFd kept_overlay_;
     UniqueFd root_;
     std::map<std::string, UniqueFd> sources_;
     std::vector<UniqueFd> shadows_;
@@ -392,9 +387,10 @@ private:
 
 } // namespace
 
-void assemble_rootfs(const Plan& plan, ImageSource& image, const ContainerSpec& spec)
+void assemble_rootfs(const Plan& plan, ImageSource& image, const ContainerSpec& spec,
+                     UniqueFd kept_overlay)
 {
-    RootfsBuilder(plan, image, spec).build();
+    RootfsBuilder(plan, image, spec, std::move(kept_overlay)).build();
 }
 
 } // namespace cocoon

@@ -9,9 +9,13 @@
 #include "cocoon/image.h"
 #include "cocoon/plan.h"
 #include "cocoon/spec.h"
+#include "cocoon/unique_fd.h"
 
 namespace cocoon {
 
-void assemble_rootfs(const Plan& plan, ImageSource& image, const ContainerSpec& spec);
+// `kept_overlay`: with a writable root, a detached overlay the job's image holder kept
+// (overlay_pool.h) to use instead of a new one; invalid for a new one.
+void assemble_rootfs(const Plan& plan, ImageSource& image, const ContainerSpec& spec,
+                     UniqueFd kept_overlay = {});
 
 } // namespace cocoon

@@ -20,8 +20,9 @@
 
 namespace cocoon {
 
-// How long a step waits for the image holder's inner user namespace before making its own.
-constexpr int inner_answer_ms = 1000;
+// How long a step waits for what it asks the image holder for (its inner user namespace, a
+// writable root) before making its own.
+constexpr int answer_ms = 1000;
 
 WarmImage::WarmImage(ImageSource& image, UniqueFd clone, UniqueFd lease)
     : image_(image)
@@ -49,18 +50,51 @@ void WarmImage::mount(const std::string& target)
     clone_.reset();
 }
 
-UniqueFd WarmImage::inner_user_namespace() const
+UniqueFd WarmImage::answer(const char* what) const
 {
-    if (!lease_.valid() || send(lease_.get(), &warm_inner_request, 1, MSG_NOSIGNAL) != 1)
-        return {};
-    if (!sys::wait_readable(lease_.get(), inner_answer_ms))
+    if (!sys::wait_readable(lease_.get(), answer_ms))
         return {};
     try {
         return sys::receive_fd(lease_.get());
     } catch (const Error& e) {
-        log(LogLevel::Debug, "the job's image holder gives no inner user namespace ({})", e.what());
+        log(LogLevel::Debug, "the job's image holder gives no {} ({})", what, e.what());
         return {};
     }
+}
+
+UniqueFd WarmImage::inner_user_namespace() const
+{
+    if (!lease_.valid() || send(lease_.get(), &warm_inner_request, 1, MSG_NOSIGNAL) != 1)
+        return {};
+    return answer("inner user namespace");
+}
+
+UniqueFd WarmImage::writable_root(uint64_t plan_key, uint64_t size)
+{
+    // Its lower layer is the image holder's mount: not when that has ended (see mount()).
+    struct statfs st {};
+    if (!clone_.valid() || fstatfs(clone_.get(), &st) != 0)
+        return {};
+    char request[1 + 2 * sizeof(uint64_t)] = {warm_overlay_request};
+    std::memcpy(request + 1, &plan_key, sizeof plan_key);
+    std::memcpy(request + 1 + sizeof plan_key, &size, sizeof size);
+    if (!lease_.valid() ||
+        send(lease_.get(), request, sizeof request, MSG_NOSIGNAL) != sizeof request)
+        return {};
+    return answer("writable root");
+}
+
+void WarmImage::setup_done() const
+{
+    if (!lease_.valid() || send(lease_.get(), &warm_setup_done, 1, MSG_NOSIGNAL) != 1)
+        return;
+    char byte = 0;
+    if (sys::wait_readable(lease_.get(), answer_ms) && read(lease_.get(), &byte, 1) == 1 &&
+        byte == warm_lease_ack)
+        return;
+    // The snapshot may come after the tasks have written: the overlay must not be kept.
+    log(LogLevel::Debug, "the job's image holder did not confirm the writable root's setup");
+    (void)!send(lease_.get(), &warm_setup_unconfirmed, 1, MSG_NOSIGNAL);
 }
 
 std::unique_ptr<WarmImage> join_warm_mount(ImageSource& image, const Config& config, int status_fd,

@@ -8,6 +8,7 @@
 #include "cocoon/image.h"
 #include "cocoon/spec.h"
 #include "cocoon/unique_fd.h"
+#include "runtime/overlay_pool.h"
 
 namespace cocoon {
 
@@ -20,6 +21,16 @@ inline constexpr char warm_lease_ack = 'k';
 // namespace; the answer is the namespace's descriptor, or warm_no_inner without one.
 inline constexpr char warm_inner_request = 'u';
 inline constexpr char warm_no_inner = 'n';
+// With a writable root: the byte a step holder writes to ask for a kept overlay
+// (overlay_pool.h), followed by its plan's key and its writable size (8 bytes each, in
+// this machine's order); the answer is a detached overlay, or warm_no_inner without one.
+// Once its root is built it writes warm_setup_done and waits for warm_lease_ack before any
+// task starts: the image holder has then taken the snapshot that tells the overlay's later
+// changes. Without the answer in time it writes warm_setup_unconfirmed, and the overlay is
+// not kept.
+inline constexpr char warm_overlay_request = 'o';
+inline constexpr char warm_setup_done = 's';
+inline constexpr char warm_setup_unconfirmed = 'x';
 // In the image holder's own mount namespace: a tmpfs over /tmp (seen by nobody else),
 // and the image on it.
 inline constexpr const char* warm_staging = "/tmp";
@@ -38,8 +49,15 @@ public:
     // every step it serves), asked for on the lease; invalid when it has none or does not
     // answer within a second, and the step makes its own.
     UniqueFd inner_user_namespace() const;
+    // A writable root the image holder kept for a step with the same plan, or a new one of
+    // its own (detached, for assemble_rootfs); invalid when it gives none within a second,
+    // and the step mounts its own. Once the root is built, setup_done() tells it so.
+    UniqueFd writable_root(uint64_t plan_key, uint64_t size);
+    void setup_done() const;
 
 private:
+    UniqueFd answer(const char* what) const;
+
     ImageSource& image_;
     UniqueFd clone_;
     UniqueFd lease_;
@@ -71,8 +89,10 @@ UniqueFd make_inner_user_namespace(const Identity& identity);
 UniqueFd make_lease_socket();
 
 // The image holder's count of steps: accepts leases sent to `receiver` (acknowledging
-// each), answers a step that asks for `inner_user_namespace` (-1: none), drops leases
-// whose other end closed, and returns once none was held for `linger_seconds`.
-void serve_leases(int receiver, uint64_t linger_seconds, int inner_user_namespace);
+// each), answers a step that asks for `inner_user_namespace` (-1: none) or for a writable
+// root (from `overlays`; nullptr: none), drops leases whose other end closed (releasing
+// their overlays), and returns once none was held for `linger_seconds`.
+void serve_leases(int receiver, uint64_t linger_seconds, int inner_user_namespace,
+                  OverlayPool* overlays = nullptr);
 
 } // namespace cocoon

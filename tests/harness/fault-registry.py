@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A registry that misbehaves on purpose, for the tests of cocoon's limits on registries.
 
-    fault-registry.py LAYOUT PORT LOG
+    fault-registry.py LAYOUT PORT LOG [DELAY_MS]
 
 Serves the image that LAYOUT's index.json tags "latest" (an OCI layout with one image
 manifest) read-only over plain HTTP on 127.0.0.1:PORT, under any repository name. The last
@@ -24,6 +24,11 @@ component of the repository chooses what goes wrong:
                   image's own layers come at once
     hostiletop    a layer made up here is added on top whose entry ../escape leaves the
                   root; the image's own layers come at 8 KiB/s
+    bearer        token authentication, as Docker Hub's: a request without a token this
+                  server gave answers 401 with a Bearer challenge whose realm is
+                  http://127.0.0.1:PORT/token, which gives a new token good for 300 s
+                  (logged as "GET /token ..."; a refused request as "... 401")
+    bearershort   the same, with tokens good for 2 s
 
 Each repository's manifest carries an annotation with the repository and this server's
 start time, so its digest is new for every repository and every run: no cache can hold it
@@ -32,6 +37,9 @@ that a client reads whatever is sent. A response that the client cuts off ends t
 LOG gets one line per request ("GET /v2/test/stall/blobs/sha256:... fault=stall") and one
 per blob response that ends ("sent N bytes of sha256:... (fault, declared M): how"), so a
 test can check how much the client read before it gave up.
+
+DELAY_MS (default 0) holds every answer back that long, as a registry that far away
+would (bench/registry-token-bench.sh).
 
 Python 3 standard library only. Runs until killed.
 """
@@ -42,14 +50,18 @@ import http.server
 import io
 import json
 import os
+import secrets
 import sys
 import tarfile
 import threading
 import time
+import urllib.parse
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 FAULTS = ("good", "oversize", "stall", "slow", "nosize", "deepconfig", "deepmanifest",
-          "liedigest", "busy", "latebottom", "latetop", "hostiletop")
+          "liedigest", "busy", "latebottom", "latetop", "hostiletop", "bearer", "bearershort")
+# The faults that want a token, and how long the tokens they give are good (seconds).
+TOKEN_SECONDS = {"bearer": 300, "bearershort": 2}
 # The faults that add a layer of their own on top, and its one entry.
 TOP_LAYERS = {"latebottom": "late-top/marker", "latetop": "late-top/marker",
               "hostiletop": "../escape"}
@@ -146,14 +158,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.handle_request(head=False)
 
+    def give_token(self, head):
+        scope = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query).get("scope", [""])[0]
+        fault = scope.split(":")[1].split("/")[-1] if scope.count(":") == 2 else ""
+        token = secrets.token_hex(16)
+        with self.server.log_lock:
+            self.server.tokens.add(token)
+        self.log(f"GET /token scope={scope}")
+        body = json.dumps({"token": token, "expires_in": TOKEN_SECONDS.get(fault, 60)}).encode()
+        return self.answer(200, body, "application/json", head)
+
+    def has_token(self):
+        header = self.headers.get("Authorization", "")
+        with self.server.log_lock:
+            return header.startswith("Bearer ") and header[7:] in self.server.tokens
+
     def handle_request(self, head):
+        time.sleep(self.server.delay)
         image = self.server.image
         if self.path in ("/v2/", "/v2"):
             return self.answer(200, b"{}", "application/json", head)
+        if self.path.startswith("/token?"):
+            return self.give_token(head)
         parsed = self.parse()
         if parsed is None:
             return self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', "application/json", head)
         repository, fault, kind, reference = parsed
+        if fault in TOKEN_SECONDS and not self.has_token():
+            self.log(f"{self.command} {self.path} fault={fault} 401")
+            port = self.server.server_address[1]
+            challenge = (f'Bearer realm="http://127.0.0.1:{port}/token",service="fault-registry",'
+                         f'scope="repository:{repository}:pull"')
+            return self.answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', "application/json",
+                               head, {"WWW-Authenticate": challenge})
         self.log(f"{self.command} {self.path} fault={fault}")
         if kind == "manifests":
             body = image.manifest_for(fault, repository)
@@ -229,15 +266,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main(argv):
-    if len(argv) != 3:
+    if len(argv) not in (3, 4):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     layout, port, log_path = argv[0], int(argv[1]), argv[2]
+    delay = int(argv[3]) / 1000 if len(argv) == 4 else 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.image = Image(layout)
     server.log_path = log_path
+    server.delay = delay
     server.log_lock = threading.Lock()
+    server.tokens = set()  # every token given; under log_lock
     server.serve_forever()
 
 

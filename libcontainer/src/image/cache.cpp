@@ -190,6 +190,27 @@ UniqueFd ImageCache::open_squashfs(const std::string& digest) const
     return fd;
 }
 
+UniqueFd ImageCache::open_tokens_dir() const noexcept
+{
+    if (absent_ || !tmp_fd_.valid()) // tmp/ exists in a writable cache only
+        return {};
+    sys::DirRule rule;
+    rule.owner = geteuid();
+    rule.create = true;
+    rule.mode = 0700;
+    rule.what = "the registry tokens of the image cache";
+    try {
+        UniqueFd dir = sys::open_trusted_subdir(root_fd_.get(), root_, "tokens", rule);
+        struct stat st {};
+        // Readable by nobody else, also where an admin made the cache readable to all.
+        if (fstat(dir.get(), &st) != 0 || (st.st_mode & 077) != 0)
+            return {};
+        return dir;
+    } catch (const Error&) {
+        return {};
+    }
+}
+
 std::vector<CachedImage> ImageCache::list() const
 {
     std::vector<CachedImage> images;

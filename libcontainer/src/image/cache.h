@@ -70,6 +70,10 @@ public:
     // Opens images/<hex>.sqsh of `digest` relative to the checked images/ directory, without
     // following a link; throws Error naming it when it is not a regular file there.
     UniqueFd open_squashfs(const std::string& digest) const;
+    // The directory of the registry tokens kept for the cache's owner (token_store.h):
+    // tokens/, created 0700 whatever the cache's mode, since tokens are credentials.
+    // Invalid for a read-only or absent cache, or when it cannot be made.
+    UniqueFd open_tokens_dir() const noexcept;
     std::vector<CachedImage> list() const;
 
     // Key -> digest, for cheap re-resolution and offline use. With a `name`, the record is

@@ -163,6 +163,8 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
     };
     RegistryClient client(reference.registry, reference.repository, config,
                           load_credentials(home, reference.registry));
+    if (UniqueFd tokens = cache.open_tokens_dir(); tokens.valid())
+        client.use_tokens(std::make_shared<const TokenStore>(std::move(tokens)));
     // One cheap HEAD request: a tag may have moved since it was cached. srun's answer for
     // the step, when it has one, stands in for it, and every node fetches that digest.
     RegistryClient::Head head;

@@ -137,6 +137,16 @@ RegistryClient::RegistryClient(const std::string& registry, const std::string& r
     bases_.push_back(base_url(registry, config, registry));
 }
 
+void RegistryClient::use_tokens(std::shared_ptr<const TokenStore> tokens)
+{
+    tokens_ = std::move(tokens);
+    if (!tokens_)
+        return;
+    if (auto token =
+            tokens_->find(TokenStore::key(registry_, repository_, credentials_), time(nullptr)))
+        authorization_ = "Authorization: Bearer " + *token;
+}
+
 HttpResponse RegistryClient::send_once(const std::string& base, const std::string& method,
                                        const std::string& path, const std::string& accept,
                                        const BodySink& sink)
@@ -241,6 +251,15 @@ bool RegistryClient::authenticate(const HttpResponse& challenge)
         if (token.empty())
             return false;
         authorization_ = "Authorization: Bearer " + token;
+        if (tokens_) {
+            // The distribution spec's default when the service says nothing.
+            uint64_t expires_in = 60;
+            if (auto it = document.find("expires_in");
+                it != document.end() && it->is_number_unsigned())
+                expires_in = it->get<uint64_t>();
+            tokens_->remember(TokenStore::key(registry_, repository_, credentials_), token,
+                              expires_in, time(nullptr));
+        }
     } catch (const json::exception&) {
         return false;
     } catch (const Error&) {

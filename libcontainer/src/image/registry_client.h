@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "credentials.h"
 #include "http.h"
 #include "manifest.h"
+#include "token_store.h"
 
 namespace cocoon {
 
@@ -34,6 +36,10 @@ public:
         bool reachable = false; // the registry answered at all
         std::optional<std::string> digest; // Docker-Content-Digest of a 200 answer
     };
+    // Keeps the bearer tokens it obtains in `tokens`, and starts with the one kept there for
+    // this registry, repository and credentials, if any (token_store.h).
+    void use_tokens(std::shared_ptr<const TokenStore> tokens);
+
     // What a tag or digest currently points to, with one HEAD request. Never throws:
     // an unreachable registry gives reachable = false.
     Head head_manifest(const std::string& reference);
@@ -65,7 +71,8 @@ private:
     std::vector<std::string> bases_; // mirrors first, then the registry itself
     std::optional<Credentials> credentials_;
     bool insecure_ = false; // cocoon.yaml marks the registry insecure (plain HTTP)
-    std::string authorization_; // "Authorization: ..." once challenged
+    std::string authorization_; // "Authorization: ..." once challenged, or a kept token
+    std::shared_ptr<const TokenStore> tokens_;
     uint64_t timeout_; // cocoon.yaml transfer_timeout
     uint64_t stall_timeout_; // cocoon.yaml transfer_stall_timeout
     int max_attempts_; // cocoon.yaml transfer_retries, plus the first attempt

@@ -72,7 +72,14 @@ int resolve_command(int argc, char** argv)
     try {
         ImageReference reference =
             parse_image_reference(text, current_directory(), config.default_registry);
-        reference.digest = resolve_registry_digest(reference, config, current_identity().home);
+        Identity identity = current_identity();
+        // The cache only lends its kept registry tokens: without one, the request still goes.
+        std::string tokens_cache;
+        try {
+            tokens_cache = cache_dir(config, identity);
+        } catch (const Error&) {
+        }
+        reference.digest = resolve_registry_digest(reference, config, tokens_cache, identity.home);
         std::printf("%s\n", reference.canonical().c_str());
     } catch (const Error& e) {
         throw e.wrap(text);

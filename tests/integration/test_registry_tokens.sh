@@ -4,11 +4,13 @@
 # cached asks the registry once, with the token an earlier step obtained, instead of three
 # times (HEAD, 401, the token service, HEAD again). The token is kept in the user's cache,
 # readable by the user alone; one that has expired, or that the registry no longer takes,
-# is replaced by a new one and the step works as before.
+# is replaced by a new one and the step works as before. cocoon resolve (srun's, for a
+# step on several nodes) keeps and uses them the same way.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
 require_registry
+require_cli
 
 cleanup() {
     fault_registry_stop
@@ -57,6 +59,22 @@ $LINES"
 step "$ref"
 assert_eq "HEAD /v2/test/bearer/manifests/latest fault=bearer" "$LINES" \
     "the step after the token was replaced"
+
+# cocoon resolve, which srun runs for a step on several nodes, keeps and sends them too.
+rm -rf "$tokens"
+resolve() {
+    local mark
+    mark=$(log_mark "$FAULT_REGISTRY_LOG")
+    run_cocoon resolve "$ref"
+    assert_succeeded "cocoon resolve $ref"
+    [[ "$OUT" == "$ref@sha256:"* ]] || fail "cocoon resolve $ref printed '$OUT'"
+    LINES=$(log_since "$FAULT_REGISTRY_LOG" "$mark")
+}
+resolve
+assert_eq 3 "$(wc -l <<<"$LINES")" "requests of cocoon resolve without a kept token ($LINES)"
+resolve
+assert_eq "HEAD /v2/test/bearer/manifests/latest fault=bearer" "$LINES" \
+    "the requests of cocoon resolve with the token it kept"
 
 # Tokens good for 2 s are not kept (too short to reach the registry with): every step asks
 # for one, as without kept tokens.

@@ -58,8 +58,10 @@ ImportedImage ensure_image(const ImageReference& reference, const Config& config
 // digest, or else the registry's answer for its tag (the manifest's HEAD; a GET where the
 // HEAD names no digest). For a multi-platform image, the digest of its index. Runs as the
 // user whose credentials live under `home`; throws Error when the registry cannot say.
+// A registry's bearer token kept in the image cache at `cache_dir` is sent with the
+// request, and one it gives is kept there (empty, or a cache that cannot be used: none).
 std::string resolve_registry_digest(const ImageReference& reference, const Config& config,
-                                    const std::string& home);
+                                    const std::string& cache_dir, const std::string& home);
 
 // What `cocoon images` lists and `cocoon rmi` removes: one entry per name an image was
 // used by (the same digest may appear under several names).

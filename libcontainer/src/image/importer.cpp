@@ -222,7 +222,7 @@ ImportedImage import_registry(const ImageReference& reference, const Config& con
 } // namespace
 
 std::string resolve_registry_digest(const ImageReference& reference, const Config& config,
-                                    const std::string& home)
+                                    const std::string& cache_dir, const std::string& home)
 {
     if (reference.kind != ImageReference::Kind::Registry)
         fail("not a registry image; only a registry resolves tags");
@@ -230,6 +230,14 @@ std::string resolve_registry_digest(const ImageReference& reference, const Confi
         return reference.digest;
     RegistryClient client(reference.registry, reference.repository, config,
                           load_credentials(home, reference.registry));
+    if (!cache_dir.empty()) {
+        try {
+            if (UniqueFd tokens = ImageCache(cache_dir).open_tokens_dir(); tokens.valid())
+                client.use_tokens(std::make_shared<const TokenStore>(std::move(tokens)));
+        } catch (const Error&) {
+            // A cache that cannot be used only means no kept token: the request still goes.
+        }
+    }
     if (auto digest = client.head_manifest(reference.tag).digest) {
         digest_hex(*digest); // the registry's header, checked like any digest it sends
         return *digest;

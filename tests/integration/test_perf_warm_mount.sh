@@ -68,9 +68,14 @@ echo "remap $(srun --container-remap-root --container="$img" sh -c "$in_image; i
 # a file an earlier step wrote is there. A step that left its overlay as its setup made it
 # hands it to the next step; one that wrote to it does not.
 root() { srun --container="$img" sh -c "$in_image; sed -n 's/^[0-9]* [0-9]* [0-9:]* \/ \/ .* - overlay .*upperdir=\([^,]*\).*/\1/p' /proc/self/mountinfo; for f in /new /written; do test ! -e \$f || echo \$f; done; ${1:-true}" 2>&1 | tr '\n' ' '; }
+# srun may return a moment before the step's holder has ended and given its root back:
+# each step waits a second for the one before.
 echo "root-a $(root)"
+sleep 1
 echo "root-b $(root)"
+sleep 1
 echo "root-written $(root 'touch /written')"
+sleep 1
 echo "root-after-write $(root)"
 echo "killed $(holder_pids)"
 pkill -KILL -u "$(id -u)" -f -- '--image-holder'

@@ -52,8 +52,11 @@ void WarmImage::mount(const std::string& target)
 
 UniqueFd WarmImage::answer(const char* what) const
 {
-    if (!sys::wait_readable(lease_.get(), answer_ms))
+    if (!sys::wait_readable(lease_.get(), answer_ms)) {
+        // A late answer would be read as the answer to the next request: ask nothing more.
+        unanswered_ = true;
         return {};
+    }
     try {
         return sys::receive_fd(lease_.get());
     } catch (const Error& e) {
@@ -64,7 +67,8 @@ UniqueFd WarmImage::answer(const char* what) const
 
 UniqueFd WarmImage::inner_user_namespace() const
 {
-    if (!lease_.valid() || send(lease_.get(), &warm_inner_request, 1, MSG_NOSIGNAL) != 1)
+    if (!lease_.valid() || unanswered_ ||
+        send(lease_.get(), &warm_inner_request, 1, MSG_NOSIGNAL) != 1)
         return {};
     return answer("inner user namespace");
 }
@@ -78,7 +82,7 @@ UniqueFd WarmImage::writable_root(uint64_t plan_key, uint64_t size)
     char request[1 + 2 * sizeof(uint64_t)] = {warm_overlay_request};
     std::memcpy(request + 1, &plan_key, sizeof plan_key);
     std::memcpy(request + 1 + sizeof plan_key, &size, sizeof size);
-    if (!lease_.valid() ||
+    if (!lease_.valid() || unanswered_ ||
         send(lease_.get(), request, sizeof request, MSG_NOSIGNAL) != sizeof request)
         return {};
     return answer("writable root");
@@ -94,6 +98,7 @@ void WarmImage::setup_done() const
         return;
     // The snapshot may come after the tasks have written: the overlay must not be kept.
     log(LogLevel::Debug, "the job's image holder did not confirm the writable root's setup");
+    unanswered_ = true;
     (void)!send(lease_.get(), &warm_setup_unconfirmed, 1, MSG_NOSIGNAL);
 }
 

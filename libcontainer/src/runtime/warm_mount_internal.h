@@ -61,6 +61,9 @@ private:
     ImageSource& image_;
     UniqueFd clone_;
     UniqueFd lease_;
+    // An answer did not come in time: one that comes later must not be taken for the
+    // answer to another request, so no more are made.
+    mutable bool unanswered_ = false;
 };
 
 // Step holder, before any namespace exists: with warm_mount_linger and a squashfs image,

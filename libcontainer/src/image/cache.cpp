@@ -1,6 +1,5 @@
 #include "cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -28,21 +27,11 @@ constexpr size_t max_ref_bytes = 64 << 10;
 // An image's metadata: its configuration (at most max_image_json_size) and a few fields.
 constexpr size_t max_meta_bytes = 16 << 20;
 
-// Names in a directory we hold open (never following what they are).
+// Names in a directory we hold open (never following what they are); none when it cannot
+// be listed.
 std::vector<std::string> list_dir(int dir)
 {
-    std::vector<std::string> names;
-    DIR* listing = fdopendir(fcntl(dir, F_DUPFD_CLOEXEC, 0));
-    if (!listing)
-        return names;
-    rewinddir(listing);
-    while (dirent* entry = readdir(listing)) {
-        std::string name = entry->d_name;
-        if (name != "." && name != "..")
-            names.push_back(std::move(name));
-    }
-    closedir(listing);
-    return names;
+    return sys::directory_entries(dir).value_or(std::vector<std::string>{});
 }
 
 // Removes the temporaries in `dir` (sys::write_file_atomically's NAME.tmp.PID) whose name

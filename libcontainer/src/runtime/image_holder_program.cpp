@@ -94,7 +94,7 @@ void answer_inner_request(int lease, int inner_user_namespace) noexcept
         if (inner_user_namespace >= 0)
             sys::send_fd(lease, inner_user_namespace);
         else
-            (void)!send(lease, &warm_no_inner, 1, MSG_NOSIGNAL);
+            (void)!send(lease, &warm_none, 1, MSG_NOSIGNAL);
     } catch (const Error&) {
     }
 }
@@ -114,7 +114,7 @@ void answer_overlay_request(int lease, OverlayPool* overlays) noexcept
     } catch (const Error& e) {
         log(LogLevel::Debug, "no kept writable root for a step: {}", e.what());
     }
-    (void)!send(lease, &warm_no_inner, 1, MSG_NOSIGNAL);
+    (void)!send(lease, &warm_none, 1, MSG_NOSIGNAL);
 }
 
 } // namespace

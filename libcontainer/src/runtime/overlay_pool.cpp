@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <memory>
 
 #include "cocoon/error.h"
 #include "cocoon/log.h"
@@ -35,14 +34,10 @@ TreeEntry entry_of(const struct stat& st)
 
 bool add_tree(int dir, const std::string& prefix, size_t limit, TreeSnapshot& snapshot)
 {
-    DIR* stream = fdopendir(fcntl(dir, F_DUPFD_CLOEXEC, 3));
-    if (!stream)
+    auto names = sys::directory_entries(dir);
+    if (!names)
         return false;
-    std::unique_ptr<DIR, int (*)(DIR*)> closer(stream, closedir);
-    while (struct dirent* entry = readdir(stream)) {
-        std::string name = entry->d_name;
-        if (name == "." || name == "..")
-            continue;
+    for (const auto& name : *names) {
         struct stat st {};
         if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
             return false;
@@ -140,9 +135,9 @@ UniqueFd OverlayPool::take(int lease, uint64_t plan_key, uint64_t size)
         Overlay overlay{next_id_++, plan_key, size, -1, std::nullopt};
         std::string layers = layers_path(overlay);
         std::string root = root_path(overlay);
-        if (mkdir(layers.c_str(), 0700) != 0 || mkdir(root.c_str(), 0700) != 0)
-            throw_errno("cannot create the directories of a kept writable root");
         try {
+            if (mkdir(layers.c_str(), 0700) != 0 || mkdir(root.c_str(), 0700) != 0)
+                throw_errno("cannot create the directories of a kept writable root");
             mount_writable_overlay(lower_, layers, root, size);
         } catch (const Error&) {
             unmount(overlay);

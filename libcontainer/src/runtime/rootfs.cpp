@@ -219,15 +219,10 @@ private:
     // symlinks are recreated, everything else is bound from the original.
     void replicate(int into, int from)
     {
-        DIR* dir = fdopendir(fcntl(from, F_DUPFD_CLOEXEC, 3));
-        if (!dir)
+        auto names = sys::directory_entries(from);
+        if (!names)
             throw_errno("cannot list an image directory");
-        std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, closedir);
-        rewinddir(dir);
-        while (struct dirent* entry = readdir(dir)) {
-            std::string name = entry->d_name;
-            if (name == "." || name == "..")
-                continue;
+        for (const auto& name : *names) {
             struct stat st {};
             if (fstatat(from, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
                 continue;

@@ -18,12 +18,13 @@ inline constexpr int warm_lease_fd = 100;
 // The byte an image holder writes on a lease it accepted.
 inline constexpr char warm_lease_ack = 'k';
 // The byte a step holder writes on its lease to ask for the image holder's inner user
-// namespace; the answer is the namespace's descriptor, or warm_no_inner without one.
+// namespace; the answer is the namespace's descriptor, or warm_none without one.
 inline constexpr char warm_inner_request = 'u';
-inline constexpr char warm_no_inner = 'n';
+// The answer to a request for a descriptor (above, below) that the image holder does not give.
+inline constexpr char warm_none = 'n';
 // With a writable root: the byte a step holder writes to ask for a kept overlay
 // (overlay_pool.h), followed by its plan's key and its writable size (8 bytes each, in
-// this machine's order); the answer is a detached overlay, or warm_no_inner without one.
+// this machine's order); the answer is a detached overlay, or warm_none without one.
 // Once its root is built it writes warm_setup_done and waits for warm_lease_ack before any
 // task starts: the image holder has then taken the snapshot that tells the overlay's later
 // changes. Without the answer in time it writes warm_setup_unconfirmed, and the overlay is

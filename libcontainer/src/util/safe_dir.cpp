@@ -286,18 +286,9 @@ bool is_dead_temporary(int dir, const std::string& name, time_t settle)
 void remove_dead_temporaries(int dir, const std::function<bool(const std::string&)>& is_temporary,
                              time_t settle)
 {
-    std::vector<std::string> dead;
-    if (DIR* listing = fdopendir(fcntl(dir, F_DUPFD_CLOEXEC, 0))) {
-        rewinddir(listing);
-        while (dirent* entry = readdir(listing)) {
-            std::string name = entry->d_name;
-            if (is_temporary(name) && is_dead_temporary(dir, name, settle))
-                dead.push_back(std::move(name));
-        }
-        closedir(listing);
-    }
-    for (const auto& name : dead)
-        unlinkat(dir, name.c_str(), 0);
+    for (const auto& name : directory_entries(dir).value_or(std::vector<std::string>{}))
+        if (is_temporary(name) && is_dead_temporary(dir, name, settle))
+            unlinkat(dir, name.c_str(), 0);
 }
 
 void remove_tree(int dir, const std::string& name) noexcept
@@ -307,16 +298,7 @@ void remove_tree(int dir, const std::string& name) noexcept
         unlinkat(dir, name.c_str(), 0);
         return;
     }
-    std::vector<std::string> children;
-    if (DIR* listing = fdopendir(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0))) {
-        while (dirent* entry = readdir(listing)) {
-            std::string child = entry->d_name;
-            if (child != "." && child != "..")
-                children.push_back(std::move(child));
-        }
-        closedir(listing);
-    }
-    for (const auto& child : children)
+    for (const auto& child : directory_entries(fd.get()).value_or(std::vector<std::string>{}))
         if (unlinkat(fd.get(), child.c_str(), 0) != 0)
             remove_tree(fd.get(), child);
     unlinkat(dir, name.c_str(), AT_REMOVEDIR);

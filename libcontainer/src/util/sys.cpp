@@ -1,5 +1,6 @@
 #include "util/sys.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <poll.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <thread>
 
 #include "cocoon/error.h"
@@ -158,6 +160,22 @@ unsigned usable_cpus()
     if (sched_getaffinity(0, sizeof(set), &set) != 0)
         return std::max(1u, std::thread::hardware_concurrency());
     return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
+}
+
+std::optional<std::vector<std::string>> directory_entries(int dir)
+{
+    DIR* listing = fdopendir(fcntl(dir, F_DUPFD_CLOEXEC, 0));
+    if (!listing)
+        return std::nullopt;
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(listing, closedir);
+    rewinddir(listing); // the descriptor's offset is shared with `dir`
+    std::vector<std::string> names;
+    while (dirent* entry = readdir(listing)) {
+        std::string name = entry->d_name;
+        if (name != "." && name != "..")
+            names.push_back(std::move(name));
+    }
+    return names;
 }
 
 } // namespace cocoon::sys

@@ -36,6 +36,10 @@ std::string read_file(int fd, size_t limit);
 // there does not hang the caller) or is larger than `limit`.
 std::optional<std::string> read_regular_file(const std::string& path, size_t limit);
 
+// The names in directory `dir` (a descriptor held open; "." and ".." left out, nothing
+// followed); nullopt when it cannot be listed.
+std::optional<std::vector<std::string>> directory_entries(int dir);
+
 // Closes every descriptor >= 3 that is not in `keep`.
 void close_fds_except(const std::vector<int>& keep);
 

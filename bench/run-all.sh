@@ -17,8 +17,9 @@
 #   tree    `srun true` in the Python image (bench/make-bench-images.sh): as directory, as
 #           the user's squashfs (squashfuse), as the same image of the trusted cache
 #           (kernel_mount), that also as a new job after an earlier one of the user (as
-#           in start) and as a job beside another that runs the same image (the two
-#           share its loop device and superblock); with --peers also bwrap, ch-run
+#           in start), as a new job whose kernel mount the node kept from an earlier job
+#           (kernel_mount_linger) and as a job beside another that runs the same image
+#           (the two share its loop device and superblock); with --peers also bwrap, ch-run
 #           (directory and squashfs) and podman run --rootfs on the same tree
 #   tasks   `srun -n 8` and `srun -n 64` (--overcommit: the node has fewer CPUs), bare and
 #           in the 1 MB image; per-task join cost, and a check that every task of a step
@@ -31,7 +32,8 @@
 #           large files), and in the directory, squashfuse and kernel-mounted images,
 #           writable (the default: an overlay on the image) and --container-readonly (and
 #           in the peers with --peers, whose roots are read-only), kernel-mounted also
-#           beside another job that runs the image; and in the squashfuse
+#           beside another job that runs the image and as a new job whose kernel mount
+#           the node kept from an earlier one (kernel_mount_linger); and in the squashfuse
 #           and kernel-mounted images as the first and the second step of one job with
 #           warm_mount_linger set (the second runs on the mount the first warmed), and
 #           read-only on a warm mount of its own. Ratios to the host. The plain
@@ -251,6 +253,12 @@ row_cold[$(last)]=$kernel_file
 add tree "python tree, kernel mount, after an earlier job" time "$tree_bare" - \
     "srun --container=oci:$py/layout:latest true"
 row_warmup[$(last)]=1 row_config[$(last)]=$across
+# kernel_mount_linger: the earlier job (untimed, as above) ended, and the node kept its
+# kernel mount of the image; the timed job gets the superblock and its caches.
+kept=$'kernel_mount_linger: 600'
+add tree "python tree, kernel mount, kept from an earlier job" time "$tree_bare" - \
+    "srun --container=oci:$py/layout:latest true"
+row_cold[$(last)]=$kernel_file row_warmup[$(last)]=1 row_config[$(last)]=$kept
 # Rows whose step runs while another job of the user runs in the same image (started,
 # untimed, before the step; cancelled after it; start_beside): a kernel-mounted image's
 # loop device and superblock are shared, so the step finds the other job's caches warm.
@@ -310,6 +318,11 @@ for mode in "" " --container-readonly"; do
     add inside "squashfuse$suffix" probe "$host_row" - "srun$mode --container=$py_sqsh $probe"
     add inside "kernel mount$suffix" probe "$host_row" - "srun$mode --container=oci:$py/layout:latest $probe"
     row_cold[$(last)]=$kernel_file
+done
+for mode in "" " --container-readonly"; do
+    add inside "kernel mount, kept from an earlier job${mode:+, read-only}" probe "$host_row" - \
+        "srun$mode --container=oci:$py/layout:latest $probe"
+    row_cold[$(last)]=$kernel_file row_warmup[$(last)]=1 row_config[$(last)]=$kept
 done
 add inside "kernel mount, beside a job in it" probe "$host_row" - \
     "srun --container=oci:$py/layout:latest $probe"
@@ -444,6 +457,9 @@ make_cold() { # FILE
     local i
     wait_idle
     pkill -KILL -u "$user" -f -- '--image-holder' || true
+    # The mounts the node kept (kernel_mount_linger), as their linger's end would release them.
+    { findmnt -n -l -o TARGET -R /run/cocoon/kernel-mounts 2>/dev/null || true; } | tac | xargs -r -n 1 umount -l
+    rmdir /run/cocoon/kernel-mounts 2>/dev/null || true
     for ((i = 0; i < 200; i++)); do
         [[ -z "$(losetup -j "$1")" ]] && return
         sleep 0.05

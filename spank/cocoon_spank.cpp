@@ -11,7 +11,8 @@
 //   exit                  stop the holder; its mounts go with the namespaces
 //   job_prolog, job_epilog  end the job's named containers (--container-name) on this
 //                         node: at its end, and at its start after a requeue; remove the
-//                         records of users' image holders that have ended
+//                         records of users' image holders that have ended; release the
+//                         kept kernel mounts whose linger has passed
 //
 // A named container's holder outlives its step: the step that creates it records it
 // (named_containers.h) and leaves it running; a later step of the job that names it joins
@@ -35,7 +36,10 @@
 //      image of a shared cache (an index into our own shared_caches and a digest, nothing
 //      else), check the file on descriptors and mount it with the kernel's squashfs from
 //      a read-only loop device; the holder receives only the detached mount
-//      (runtime/kernel_mount.cpp, runtime/trusted_file.cpp).
+//      (runtime/kernel_mount.cpp, runtime/trusted_file.cpp). With kernel_mount_linger, a
+//      second mount of the same device kept in a private tmpfs under the runtime
+//      directory; the step's end notes its use, the job prolog and epilog release it
+//      once its linger has passed (runtime/kept_kernel_mounts.cpp).
 //   5. at exit, SIGKILL what is still in that mount namespace: only the job user's tasks
 //      ever join it, and under proctrack/linuxproc a task's background child escapes
 //      Slurm's tracking (catalogue FT-15). The open descriptor keeps the namespace, so
@@ -118,6 +122,7 @@ struct StepState {
     // The container's, opened once in user_init; each task process joins its copy.
     std::optional<NamespaceFds> namespaces;
     UniqueFd container_mnt_ns; // slurmstepd's, ends leftovers at exit
+    std::string kernel_image; // the hex digest of the image this step kernel-mounted
     SeccompProgram seccomp; // cocoon.yaml's filter, compiled once for the node's tasks
     bool holder_is_named = false; // this step created a named container
     // The named container of an earlier step that this step joins.
@@ -208,7 +213,7 @@ UniqueFd mount_trusted_kernel_image(const Config& config, pid_t holder,
             open(fmt::format("/proc/{}/ns/user", holder).c_str(), O_RDONLY | O_CLOEXEC));
         if (!userns.valid())
             throw_errno("cannot open the container's user namespace");
-        return mount_trusted_squashfs(config, request, userns.get());
+        return mount_trusted_squashfs(config, request, userns.get(), COCOON_RUNTIME_DIR);
     } catch (const std::exception& e) {
         slurm_info("cocoon: image %s: %s; mounting it with squashfuse", request.hex.c_str(),
                    printable(e.what()).c_str());
@@ -510,7 +515,10 @@ void start_container(spank_t sp, const spank::ImageRequest& request,
     };
     hooks.undumpable = true;
     hooks.kernel_mount = [&config](pid_t holder, const TrustedImageRequest& wanted) {
-        return mount_trusted_kernel_image(config, holder, wanted);
+        UniqueFd mount = mount_trusted_kernel_image(config, holder, wanted);
+        if (mount.valid())
+            state.kernel_image = wanted.hex;
+        return mount;
     };
     hooks.named = named;
     hooks.warm_mount = [&](pid_t, const std::string& key) {
@@ -639,6 +647,42 @@ void end_named_containers(spank_t sp) noexcept
     } catch (const std::exception& e) {
         slurm_error("cocoon: cannot end the named containers of the job: %s",
                     printable(e.what()).c_str());
+    }
+}
+
+// The kernel mounts kept on the node (cocoon.yaml kernel_mount_linger) whose linger has
+// passed go at the next job's start or end on the node; with the key (or kernel_mount)
+// off, all of them; with a configuration that cannot be read, none. Never fails: a failed prolog or epilog would drain the node.
+void release_expired_kernel_mounts(int ac, char** av) noexcept
+{
+    try {
+        struct stat st {};
+        if (lstat(COCOON_RUNTIME_DIR "/kernel-mounts", &st) != 0)
+            return; // nothing kept: no configuration to read
+        // Slurm calls no slurm_spank_init before the prolog and epilog: their own
+        // arguments name the configuration.
+        if (parse_plugin_arguments(ac, av) != 0)
+            return;
+        Config config = load_site_config();
+        uint64_t linger = config.kernel_mount ? config.kernel_mount_linger : 0;
+        RootEuid root;
+        if (int released =
+                cocoon::release_kept_kernel_mounts(COCOON_RUNTIME_DIR, linger, time(nullptr)))
+            slurm_info("cocoon: released %d kept kernel mount(s)", released);
+    } catch (const std::exception& e) {
+        slurm_error("cocoon: cannot release the kept kernel mounts: %s",
+                    printable(e.what()).c_str());
+    }
+}
+
+// A step that kernel-mounted its image: the kept mount's linger counts from its end.
+void note_kernel_image_use(const std::string& hex) noexcept
+{
+    try {
+        RootEuid root;
+        note_kept_kernel_mount_use(COCOON_RUNTIME_DIR, hex);
+    } catch (const std::exception& e) {
+        slurm_info("cocoon: image %s: %s", hex.c_str(), printable(e.what()).c_str());
     }
 }
 
@@ -896,6 +940,8 @@ int slurm_spank_task_exit(spank_t sp, int, char**)
 
 int slurm_spank_exit(spank_t sp, int, char**)
 {
+    if (is_remote(sp) && !state.kernel_image.empty())
+        note_kernel_image_use(state.kernel_image);
     if (is_remote(sp) && state.holder && state.holder_is_named) {
         // It serves the job's later steps; the job's end ends it (slurm_spank_job_epilog).
         state.holder->detach();
@@ -915,15 +961,17 @@ int slurm_spank_exit(spank_t sp, int, char**)
 // Job start (also after a requeue): a dead earlier run of this job id may have left named
 // containers behind. Job end (also after scancel): end them. Never fails: a failed
 // prolog or epilog would drain the node.
-int slurm_spank_job_prolog(spank_t sp, int, char**)
+int slurm_spank_job_prolog(spank_t sp, int ac, char** av)
 {
     end_named_containers(sp);
+    release_expired_kernel_mounts(ac, av);
     return 0;
 }
 
-int slurm_spank_job_epilog(spank_t sp, int, char**)
+int slurm_spank_job_epilog(spank_t sp, int ac, char** av)
 {
     end_named_containers(sp);
+    release_expired_kernel_mounts(ac, av);
     return 0;
 }
 

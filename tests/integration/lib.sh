@@ -666,6 +666,36 @@ delete_unique_images() {
     UNIQUE_LAYOUTS=()
 }
 
+# --- the trusted cache (kernel_mount) ----------------------------------------------------
+
+# The shared cache the test configuration kernel-mounts ($COCOON_TEST_DIR/kernel-cache),
+# filled by root with a unique image: sets KERNEL_CACHE, UNIQUE_* (make_unique_image) and
+# KERNEL_IMAGE_FILE. Skips the test where cocoon.yaml does not kernel-mount that cache.
+# The caller removes $KERNEL_CACHE and calls delete_unique_images when it ends.
+pull_into_kernel_cache() { # REPO
+    KERNEL_CACHE=$COCOON_TEST_DIR/kernel-cache
+    grep -q "$KERNEL_CACHE" "$COCOON_YAML" && grep -q '^kernel_mount: true' "$COCOON_YAML" ||
+        skip "$COCOON_YAML does not list $KERNEL_CACHE in shared_caches with kernel_mount: true"
+    make_unique_image "$1"
+    rm -rf "$KERNEL_CACHE"
+    install -d -m 0755 "$KERNEL_CACHE"
+    COCOON_CACHE_DIR=$KERNEL_CACHE timeout "$COCOON_TIMEOUT" "$COCOON" pull -c "$COCOON_YAML" \
+        "$UNIQUE_REF" >/dev/null 2>&1 || fail "root could not pull $UNIQUE_REF into $KERNEL_CACHE"
+    KERNEL_IMAGE_FILE=$(find "$KERNEL_CACHE/images" -name '*.sqsh' -print -quit)
+    [[ -f "$KERNEL_IMAGE_FILE" ]] || fail "no image in $KERNEL_CACHE/images"
+}
+
+# One job of USER (srun outside an allocation, from /) in IMAGE with a read-only root, that
+# runs the shell command SHOW, which prints a device (MAJ:MIN); sets DEV.
+job_device_of() { # USER IMAGE SHOW
+    wait_idle
+    run_capture runuser -u "$1" -- env SLURM_CONF="$SLURM_CONF" \
+        sh -c 'cd / && exec srun --container-readonly --container="$1" sh -c "$2"' sh "$2" "$3"
+    assert_succeeded "a job of $1 in $2"
+    DEV=$OUT
+    [[ "$DEV" =~ ^[0-9]+:[0-9]+$ ]] || fail "job of $1 in $2: no device of the image: '$DEV' ($ERR)"
+}
+
 # --- the cache after a test --------------------------------------------------------------------
 
 # Locks (flock/POSIX/OFD, from /proc/locks) held on anything under DIR: "lock line -> path".

@@ -12,17 +12,10 @@ require_cli
 
 cache=$COCOON_TEST_DIR/kernel-cache
 moved=$COCOON_TEST_DIR/kernel-cache.real
-grep -q "$cache" "$COCOON_YAML" && grep -q '^kernel_mount: true' "$COCOON_YAML" ||
-    skip "$COCOON_YAML does not list $cache in shared_caches with kernel_mount: true"
 trap 'delete_unique_images; rm -rf "$cache" "$moved"' EXIT
-
-make_unique_image kernel
-rm -rf "$cache" "$moved"
-install -d -m 0755 "$cache"
-COCOON_CACHE_DIR=$cache timeout "$COCOON_TIMEOUT" "$COCOON" pull -c "$COCOON_YAML" "$UNIQUE_REF" \
-    >/dev/null 2>&1 || fail "root could not pull $UNIQUE_REF into $cache"
-image_file=$(find "$cache/images" -name '*.sqsh' -print -quit)
-[[ -f "$image_file" ]] || fail "no image in $cache/images"
+rm -rf "$moved"
+pull_into_kernel_cache kernel
+image_file=$KERNEL_IMAGE_FILE
 
 # Exits 99 unless the task runs in the image pulled above (its layers carry the token).
 IN_UNIQUE="grep -qx $UNIQUE_TOKEN /etc/cocoon-token || { echo 'task is not inside the image' >&2; exit 99; }"

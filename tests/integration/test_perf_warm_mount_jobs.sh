@@ -29,19 +29,8 @@ printf 'warm_mount_linger: %s\nwarm_mount_across_jobs: true\n' "$linger" >> "$CO
 # connection). Compared only between mounts that exist at the same time: the kernel gives
 # a freed device number to the next FUSE mount.
 show_device="$IN_IMAGE; sed -n 's/^[0-9]* [0-9]* \\([0-9:]*\\) .* - fuse.squashfuse .*/\\1/p' /proc/self/mountinfo | sort -u"
-device='^[0-9]+:[0-9]+$'
-# job_device [USER]: one job (srun outside an allocation) in the read-only test image;
-# sets DEV.
-job_device() {
-    local user=${1:-$TEST_USER}
-    wait_idle
-    run_capture runuser -u "$user" -- env SLURM_CONF="$SLURM_CONF" \
-        sh -c 'cd / && exec srun --container-readonly --container="$1" sh -c "$2"' sh \
-        "$BUSYBOX_SQSH" "$show_device"
-    assert_succeeded "a job of $user with warm_mount_across_jobs"
-    DEV=$OUT
-    [[ "$DEV" =~ $device ]] || fail "job of $user: no FUSE mount of the image: '$DEV' ($ERR)"
-}
+# job_device [USER]: one job in the read-only test image; sets DEV.
+job_device() { job_device_of "${1:-$TEST_USER}" "$BUSYBOX_SQSH" "$show_device"; }
 
 # Two jobs of the user, one after the other: the second uses the first one's mount.
 job_device

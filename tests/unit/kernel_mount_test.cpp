@@ -6,12 +6,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -375,4 +378,163 @@ TEST_F(TrustedCache, AFileThatIsNotSquashfsNeverReachesTheKernel)
               }).find("not a squashfs file"),
               std::string::npos);
     EXPECT_EQ(loops_backed_by(file_), 0);
+}
+
+namespace {
+
+// The mounts a test keeps stay in a mount namespace of this test process, whatever happens.
+bool in_private_mount_namespace()
+{
+    static bool done = unshare(CLONE_NEWNS) == 0 &&
+                       mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    return done;
+}
+
+// Whether PATH is the root of a mount, and of which device.
+dev_t mount_root_device(const std::string& path)
+{
+    struct statx st {};
+    if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_TYPE, &st) != 0 ||
+        (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) == 0)
+        return 0;
+    return makedev(st.stx_dev_major, st.stx_dev_minor);
+}
+
+time_t mtime_of(const std::string& path)
+{
+    struct stat st {};
+    return lstat(path.c_str(), &st) == 0 ? st.st_mtime : 0;
+}
+
+} // namespace
+
+// kernel_mount_linger: one mount of the image stays on the node (under the runtime
+// directory) after the step's own has gone, so the next step gets the same superblock.
+class KeptKernelMount : public KernelMount {
+protected:
+    void SetUp() override
+    {
+        KernelMount::SetUp();
+        if (IsSkipped())
+            return;
+        ASSERT_TRUE(in_private_mount_namespace());
+        runtime_ = top_ + "/run";
+        ASSERT_EQ(mkdir(runtime_.c_str(), 0700), 0);
+        kept_ = runtime_ + "/kernel-mounts/" + hex;
+        config_.kernel_mount_linger = 60;
+    }
+    void TearDown() override
+    {
+        if (!runtime_.empty())
+            release_kept_kernel_mounts(runtime_, 0, time(nullptr));
+    }
+    UniqueFd mount_kept(int userns)
+    {
+        return mount_trusted_squashfs(config_, {1, hex}, userns, runtime_);
+    }
+    std::string runtime_, kept_;
+};
+
+TEST_F(KeptKernelMount, TheImageStaysMountedForTheNextStepUntilItsLingerHasPassed)
+{
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    dev_t first = 0;
+    {
+        UniqueFd mount = mount_kept(child.userns.get());
+        first = device_of(mount.get());
+    }
+    EXPECT_EQ(mount_root_device(kept_), first) << "kept at " << kept_;
+    EXPECT_EQ(loops_left_after_release(file_, 1), 1) << "the kept mount holds its loop device";
+    struct stat dir {};
+    ASSERT_EQ(stat((runtime_ + "/kernel-mounts").c_str(), &dir), 0);
+    EXPECT_EQ(dir.st_mode & 07777, 0700U);
+    EXPECT_EQ(dir.st_uid, 0U);
+    {
+        UniqueFd next = mount_kept(child.userns.get());
+        EXPECT_EQ(device_of(next.get()), first) << "the next step gets the same superblock";
+        EXPECT_EQ(loops_backed_by(file_), 1);
+    }
+    // Not before the linger has passed; then the mount, its tmpfs and the loop device go.
+    time_t now = time(nullptr);
+    EXPECT_EQ(release_kept_kernel_mounts(runtime_, 60, now + 30), 0);
+    EXPECT_EQ(mount_root_device(kept_), first);
+    EXPECT_EQ(release_kept_kernel_mounts(runtime_, 60, now + 61), 1);
+    EXPECT_EQ(mount_root_device(kept_), 0U);
+    EXPECT_FALSE(fs::exists(runtime_ + "/kernel-mounts"));
+    EXPECT_EQ(loops_left_after_release(file_), 0) << "a loop device still backs " << file_;
+}
+
+TEST_F(KeptKernelMount, AStepsEndStartsTheLingerAgain)
+{
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    mount_kept(child.userns.get());
+    std::string used = kept_ + ".used";
+    struct timespec old[2] = {{1000, 0}, {1000, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, used.c_str(), old, 0), 0);
+    note_kept_kernel_mount_use(runtime_, hex);
+    EXPECT_GE(mtime_of(used), time(nullptr) - 5);
+    EXPECT_EQ(release_kept_kernel_mounts(runtime_, 60, time(nullptr)), 0);
+    EXPECT_NE(mount_root_device(kept_), 0U);
+    // A use noted for an image kept nowhere keeps nothing.
+    note_kept_kernel_mount_use(runtime_, std::string(64, 'b'));
+    EXPECT_FALSE(fs::exists(runtime_ + "/kernel-mounts/" + std::string(64, 'b') + ".used"));
+}
+
+TEST_F(KeptKernelMount, ExpiredMountsGoWhenAnotherImageIsMounted)
+{
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    mount_kept(child.userns.get());
+    struct timespec old[2] = {{1000, 0}, {1000, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, (kept_ + ".used").c_str(), old, 0), 0);
+    // The same image again: its own mount is kept, and its use noted.
+    mount_kept(child.userns.get());
+    EXPECT_NE(mount_root_device(kept_), 0U);
+    EXPECT_GE(mtime_of(kept_ + ".used"), time(nullptr) - 5);
+    // A leftover expired entry of another image goes with the next kernel mount.
+    std::string other = runtime_ + "/kernel-mounts/" + std::string(64, 'c');
+    ASSERT_EQ(mkdir(other.c_str(), 0700), 0);
+    mount_kept(child.userns.get());
+    EXPECT_FALSE(fs::exists(other));
+}
+
+TEST_F(KeptKernelMount, ALeftoverDirectoryInItsPlaceIsReplacedByTheMount)
+{
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    mount_kept(child.userns.get());
+    // Unmounted by hand: a plain directory is left where the mount belongs.
+    ASSERT_EQ(umount2(kept_.c_str(), MNT_DETACH), 0);
+    ASSERT_EQ(mount_root_device(kept_), 0U);
+    dev_t device = device_of(mount_kept(child.userns.get()).get());
+    EXPECT_EQ(mount_root_device(kept_), device);
+}
+
+TEST_F(KeptKernelMount, NothingIsKeptInARuntimeDirectoryOthersCanEnter)
+{
+    ASSERT_EQ(chmod(runtime_.c_str(), 0755), 0);
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    {
+        UniqueFd mount = mount_kept(child.userns.get());
+        EXPECT_TRUE(mount.valid()) << "the step's own mount is made all the same";
+    }
+    EXPECT_FALSE(fs::exists(runtime_ + "/kernel-mounts"));
+    EXPECT_EQ(loops_left_after_release(file_), 0);
+    EXPECT_NE(
+        error_of([&] { release_kept_kernel_mounts(runtime_, 0, time(nullptr)); }).find("mode 0700"),
+        std::string::npos);
+    ASSERT_EQ(chmod(runtime_.c_str(), 0700), 0);
+}
+
+TEST_F(KeptKernelMount, WithoutALingerNothingIsKept)
+{
+    config_.kernel_mount_linger = 0;
+    UsernsChild child;
+    ASSERT_TRUE(child.userns.valid());
+    mount_kept(child.userns.get());
+    EXPECT_FALSE(fs::exists(runtime_ + "/kernel-mounts"));
+    EXPECT_EQ(loops_left_after_release(file_), 0);
 }

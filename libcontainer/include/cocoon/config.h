@@ -114,6 +114,11 @@ struct Config {
     // writable by nobody else (checked as root on descriptors at every step); anything
     // else stays on squashfuse. Only for the plugin, which can regain root.
     bool kernel_mount = false;
+    // With kernel_mount: seconds a kernel-mounted image stays mounted on the node (in a
+    // root-only directory of the runtime directory) after the last step that mounted it
+    // ended, so the next job of any user in it finds its superblock's caches warm
+    // (0: off, the mount goes with the last step).
+    uint64_t kernel_mount_linger = 0;
     // Seconds a job's image mount stays after the last step on the node that used it
     // (0: off, every step mounts its image afresh). Steps of one job that use the same
     // squashfs image with the same id maps share one mount, so its caches stay warm.

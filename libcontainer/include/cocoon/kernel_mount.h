@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <ctime>
 #include <string>
 
 #include "cocoon/config.h"
@@ -40,7 +42,20 @@ TrustedImageRequest parse_trusted_image_request(const std::string& text);
 // so the image's owners look as they do through squashfuse), and detached: the caller
 // passes it to the holder, which moves it into the container. Throws Error saying why the
 // image is not trusted or could not be mounted; nothing is left behind then.
+//
+// With config.kernel_mount_linger and a `runtime_dir` (the plugin's root-only runtime
+// directory), one mount of the image is also kept on the node for the next job
+// (runtime/kept_kernel_mounts.h); a mount that cannot be kept is logged, not an error.
 UniqueFd mount_trusted_squashfs(const Config& config, const TrustedImageRequest& request,
-                                int userns_fd);
+                                int userns_fd, const std::string& runtime_dir = {});
+
+// ROOT CONTEXT. At the end of a step that kernel-mounted image `hex`: its kept mount's
+// linger starts again from now. Nothing to do when none is kept.
+void note_kept_kernel_mount_use(const std::string& runtime_dir, const std::string& hex);
+
+// ROOT CONTEXT. Releases the kept mounts whose last use is at least `linger` seconds
+// before `now` (0: all of them), and their tmpfs with the last one; returns how many.
+// Where nothing is kept this costs one failed open.
+int release_kept_kernel_mounts(const std::string& runtime_dir, uint64_t linger, time_t now);
 
 } // namespace cocoon

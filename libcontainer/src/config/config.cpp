@@ -514,6 +514,11 @@ const KeyRow key_rows[] = {
      }},
     {"kernel_mount", "boolean", "false",
      [](const YAML::Node& v, Config& c) { c.kernel_mount = v.as<bool>(); }},
+    {"kernel_mount_linger", "duration", "0",
+     [](const YAML::Node& v, Config& c) {
+         auto text = v.as<std::string>();
+         c.kernel_mount_linger = text == "0" ? 0 : parse_duration(text, "kernel_mount_linger");
+     }},
     {"warm_mount_linger", "duration", "0",
      [](const YAML::Node& v, Config& c) {
          auto text = v.as<std::string>();
@@ -664,6 +669,8 @@ std::string format_config(const Config& config)
     out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
     out << YAML::Key << "shared_cache_owner" << YAML::Value << config.shared_cache_owner;
     out << YAML::Key << "kernel_mount" << YAML::Value << config.kernel_mount;
+    out << YAML::Key << "kernel_mount_linger" << YAML::Value
+        << std::to_string(config.kernel_mount_linger);
     out << YAML::Key << "warm_mount_linger" << YAML::Value
         << std::to_string(config.warm_mount_linger);
     out << YAML::Key << "warm_mount_across_jobs" << YAML::Value << config.warm_mount_across_jobs;

@@ -5,7 +5,8 @@
 // loop device is one already bound to that very file (same inode, whole file, read-only)
 // or a new one bound to that descriptor, and the filesystem is created from the loop
 // device, held open throughout: no path the user could change is opened in between, and
-// the mount is checked to be of that device.
+// the mount is checked to be of that device. With kernel_mount_linger a second mount of
+// that same device is kept on the node (runtime/kept_kernel_mounts.h).
 #include "cocoon/kernel_mount.h"
 
 #include <dirent.h>
@@ -22,6 +23,8 @@
 #include <optional>
 
 #include "cocoon/error.h"
+#include "cocoon/log.h"
+#include "runtime/kept_kernel_mounts.h"
 #include "runtime/trusted_file.h"
 #include "util/sys.h"
 
@@ -165,7 +168,7 @@ TrustedImageRequest parse_trusted_image_request(const std::string& text)
 }
 
 UniqueFd mount_trusted_squashfs(const Config& config, const TrustedImageRequest& request,
-                                int userns_fd)
+                                int userns_fd, const std::string& runtime_dir)
 {
     if (!config.kernel_mount)
         fail("kernel_mount is off in cocoon.yaml");
@@ -188,6 +191,16 @@ UniqueFd mount_trusted_squashfs(const Config& config, const TrustedImageRequest&
         if (fstat(mount.get(), &mounted) != 0 || fstat(loop.get(), &checked) != 0 ||
             mounted.st_dev != checked.st_rdev)
             fail("the mount of {} is not of the device that was checked", device);
+        if (config.kernel_mount_linger > 0 && !runtime_dir.empty()) {
+            try {
+                const std::string& path = device; // a structured binding cannot be captured
+                keep_kernel_mount(runtime_dir, request.hex, checked.st_rdev,
+                                  config.kernel_mount_linger,
+                                  [&path] { return mount_squashfs(path); });
+            } catch (const Error& e) {
+                log(LogLevel::Info, "image {}: not kept on the node: {}", request.hex, e.what());
+            }
+        }
         map_owners(mount.get(), userns_fd);
         return mount; // the loop device goes with the last reference to this mount
     } catch (const Error& e) {

@@ -7,12 +7,15 @@
 // and the check cannot drift from what the plugin enforces. Exit status: 0 when every item
 // is ok, 1 otherwise, 2 for a usage error. The plugstack item is in check_slurm.cpp, the
 // zstd probes in check_probe.cpp.
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <linux/mount.h>
 #include <pwd.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -303,6 +307,67 @@ void check_caches(CheckReport& report, const Config& config)
         }
     }
 }
+// --- kernel mounts ----------------------------------------------------------------------
+
+// The images the node keeps mounted (kernel_mount_linger): the entries of the runtime
+// directory's kernel-mounts/ named by a digest's 64 hex digits.
+int kept_kernel_mounts()
+{
+    UniqueFd dir(open(COCOON_RUNTIME_DIR "/kernel-mounts", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    std::unique_ptr<DIR, int (*)(DIR*)> listing(dir.valid() ? fdopendir(dir.release()) : nullptr,
+                                                closedir);
+    int kept = 0;
+    while (listing) {
+        struct dirent* entry = readdir(listing.get());
+        if (!entry)
+            break;
+        std::string name = entry->d_name;
+        kept +=
+            name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
+    }
+    return kept;
+}
+
+// With kernel_mount: what the plugin needs from the kernel, asked the way it asks (a
+// squashfs filesystem context, the loop control device); without either every image of
+// the shared caches stays on squashfuse, and only slurmd's log would say why.
+void check_kernel_mount(CheckReport& report, const Config& config)
+{
+    const std::string item = "kernel_mount";
+    if (!config.kernel_mount)
+        return;
+    if (geteuid() != 0) {
+        report.skip(item,
+                    "run cocoon check as root to check the kernel's squashfs and loop devices");
+        return;
+    }
+    // Loads the module when squashfs is one, as the plugin's mount would.
+    UniqueFd fs(static_cast<int>(syscall(SYS_fsopen, "squashfs", FSOPEN_CLOEXEC)));
+    if (!fs.valid()) {
+        report.problem(item,
+                       std::string("the kernel has no squashfs filesystem: ") +
+                           std::strerror(errno) + "; shared-cache images stay on squashfuse",
+                       "modprobe squashfs (and load it at boot: echo squashfs > "
+                       "/etc/modules-load.d/squashfs.conf)");
+        return;
+    }
+    UniqueFd control(open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+    if (!control.valid()) {
+        report.problem(item,
+                       std::string("cannot open /dev/loop-control: ") + std::strerror(errno) +
+                           "; shared-cache images stay on squashfuse",
+                       "modprobe loop (and load it at boot: echo loop > "
+                       "/etc/modules-load.d/loop.conf)");
+        return;
+    }
+    std::string detail = "the kernel's squashfs and /dev/loop-control are there";
+    if (config.kernel_mount_linger > 0)
+        detail += "; images kept " + std::to_string(config.kernel_mount_linger) +
+                  " s after their last job, " + std::to_string(kept_kernel_mounts()) +
+                  " kept now in " COCOON_RUNTIME_DIR "/kernel-mounts";
+    report.ok(item, detail);
+}
+
 // --- --image: a container as the calling user, stage by stage ---------------------------
 
 int check_image(const std::string& config_path, const std::string& image_text)
@@ -415,6 +480,7 @@ int check_command(int argc, char** argv)
     bool tar2sqfs = check_program(report, "tar2sqfs", config.tar2sqfs, "squashfs-tools-ng");
     check_zstd(report, config, tar2sqfs, squashfuse, userns && fuse);
     check_caches(report, config);
+    check_kernel_mount(report, config);
     if (report.failures() == 0)
         std::printf("cocoon check: this node is ready for cocoon\n");
     else

@@ -65,6 +65,11 @@ for item in "user namespaces" /dev/fuse plugstack cocoon.yaml squashfuse tar2sqf
     assert_item ok "$item" ""
 done
 assert_item ok plugstack "built for Slurm"
+if grep -q '^kernel_mount: true' "$COCOON_YAML"; then
+    assert_item ok kernel_mount "the kernel's squashfs and /dev/loop-control are there"
+    assert_not_contains "$(grep -E '^ok +kernel_mount: ' <<<"$OUT")" "kept now" \
+        "the kernel_mount line without kernel_mount_linger"
+fi
 assert_item ok cocoon.yaml "$COCOON_YAML"
 assert_contains "$OUT" "this node is ready for cocoon" "last line"
 

@@ -2,7 +2,7 @@
 # cocoon.yaml kernel_mount_linger: a trusted image's kernel mount stays on the node after
 # the last step that used it (root's, under the runtime directory, private to slurmd's
 # mount namespace), so the next job, of this user or another, gets the same superblock and
-# its warm caches. A user cannot reach the kept mount. It goes, with its loop device and
+# its warm caches. A user cannot reach the kept mount; cocoon check counts it. It goes, with its loop device and
 # its tmpfs, once its linger has passed (at the next job's start or end), and when the
 # key is taken out of cocoon.yaml.
 source "$(dirname "$0")/lib.sh"
@@ -77,6 +77,10 @@ assert_eq "700 root" "$(stat -c '%a %U' "$kept_dir")" "the kept mounts' director
 assert_eq 1 "$(losetup -j "$image_file" | wc -l)" "loop devices of the image after the job"
 run_capture runuser -u "$TEST_USER" -- ls "$kept_dir"
 assert_failed "ls $kept_dir as $TEST_USER"
+# The admin's view: cocoon check counts what the node keeps.
+run_capture timeout "$COCOON_TIMEOUT" "$COCOON" check
+assert_contains "$(grep -E '^ok +kernel_mount: ' <<<"$OUT")" "images kept 60 s after their last job, 1 kept now" \
+    "cocoon check's kernel_mount line"
 
 # 3. The next job, and another user's: the same superblock.
 job_device

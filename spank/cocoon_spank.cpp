@@ -652,7 +652,8 @@ void end_named_containers(spank_t sp) noexcept
 
 // The kernel mounts kept on the node (cocoon.yaml kernel_mount_linger) whose linger has
 // passed go at the next job's start or end on the node; with the key (or kernel_mount)
-// off, all of them; with a configuration that cannot be read, none. Never fails: a failed prolog or epilog would drain the node.
+// off, all of them; with a configuration that cannot be read, none. Never fails: a failed
+// prolog or epilog would drain the node.
 void release_expired_kernel_mounts(int ac, char** av) noexcept
 {
     try {

@@ -19,7 +19,7 @@ cp -p "$COCOON_YAML" "$saved_config"
 cleanup() {
     cancel_user_jobs
     cat "$saved_config" > "$COCOON_YAML"
-    rm -f "$saved_config"
+    rm -f "$saved_config" "$TEST_WORK"/kept-job-*
     # Whatever happened: nothing of this test may stay mounted on the node.
     { findmnt -n -l -o TARGET -R "$kept_dir" 2>/dev/null || true; } | tac | xargs -r -n 1 umount -l
     rmdir "$kept_dir" 2>/dev/null || true
@@ -98,11 +98,30 @@ run_user srun true
 assert_succeeded "srun true after the linger"
 assert_released "after the linger"
 
-# 5. Kept again, then the key taken out: the next job releases it.
+# 5. Four jobs submitted at once with nothing kept (the node runs two at a time): all
+#    run, and the node keeps one mount of the image (keeping is serialized: none stacks a
+#    second mount on another's).
 set_linger 60
-job_device
 wait_idle
-[[ -n "$(kept_device)" ]] || fail "not kept again"
+pids=()
+for i in 1 2 3 4; do
+    as_user srun --container-readonly --container="$UNIQUE_REF" sh -c "$show_device" \
+        > "$TEST_WORK/kept-job-$i" 2> "$TEST_WORK/kept-job-$i.err" &
+    pids+=($!)
+done
+for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || fail "concurrent job $((i + 1)) failed: $(cat "$TEST_WORK/kept-job-$((i + 1)).err")"
+done
+wait_idle
+assert_eq 1 "$(findmnt -n -l -o TARGET -R "$kept_dir" | grep -c "/$hex\$" || true)" \
+    "mounts kept of the image after four concurrent jobs"
+# (Jobs that start at the same instant may each bind a loop device before either sees the
+# other's: the kept mount is then one of theirs.)
+devices=$(cat "$TEST_WORK"/kept-job-{1,2,3,4})
+grep -qxF "$(kept_device)" <<<"$devices" ||
+    fail "the kept mount's device $(kept_device) is none of the four jobs': $devices"
+
+# 6. Kept, then the key taken out: the next job releases it.
 set_linger ""
 run_user srun true
 assert_succeeded "srun true with the key out"

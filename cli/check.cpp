@@ -329,9 +329,10 @@ int kept_kernel_mounts()
 }
 
 // With kernel_mount: what the plugin needs from the kernel, asked the way it asks (a
-// squashfs filesystem context, the loop control device); without either every image of
-// the shared caches stays on squashfuse, and only slurmd's log would say why.
-void check_kernel_mount(CheckReport& report, const Config& config)
+// squashfs filesystem context, the loop control device), then the whole mount of a probe
+// image by the plugin's own code; without it every image of the shared caches stays on
+// squashfuse, and only slurmd's log would say why.
+void check_kernel_mount(CheckReport& report, const Config& config, bool tar2sqfs_ok)
 {
     const std::string item = "kernel_mount";
     if (!config.kernel_mount)
@@ -361,6 +362,19 @@ void check_kernel_mount(CheckReport& report, const Config& config)
         return;
     }
     std::string detail = "the kernel's squashfs and /dev/loop-control are there";
+    if (!tar2sqfs_ok) {
+        detail += " (no probe image without tar2sqfs: the mount itself is not tried)";
+    } else if (std::string failure = probe_kernel_mount(config); !failure.empty()) {
+        report.problem(item,
+                       "a probe image in a trusted cache could not be kernel-mounted: " + failure +
+                           "; shared-cache images stay on squashfuse",
+                       "fix what the reason names (idmapped mounts need Linux 5.12 or later); "
+                       "slurmd's log gives the reason for each image");
+        return;
+    } else {
+        detail += "; a probe image in a trusted cache mounts (read-only loop device, "
+                  "idmapped) and reads back";
+    }
     if (config.kernel_mount_linger > 0)
         detail += "; images kept " + std::to_string(config.kernel_mount_linger) +
                   " s after their last job, " + std::to_string(kept_kernel_mounts()) +
@@ -480,7 +494,7 @@ int check_command(int argc, char** argv)
     bool tar2sqfs = check_program(report, "tar2sqfs", config.tar2sqfs, "squashfs-tools-ng");
     check_zstd(report, config, tar2sqfs, squashfuse, userns && fuse);
     check_caches(report, config);
-    check_kernel_mount(report, config);
+    check_kernel_mount(report, config, tar2sqfs);
     if (report.failures() == 0)
         std::printf("cocoon check: this node is ready for cocoon\n");
     else

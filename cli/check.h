@@ -64,6 +64,11 @@ std::string check_plugstack(CheckReport& report);
 void check_zstd(CheckReport& report, const Config& config, bool tar2sqfs_ok, bool squashfuse_ok,
                 bool kernel_ok);
 
+// As root, with `config`'s tar2sqfs: the probe image in a trusted-cache layout, mounted by
+// the plugin's own mount_trusted_squashfs (its checks, a read-only loop device, an idmap
+// through a user namespace) and read back. "" when that works, else why not.
+std::string probe_kernel_mount(const Config& config);
+
 // Starts a container for `spec` as the calling user, as `cocoon run` does.
 Holder start_container(const ContainerSpec& spec, const Config& config);
 

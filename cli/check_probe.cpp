@@ -2,6 +2,8 @@
 // import, and a container on it, built as a job's is (the holder program, a user namespace,
 // squashfuse on /dev/fuse), reads a compressed file back in a process that joined it.
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "cocoon/child_process.h"
 #include "cocoon/container.h"
 #include "cocoon/error.h"
+#include "cocoon/kernel_mount.h"
 #include "common.h"
 
 namespace cocoon::cli {
@@ -76,11 +79,11 @@ std::string tar_header(const std::string& name, char type, size_t size, unsigned
 
 // A tar stream of /etc/cocoon-check, with text that compresses (so its block is stored
 // compressed in the squashfs).
+std::string probe_content();
+
 std::string probe_tar()
 {
-    std::string content;
-    for (int i = 0; i < 64; ++i)
-        content += probe_text;
+    std::string content = probe_content();
     std::string tar = tar_header("etc/", '5', 0, 0755);
     tar += tar_header("etc/cocoon-check", '0', content.size(), 0644);
     tar += content + std::string((512 - content.size() % 512) % 512, '\0');
@@ -178,10 +181,7 @@ void check_squashfuse_zstd(CheckReport& report, Config config, const std::string
     try {
         spec.image = parse_image_reference(image, "/", config.default_registry);
         Holder holder = start_container(spec, config);
-        std::string content;
-        for (int i = 0; i < 64; ++i)
-            content += probe_text;
-        failure = read_in_container(holder, "/etc/cocoon-check", content);
+        failure = read_in_container(holder, "/etc/cocoon-check", probe_content());
         holder.stop();
     } catch (const std::exception& e) {
         failure = e.what();
@@ -195,7 +195,103 @@ void check_squashfuse_zstd(CheckReport& report, Config config, const std::string
                        "check the items above");
 }
 
+// The probe file's contents.
+std::string probe_content()
+{
+    std::string content;
+    for (int i = 0; i < 64; ++i)
+        content += probe_text;
+    return content;
+}
+
+// A child in a user namespace of its own (root mapped to root) until this goes: what the
+// plugin's idmapped mount maps the image's owners through.
+class UsernsChild {
+public:
+    UsernsChild()
+    {
+        int ready[2], release[2];
+        if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(release, O_CLOEXEC) != 0)
+            throw_errno("pipe");
+        UniqueFd ready_read(ready[0]), ready_write(ready[1]);
+        UniqueFd release_read(release[0]);
+        release_ = UniqueFd(release[1]);
+        pid_ = fork();
+        if (pid_ < 0)
+            throw_errno("fork");
+        if (pid_ == 0) {
+            release_.reset(); // the parent's end: its close is what this child waits for
+            char byte = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+            (void)!write(ready_write.get(), &byte, 1);
+            (void)!read(release_read.get(), &byte, 1);
+            _exit(0);
+        }
+        ready_write.reset();
+        char byte = 'n';
+        if (read(ready_read.get(), &byte, 1) != 1 || byte != 'y')
+            fail("cannot create a user namespace");
+        std::string proc = "/proc/" + std::to_string(pid_);
+        std::ofstream(proc + "/uid_map") << "0 0 1";
+        std::ofstream(proc + "/setgroups") << "deny";
+        std::ofstream(proc + "/gid_map") << "0 0 1";
+        userns_ = UniqueFd(open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!userns_.valid())
+            throw_errno("cannot open the probe's user namespace");
+    }
+    UsernsChild(const UsernsChild&) = delete;
+    UsernsChild& operator=(const UsernsChild&) = delete;
+    ~UsernsChild()
+    {
+        release_.reset();
+        if (pid_ > 0)
+            waitpid(pid_, nullptr, 0);
+    }
+    int userns() const { return userns_.get(); }
+
+private:
+    pid_t pid_ = -1;
+    UniqueFd release_;
+    UniqueFd userns_;
+};
+
 } // namespace
+
+std::string probe_kernel_mount(const Config& config)
+{
+    try {
+        TempDir dir; // root's, 0700, in /tmp (root's, sticky): as a trusted cache may lie
+        std::string cache = dir.path + "/cache";
+        const std::string hex(64, '0');
+        if (mkdir(cache.c_str(), 0755) != 0 || mkdir((cache + "/images").c_str(), 0755) != 0)
+            throw_errno("cannot create the probe's cache");
+        std::string tar = dir.path + "/probe.tar";
+        std::ofstream(tar, std::ios::binary) << probe_tar();
+        ProgramResult written =
+            run_program({config.tar2sqfs, "--quiet", "--no-skip", "--compressor", "zstd",
+                         "--comp-extra", "level=3", cache + "/images/" + hex + ".sqsh"},
+                        tar);
+        if (written.status != 0)
+            fail("{} could not write the probe image: {}", config.tar2sqfs, trim(written.output));
+        Config trusted = config;
+        trusted.kernel_mount = true;
+        trusted.kernel_mount_linger = 0;
+        trusted.shared_caches = {cache};
+        UsernsChild child;
+        UniqueFd mount = mount_trusted_squashfs(trusted, {0, hex}, child.userns());
+        UniqueFd file(openat(mount.get(), "etc/cocoon-check", O_RDONLY | O_CLOEXEC));
+        if (!file.valid())
+            throw_errno("cannot open the probe file through the kernel mount");
+        std::string text;
+        char buffer[4096];
+        for (ssize_t n; (n = read(file.get(), buffer, sizeof(buffer))) > 0;)
+            text.append(buffer, static_cast<size_t>(n));
+        if (text != probe_content())
+            fail("the probe file reads back different bytes through the kernel mount");
+        return ""; // the loop device goes with the mount (autoclear)
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
 
 Holder start_container(const ContainerSpec& spec, const Config& config)
 {

@@ -119,6 +119,23 @@ assert_fix squashfuse "apt install squashfuse, or set cocoon.yaml key squashfuse
 assert_item skip "squashfuse zstd" "needs squashfuse"
 assert_item ok tar2sqfs ""
 
+# --- kernel_mount with a probe image the kernel must refuse ---
+# A tar2sqfs that lists zstd but writes no squashfs: the probe's file fails the plugin's
+# own check (a squashfs file's magic), which is reported with its reason; nothing stays.
+if grep -q '^kernel_mount: true' "$COCOON_YAML"; then
+    printf '%s\n' '#!/bin/sh' '[ "$1" = --help ] && exec /usr/bin/tar2sqfs --help' \
+        'for last; do :; done' 'printf "not an image" > "$last"' > "$work/tar2sqfs"
+    chmod 0755 "$work/tar2sqfs"
+    config=$(config_with "/^tar2sqfs:/d; \$ a tar2sqfs: $work/tar2sqfs")
+    check -c "$config"
+    assert_eq 1 "$RC" "exit status of cocoon check with a probe image that is no squashfs"
+    assert_item FAIL kernel_mount "could not be kernel-mounted"
+    assert_item FAIL kernel_mount "is not a squashfs file"
+    assert_fix kernel_mount "slurmd's log gives the reason for each image"
+    [[ -z "$(compgen -G '/tmp/cocoon-check.*')" ]] ||
+        fail "cocoon check left $(compgen -G '/tmp/cocoon-check.*')"
+fi
+
 # --- a plugstack.conf that does not load the plugin ---
 : > "$work/plugstack.conf"
 sed "s|^PlugStackConfig=.*|PlugStackConfig=$work/plugstack.conf|" "$SLURM_CONF" > "$work/slurm.conf"

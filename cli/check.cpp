@@ -7,7 +7,6 @@
 // and the check cannot drift from what the plugin enforces. Exit status: 0 when every item
 // is ok, 1 otherwise, 2 for a usage error. The plugstack item is in check_slurm.cpp, the
 // zstd probes in check_probe.cpp.
-#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -25,7 +24,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -35,6 +33,7 @@
 #include "cocoon/child_process.h"
 #include "cocoon/container.h"
 #include "cocoon/error.h"
+#include "cocoon/kernel_mount.h"
 #include "cocoon/trust.h"
 #include "cocoon_build_config.h"
 #include "common.h"
@@ -309,25 +308,6 @@ void check_caches(CheckReport& report, const Config& config)
 }
 // --- kernel mounts ----------------------------------------------------------------------
 
-// The images the node keeps mounted (kernel_mount_linger): the entries of the runtime
-// directory's kernel-mounts/ named by a digest's 64 hex digits.
-int kept_kernel_mounts()
-{
-    UniqueFd dir(open(COCOON_RUNTIME_DIR "/kernel-mounts", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    std::unique_ptr<DIR, int (*)(DIR*)> listing(dir.valid() ? fdopendir(dir.release()) : nullptr,
-                                                closedir);
-    int kept = 0;
-    while (listing) {
-        struct dirent* entry = readdir(listing.get());
-        if (!entry)
-            break;
-        std::string name = entry->d_name;
-        kept +=
-            name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
-    }
-    return kept;
-}
-
 // With kernel_mount: what the plugin needs from the kernel, asked the way it asks (a
 // squashfs filesystem context, the loop control device), then the whole mount of a probe
 // image by the plugin's own code; without it every image of the shared caches stays on
@@ -377,7 +357,8 @@ void check_kernel_mount(CheckReport& report, const Config& config, bool tar2sqfs
     }
     if (config.kernel_mount_linger > 0)
         detail += "; images kept " + std::to_string(config.kernel_mount_linger) +
-                  " s after their last job, " + std::to_string(kept_kernel_mounts()) +
+                  " s after their last job, " +
+                  std::to_string(count_kept_kernel_mounts(COCOON_RUNTIME_DIR)) +
                   " kept now in " COCOON_RUNTIME_DIR "/kernel-mounts";
     report.ok(item, detail);
 }

@@ -177,20 +177,24 @@ TEST(Config, TransferTimeouts)
     }
 }
 
-TEST(Config, WarmMountLinger)
+// The two linger durations: warm mounts of a job, kernel mounts kept on the node.
+TEST(Config, MountLingers)
 {
-    EXPECT_EQ(cocoon::default_config().warm_mount_linger, 0u);
-    EXPECT_EQ(parse_config("warm_mount_linger: 0\n", "t").warm_mount_linger, 0u);
-    EXPECT_EQ(parse_config("warm_mount_linger: 30s\n", "t").warm_mount_linger, 30u);
-    EXPECT_EQ(parse_config("warm_mount_linger: 2m\n", "t").warm_mount_linger, 120u);
-    // What the holder receives is read back the same.
-    auto config = parse_config("warm_mount_linger: 45\n", "t");
-    EXPECT_EQ(parse_config(cocoon::format_config(config), "t").warm_mount_linger, 45u);
-    for (std::string text :
-         {"warm_mount_linger: -1\n", "warm_mount_linger: soon\n", "warm_mount_linger: 1.5m\n"}) {
-        std::string error = config_error(text);
-        EXPECT_NE(error.find("warm_mount_linger: "), std::string::npos) << text << error;
-        EXPECT_NE(error.find("is not a duration"), std::string::npos) << text << error;
+    for (auto [key, field] :
+         {std::pair{std::string("warm_mount_linger"), &Config::warm_mount_linger},
+          std::pair{std::string("kernel_mount_linger"), &Config::kernel_mount_linger}}) {
+        EXPECT_EQ(cocoon::default_config().*field, 0u) << key;
+        EXPECT_EQ(parse_config(key + ": 0\n", "t").*field, 0u) << key;
+        EXPECT_EQ(parse_config(key + ": 30s\n", "t").*field, 30u) << key;
+        EXPECT_EQ(parse_config(key + ": 2m\n", "t").*field, 120u) << key;
+        // What the holder receives is read back the same.
+        auto config = parse_config(key + ": 45\n", "t");
+        EXPECT_EQ(parse_config(cocoon::format_config(config), "t").*field, 45u) << key;
+        for (std::string value : {"-1", "soon", "1.5m"}) {
+            std::string error = config_error(key + ": " + value + "\n");
+            EXPECT_NE(error.find(key + ": "), std::string::npos) << value << error;
+            EXPECT_NE(error.find("is not a duration"), std::string::npos) << value << error;
+        }
     }
 }
 

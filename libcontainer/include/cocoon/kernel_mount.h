@@ -58,4 +58,7 @@ void note_kept_kernel_mount_use(const std::string& runtime_dir, const std::strin
 // Where nothing is kept this costs one failed open.
 int release_kept_kernel_mounts(const std::string& runtime_dir, uint64_t linger, time_t now);
 
+// How many images the node keeps mounted now (`cocoon check`, as root).
+int count_kept_kernel_mounts(const std::string& runtime_dir);
+
 } // namespace cocoon

@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "cocoon/error.h"
@@ -20,16 +21,16 @@
 
 namespace cocoon {
 
+bool is_image_hex(const std::string& hex)
+{
+    return hex.size() == 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 namespace {
 
 constexpr const char* kept_dir_name = "kernel-mounts";
 constexpr const char* lock_name = "kernel-mounts.lock";
 constexpr const char* used_suffix = ".used";
-
-bool is_image_name(const std::string& name)
-{
-    return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
 
 // The runtime directory, root's and closed to everyone else (created with `create`); an
 // invalid descriptor when it does not exist and may not be created.
@@ -108,9 +109,7 @@ UniqueFd open_kept_dir(int runtime_dir, bool create)
 // its record of use.
 void release(int dir, const std::string& name)
 {
-    std::string path = sys::fd_path(dir, name);
-    for (int i = 0; i < 8 && umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0; ++i) {
-    }
+    umount2(sys::fd_path(dir, name).c_str(), MNT_DETACH | UMOUNT_NOFOLLOW); // EINVAL: none
     unlinkat(dir, name.c_str(), AT_REMOVEDIR);
     unlinkat(dir, (name + used_suffix).c_str(), 0);
 }
@@ -128,11 +127,11 @@ std::pair<int, int> release_expired(int dir, uint64_t linger, time_t now, const 
         if (name.ends_with(used_suffix)) {
             std::string image = name.substr(0, name.size() - std::string(used_suffix).size());
             struct stat st {};
-            if (is_image_name(image) && fstatat(dir, image.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+            if (is_image_hex(image) && fstatat(dir, image.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
                 unlinkat(dir, name.c_str(), 0); // the record of a mount released by hand
             continue;
         }
-        if (!is_image_name(name))
+        if (!is_image_hex(name))
             continue;
         if (name == keep) {
             ++remaining;
@@ -166,7 +165,7 @@ void note_use(int dir, const std::string& hex)
 void keep_kernel_mount(const std::string& runtime_dir, const std::string& hex, dev_t device,
                        uint64_t linger, const std::function<UniqueFd()>& mount_again)
 {
-    if (!is_image_name(hex))
+    if (!is_image_hex(hex))
         fail("'{}' does not name an image", hex);
     UniqueFd runtime = open_runtime_dir(runtime_dir, true);
     UniqueFd lock = lock_kept_mounts(runtime.get());
@@ -197,7 +196,7 @@ void keep_kernel_mount(const std::string& runtime_dir, const std::string& hex, d
 
 void note_kept_kernel_mount_use(const std::string& runtime_dir, const std::string& hex)
 {
-    if (!is_image_name(hex))
+    if (!is_image_hex(hex))
         return;
     UniqueFd runtime = open_runtime_dir(runtime_dir, false);
     if (!runtime.valid() || !mount_root_device(runtime.get(), kept_dir_name))
@@ -226,6 +225,20 @@ int release_kept_kernel_mounts(const std::string& runtime_dir, uint64_t linger, 
         unlinkat(runtime.get(), kept_dir_name, AT_REMOVEDIR);
     }
     return released;
+}
+
+int count_kept_kernel_mounts(const std::string& runtime_dir)
+{
+    UniqueFd runtime = open_runtime_dir(runtime_dir, false);
+    if (!runtime.valid() || !mount_root_device(runtime.get(), kept_dir_name))
+        return 0;
+    UniqueFd dir = open_kept_dir(runtime.get(), false);
+    auto names = dir.valid() ? sys::directory_entries(dir.get()) : std::nullopt;
+    if (!names)
+        return 0;
+    return static_cast<int>(std::count_if(names->begin(), names->end(), [&dir](const auto& name) {
+        return is_image_hex(name) && mount_root_device(dir.get(), name);
+    }));
 }
 
 } // namespace cocoon

@@ -42,7 +42,10 @@ namespace cocoon {
 void keep_kernel_mount(const std::string& runtime_dir, const std::string& hex, dev_t device,
                        uint64_t linger, const std::function<UniqueFd()>& mount_again);
 
-// note_kept_kernel_mount_use and release_kept_kernel_mounts, for the plugin, are in
-// cocoon/kernel_mount.h.
+// Whether `hex` names an image here: the 64 lowercase hex digits of its manifest digest.
+bool is_image_hex(const std::string& hex);
+
+// note_kept_kernel_mount_use, release_kept_kernel_mounts and count_kept_kernel_mounts, for
+// the plugin and `cocoon check`, are in cocoon/kernel_mount.h.
 
 } // namespace cocoon

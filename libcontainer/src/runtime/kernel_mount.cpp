@@ -35,11 +35,6 @@ namespace {
 // Another process may take the free loop device between the question and our claim.
 constexpr int loop_attempts = 16;
 
-bool is_hex_digest(const std::string& hex)
-{
-    return hex.size() == 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
 // Binds a free loop device to `file`, read-only, detached automatically when its last user
 // (the filesystem) goes. Returns the open loop device and its path.
 std::pair<UniqueFd, std::string> attach_loop(int file)
@@ -162,7 +157,7 @@ TrustedImageRequest parse_trusted_image_request(const std::string& text)
         fail("malformed kernel mount request");
     request.cache = std::stoul(index);
     request.hex = text.substr(space + 1);
-    if (!is_hex_digest(request.hex))
+    if (!is_image_hex(request.hex))
         fail("malformed kernel mount request");
     return request;
 }
@@ -172,7 +167,7 @@ UniqueFd mount_trusted_squashfs(const Config& config, const TrustedImageRequest&
 {
     if (!config.kernel_mount)
         fail("kernel_mount is off in cocoon.yaml");
-    if (request.cache >= config.shared_caches.size() || !is_hex_digest(request.hex))
+    if (request.cache >= config.shared_caches.size() || !is_image_hex(request.hex))
         fail("the image is not in a shared cache of cocoon.yaml");
     const std::string& cache = config.shared_caches[request.cache];
     try {

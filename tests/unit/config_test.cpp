@@ -12,14 +12,24 @@
 #include "cocoon/config.h"
 #include "cocoon/error.h"
 #include "cocoon_build_config.h"
+#include "config/config_wire.h"
 #include "temp_dir.h"
 
 using cocoon::Config;
 using cocoon::config_keys;
 using cocoon::default_config;
 using cocoon::Error;
-using cocoon::format_config;
 using cocoon::parse_config;
+
+namespace {
+
+// The configuration as the holder program receives it.
+Config through_wire(const Config& config)
+{
+    return cocoon::config_from_json(cocoon::config_to_json(config));
+}
+
+} // namespace
 
 TEST(Config, EmptyFileGivesDefaults)
 {
@@ -189,7 +199,7 @@ TEST(Config, MountLingers)
         EXPECT_EQ(parse_config(key + ": 2m\n", "t").*field, 120u) << key;
         // What the holder receives is read back the same.
         auto config = parse_config(key + ": 45\n", "t");
-        EXPECT_EQ(parse_config(cocoon::format_config(config), "t").*field, 45u) << key;
+        EXPECT_EQ(through_wire(config).*field, 45u) << key;
         for (std::string value : {"-1", "soon", "1.5m"}) {
             std::string error = config_error(key + ": " + value + "\n");
             EXPECT_NE(error.find(key + ": "), std::string::npos) << value << error;
@@ -204,7 +214,7 @@ TEST(Config, WarmMountAcrossJobs)
     auto config = parse_config("warm_mount_across_jobs: true\n", "t");
     EXPECT_TRUE(config.warm_mount_across_jobs);
     // What the holder receives is read back the same.
-    EXPECT_TRUE(parse_config(cocoon::format_config(config), "t").warm_mount_across_jobs);
+    EXPECT_TRUE(through_wire(config).warm_mount_across_jobs);
     // Like every boolean key, a wrong value is named with the key and the type it takes.
     std::string error = config_error("warm_mount_across_jobs: sometimes\n");
     EXPECT_NE(error.find("warm_mount_across_jobs: 'sometimes' is not a boolean"), std::string::npos)
@@ -217,7 +227,7 @@ TEST(Config, TagCheckInterval)
     EXPECT_EQ(parse_config("tag_check_interval: 0\n", "t").tag_check_interval, 0u);
     EXPECT_EQ(parse_config("tag_check_interval: 10m\n", "t").tag_check_interval, 600u);
     auto config = parse_config("tag_check_interval: 1h\n", "t");
-    EXPECT_EQ(parse_config(cocoon::format_config(config), "t").tag_check_interval, 3600u);
+    EXPECT_EQ(through_wire(config).tag_check_interval, 3600u);
     std::string error = config_error("tag_check_interval: daily\n");
     EXPECT_NE(error.find("tag_check_interval: 'daily' is not a duration"), std::string::npos)
         << error;
@@ -283,7 +293,7 @@ TEST(Config, OnlyARootOwnedFileWritableByRootIsTrusted)
     EXPECT_NE(message(link).find("is a symbolic link"), std::string::npos) << message(link);
 }
 
-TEST(Config, FormattedConfigReadsBackToTheSameValues)
+TEST(Config, TheHolderReceivesTheSameValues)
 {
     Config config = parse_config(R"(
 squashfuse: /opt/sqfs/bin/squashfuse_ll
@@ -301,9 +311,8 @@ registries:
   docker.io: {mirrors: []}
 )",
                                  "test");
-    std::string text = format_config(config);
-    Config back = parse_config(text, "formatted");
-    EXPECT_EQ(format_config(back), text);
+    Config back = through_wire(config);
+    EXPECT_TRUE(back == config);
     EXPECT_EQ(back.squashfuse, "/opt/sqfs/bin/squashfuse_ll");
     EXPECT_FALSE(back.mount_home);
     EXPECT_FALSE(back.mount_workdir);
@@ -319,18 +328,85 @@ registries:
               (std::vector<std::string>{"m1.example.org", "m2:443"}));
 }
 
-TEST(Config, FormattedConfigHasEveryKey)
+TEST(Config, TheWireHasEveryKey)
 {
-    // A key added to the parser but not to format_config would be lost on the way to the
+    // A key added to the parser but not to the wire would be lost on the way to the
     // holder program: this keeps the two lists together.
-    YAML::Node formatted = YAML::Load(format_config(default_config()));
+    auto wire = cocoon::config_to_json(default_config());
     std::vector<std::string> written;
-    for (const auto& entry : formatted)
-        written.push_back(entry.first.as<std::string>());
+    for (const auto& entry : wire.items())
+        written.push_back(entry.key());
     std::sort(written.begin(), written.end());
     auto keys = config_keys();
     std::sort(keys.begin(), keys.end());
     EXPECT_EQ(written, keys);
+}
+
+// A configuration that sets every key, and every field of a module, to something other than
+// its default comes out of the wire as it went in: a field the wire leaves out would come
+// back with its default.
+TEST(Config, TheWireCarriesEveryField)
+{
+    Config config = parse_config(R"(
+squashfuse: /opt/bin/squashfuse
+mount_home: false
+mount_workdir: false
+host_files: [/etc/hosts]
+writable_root: false
+writable_size: 5M
+tar2sqfs: /opt/bin/tar2sqfs
+default_registry: registry.example.org
+cache_dir: /scratch/{user}/cocoon
+cache_max_size: 20G
+shared_caches: [/shared/a]
+shared_cache_owner: images
+kernel_mount: true
+kernel_mount_linger: 10m
+warm_mount_linger: 30s
+warm_mount_across_jobs: true
+tag_check_interval: 1h
+srun_resolves_tags: false
+image_max_size: 1G
+image_max_entries: 1000
+image_max_path_length: 512
+transfer_timeout: 2m
+transfer_stall_timeout: 20s
+transfer_retries: 5
+registries: {"r.example.org:5000": {insecure: true, mirrors: [m.example.org]}}
+seccomp: {enabled: false, deny: [ptrace], allow: [bpf]}
+modules:
+  every:
+    when: gpus
+    optional: true
+    device_root: /fake
+    devices: ["/dev/nvidia{gpu}"]
+    binds: [{source: /opt/a, destination: /a, flags: [rw, optional]}]
+    libraries: [libcuda.so.1]
+    library_dirs: [/opt/lib]
+    executables: [/opt/bin/tool]
+    plugins: ["/opt/plugins/*.so"]
+    files: [{destination: /etc/x.conf, content: "x\n"}]
+    environment: {set: {A: "1"}, prepend: {PATH: /opt/bin}, pass: [B]}
+    renumber_gpus: [CUDA_VISIBLE_DEVICES]
+    abi_check: {policy: strict, replace: {libmpi.so.12: libmpich.so.12}}
+    driver_version: {file: /proc/driver/x, pattern: 'v([0-9.]+)', libraries: [libcuda.so.1]}
+)",
+                                 "test");
+    auto written = cocoon::config_to_json(config);
+    auto defaults = cocoon::config_to_json(default_config());
+    for (const auto& entry : defaults.items())
+        EXPECT_NE(written.at(entry.key()), entry.value()) << entry.key() << " is its default";
+    Config plain_module;
+    plain_module.modules["every"] = {};
+    auto module_defaults = cocoon::config_to_json(plain_module).at("modules").at("every");
+    for (const auto& entry : module_defaults.items())
+        EXPECT_NE(written.at("modules").at("every").at(entry.key()), entry.value())
+            << "modules: " << entry.key() << " is its default";
+
+    EXPECT_TRUE(through_wire(config) == config);
+    // Exact: a field missing on the wire is an error, not a default.
+    written.erase("kernel_mount");
+    EXPECT_THROW(cocoon::config_from_json(written), nlohmann::json::exception);
 }
 
 // Every key the parser knows is documented where admins look: docs/configuration.md's table,
@@ -366,10 +442,16 @@ std::string source_file(const std::string& relative)
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// The configuration as the holder receives it: two configs are equal when this is.
+// The configuration as the holder receives it, as text: two configs are equal when this
+// is, and a difference shows as one.
+std::string wire_text(const Config& config)
+{
+    return cocoon::config_to_json(config).dump(1);
+}
+
 std::string with_only(const std::string& yaml)
 {
-    return cocoon::format_config(parse_config(yaml, "test"));
+    return wire_text(parse_config(yaml, "test"));
 }
 
 bool is_mapping(const cocoon::ConfigKey& key)
@@ -382,7 +464,7 @@ bool is_mapping(const cocoon::ConfigKey& key)
 // The table's default of each key is what the parser really does without the key.
 TEST(Config, TheKeyTableStatesTheParsersDefaults)
 {
-    std::string defaults = cocoon::format_config(cocoon::default_config());
+    std::string defaults = wire_text(cocoon::default_config());
     for (const auto& key : cocoon::config_key_table()) {
         // A value that starts with { but is no mapping ({home}/...) is quoted in YAML.
         bool quote = key.default_value.starts_with('{') && !is_mapping(key);
@@ -396,7 +478,7 @@ TEST(Config, TheKeyTableStatesTheParsersDefaults)
 TEST(Config, TheExampleFileWritesTheDefaults)
 {
     YAML::Node example = YAML::Load(source_file("etc/cocoon.yaml"));
-    std::string defaults = cocoon::format_config(cocoon::default_config());
+    std::string defaults = wire_text(cocoon::default_config());
     for (const auto& key : cocoon::config_key_table()) {
         if (key.name == "modules")
             continue;

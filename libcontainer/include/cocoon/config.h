@@ -11,6 +11,31 @@
 
 namespace cocoon {
 
+// Module::AbiCheck and Config::Registry are defined outside their structs: clang takes a
+// nested struct with member initializers for one without a default constructor while the
+// enclosing struct is being defined, and keeps that answer (nlohmann::json's get<> asks).
+
+// A module's host libraries that replace the image's own copies of an ABI-stable family
+// (MPICH's libmpi.so.12): each image soname is served by a host library bound under that
+// name in /.cocoon/lib, once the image's copy passed the check `policy` names.
+struct ModuleAbiCheck {
+    enum class Policy {
+        Major, // the same soname major version (the MPICH ABI promise)
+        Full, // and the host's library version at least the image's
+        Strict, // the very same library version and release
+    };
+    Policy policy = Policy::Major;
+    std::map<std::string, std::string> replace; // image soname -> host soname
+    bool operator==(const ModuleAbiCheck&) const = default;
+};
+
+// A registry's settings (Config::registries).
+struct RegistrySettings {
+    bool insecure = false; // plain HTTP allowed
+    std::vector<std::string> mirrors; // tried first, in order (host[:port])
+    bool operator==(const RegistrySettings&) const = default;
+};
+
 // A module: what a container receives from the host when the module applies (devices,
 // bind mounts, host libraries and programs, files, environment). Pure data from
 // cocoon.yaml; src/modules/ resolves it against the host and turns it into plan
@@ -31,6 +56,7 @@ struct Module {
         std::string destination; // path inside; empty: the same as source
         bool read_only = true;
         bool optional = false;
+        bool operator==(const Bind&) const = default;
     };
     std::vector<Bind> binds;
     // Host libraries by soname, placed in /.cocoon/lib with their dependencies (the C
@@ -47,6 +73,7 @@ struct Module {
     struct File {
         std::string destination;
         std::string content;
+        bool operator==(const File&) const = default;
     };
     std::vector<File> files;
     // Environment of the tasks: set, prepend (with ':'), or keep the job's value.
@@ -56,18 +83,8 @@ struct Module {
     // Variables of the job that list GPUs by index (CUDA_VISIBLE_DEVICES): inside, an index
     // becomes the number the container sees, which has the job's GPUs' devices only.
     std::vector<std::string> renumber_gpus;
-    // Host libraries that replace the image's own copies of an ABI-stable family (MPICH's
-    // libmpi.so.12): each image soname is served by a host library bound under that name
-    // in /.cocoon/lib, once the image's copy passed the check `policy` names.
-    struct AbiCheck {
-        enum class Policy {
-            Major, // the same soname major version (the MPICH ABI promise)
-            Full, // and the host's library version at least the image's
-            Strict, // the very same library version and release
-        };
-        Policy policy = Policy::Major;
-        std::map<std::string, std::string> replace; // image soname -> host soname
-    };
+    // Host libraries that replace the image's own copies of an ABI-stable family.
+    using AbiCheck = ModuleAbiCheck;
     std::optional<AbiCheck> abi_check;
     // The version of the loaded kernel driver, which the driver's user-space libraries
     // must have: `pattern` (ECMAScript; group 1 is the version) is searched in `file`, and
@@ -77,8 +94,11 @@ struct Module {
         std::string file;
         std::string pattern;
         std::vector<std::string> libraries;
+        bool operator==(const DriverVersion&) const = default;
     };
     std::optional<DriverVersion> driver_version;
+
+    bool operator==(const Module&) const = default;
 };
 
 struct Config {
@@ -156,10 +176,7 @@ struct Config {
     // registry's Retry-After).
     uint64_t transfer_retries = 3;
 
-    struct Registry {
-        bool insecure = false; // plain HTTP allowed
-        std::vector<std::string> mirrors; // tried first, in order (host[:port])
-    };
+    using Registry = RegistrySettings;
     // Per-registry settings, keyed by host[:port] as written in image names.
     std::map<std::string, Registry> registries;
 
@@ -168,11 +185,14 @@ struct Config {
         bool enabled = true;
         std::vector<std::string> deny; // system calls denied (EPERM) on top of the default
         std::vector<std::string> allow; // names taken out of the default deny list
+        bool operator==(const Seccomp&) const = default;
     };
     Seccomp seccomp;
 
     // Node passthrough described as data (keyed by module name).
     std::map<std::string, Module> modules;
+
+    bool operator==(const Config&) const = default;
 };
 
 // The built-in defaults, used when no file is given.
@@ -191,10 +211,7 @@ Config load_trusted_config(const std::string& path);
 // Same, from YAML text (for tests and for error messages that name `origin`).
 Config parse_config(const std::string& text, const std::string& origin);
 
-// The configuration as YAML that parse_config reads back to the same values: how the
-// plugin hands its configuration to the holder program. Every key of config_keys() is
-// written (a unit test holds the two together).
-std::string format_config(const Config& config);
+// cocoon.yaml's top-level keys (each a field of Config of the same name).
 std::vector<std::string> config_keys();
 
 // cocoon.yaml's top-level keys as the documentation describes them: the type's name as

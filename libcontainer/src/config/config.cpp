@@ -385,73 +385,6 @@ Module parse_module(const YAML::Node& node, const std::string& name)
     return module;
 }
 
-std::string when_name(Module::When when)
-{
-    for (const auto& [name, value] : when_names)
-        if (value == when)
-            return name;
-    return "requested";
-}
-
-void emit_module(YAML::Emitter& out, const Module& module)
-{
-    out << YAML::BeginMap;
-    out << YAML::Key << "when" << YAML::Value << when_name(module.when);
-    out << YAML::Key << "optional" << YAML::Value << module.optional;
-    if (!module.device_root.empty())
-        out << YAML::Key << "device_root" << YAML::Value << module.device_root;
-    out << YAML::Key << "devices" << YAML::Value << YAML::Flow << module.devices;
-    out << YAML::Key << "binds" << YAML::Value << YAML::BeginSeq;
-    for (const auto& bind : module.binds) {
-        std::vector<std::string> flags = {bind.read_only ? "ro" : "rw"};
-        if (bind.optional)
-            flags.emplace_back("optional");
-        out << YAML::BeginMap << YAML::Key << "source" << YAML::Value << bind.source;
-        if (!bind.destination.empty())
-            out << YAML::Key << "destination" << YAML::Value << bind.destination;
-        out << YAML::Key << "flags" << YAML::Value << YAML::Flow << flags << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-    out << YAML::Key << "libraries" << YAML::Value << YAML::Flow << module.libraries;
-    out << YAML::Key << "library_dirs" << YAML::Value << YAML::Flow << module.library_dirs;
-    out << YAML::Key << "executables" << YAML::Value << YAML::Flow << module.executables;
-    out << YAML::Key << "plugins" << YAML::Value << YAML::Flow << module.plugins;
-    out << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
-    for (const auto& file : module.files)
-        out << YAML::BeginMap << YAML::Key << "destination" << YAML::Value << file.destination
-            << YAML::Key << "content" << YAML::Value << YAML::Literal << file.content
-            << YAML::EndMap;
-    out << YAML::EndSeq;
-    out << YAML::Key << "environment" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "set" << YAML::Value << YAML::BeginMap;
-    for (const auto& [name, value] : module.set_environment)
-        out << YAML::Key << name << YAML::Value << value;
-    out << YAML::EndMap;
-    out << YAML::Key << "prepend" << YAML::Value << YAML::BeginMap;
-    for (const auto& [name, value] : module.prepend_environment)
-        out << YAML::Key << name << YAML::Value << value;
-    out << YAML::EndMap;
-    out << YAML::Key << "pass" << YAML::Value << YAML::Flow << module.pass_environment;
-    out << YAML::EndMap;
-    out << YAML::Key << "renumber_gpus" << YAML::Value << YAML::Flow << module.renumber_gpus;
-    if (module.abi_check) {
-        out << YAML::Key << "abi_check" << YAML::Value << YAML::BeginMap;
-        out << YAML::Key << "policy" << YAML::Value << abi_policy_name(module.abi_check->policy);
-        out << YAML::Key << "replace" << YAML::Value << YAML::BeginMap;
-        for (const auto& [image, host] : module.abi_check->replace)
-            out << YAML::Key << image << YAML::Value << host;
-        out << YAML::EndMap << YAML::EndMap;
-    }
-    if (module.driver_version) {
-        out << YAML::Key << "driver_version" << YAML::Value << YAML::BeginMap;
-        out << YAML::Key << "file" << YAML::Value << module.driver_version->file;
-        out << YAML::Key << "pattern" << YAML::Value << module.driver_version->pattern;
-        out << YAML::Key << "libraries" << YAML::Value << YAML::Flow
-            << module.driver_version->libraries << YAML::EndMap;
-    }
-    out << YAML::EndMap;
-}
-
 // The one table of cocoon.yaml's top-level keys: name, type and default as the
 // documentation writes them, and how a value is read. Adding a key means adding a row
 // here (and the field in Config); etc/cocoon.yaml, cocoon.yaml(5) and
@@ -652,65 +585,6 @@ std::vector<ConfigKey> config_key_table()
     for (const auto& row : key_rows)
         table.push_back({row.name, row.type, row.default_value});
     return table;
-}
-
-std::string format_config(const Config& config)
-{
-    YAML::Emitter out;
-    out << YAML::BeginMap;
-    out << YAML::Key << "squashfuse" << YAML::Value << config.squashfuse;
-    out << YAML::Key << "mount_home" << YAML::Value << config.mount_home;
-    out << YAML::Key << "mount_workdir" << YAML::Value << config.mount_workdir;
-    out << YAML::Key << "host_files" << YAML::Value << YAML::Flow << config.host_files;
-    out << YAML::Key << "tar2sqfs" << YAML::Value << config.tar2sqfs;
-    out << YAML::Key << "default_registry" << YAML::Value << config.default_registry;
-    out << YAML::Key << "cache_dir" << YAML::Value << config.cache_dir;
-    out << YAML::Key << "cache_max_size" << YAML::Value << std::to_string(config.cache_max_size);
-    out << YAML::Key << "shared_caches" << YAML::Value << YAML::Flow << config.shared_caches;
-    out << YAML::Key << "shared_cache_owner" << YAML::Value << config.shared_cache_owner;
-    out << YAML::Key << "kernel_mount" << YAML::Value << config.kernel_mount;
-    out << YAML::Key << "kernel_mount_linger" << YAML::Value
-        << std::to_string(config.kernel_mount_linger);
-    out << YAML::Key << "warm_mount_linger" << YAML::Value
-        << std::to_string(config.warm_mount_linger);
-    out << YAML::Key << "warm_mount_across_jobs" << YAML::Value << config.warm_mount_across_jobs;
-    out << YAML::Key << "tag_check_interval" << YAML::Value
-        << std::to_string(config.tag_check_interval);
-    out << YAML::Key << "srun_resolves_tags" << YAML::Value << config.srun_resolves_tags;
-    out << YAML::Key << "image_max_size" << YAML::Value << std::to_string(config.image_max_size);
-    out << YAML::Key << "image_max_entries" << YAML::Value
-        << std::to_string(config.image_max_entries);
-    out << YAML::Key << "image_max_path_length" << YAML::Value
-        << std::to_string(config.image_max_path_length);
-    out << YAML::Key << "transfer_timeout" << YAML::Value
-        << std::to_string(config.transfer_timeout);
-    out << YAML::Key << "transfer_stall_timeout" << YAML::Value
-        << std::to_string(config.transfer_stall_timeout);
-    out << YAML::Key << "transfer_retries" << YAML::Value
-        << std::to_string(config.transfer_retries);
-    out << YAML::Key << "writable_root" << YAML::Value << config.writable_root;
-    out << YAML::Key << "writable_size" << YAML::Value << std::to_string(config.writable_size);
-    out << YAML::Key << "seccomp" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "enabled" << YAML::Value << config.seccomp.enabled;
-    out << YAML::Key << "deny" << YAML::Value << YAML::Flow << config.seccomp.deny;
-    out << YAML::Key << "allow" << YAML::Value << YAML::Flow << config.seccomp.allow;
-    out << YAML::EndMap;
-    out << YAML::Key << "registries" << YAML::Value << YAML::BeginMap;
-    for (const auto& [name, registry] : config.registries) {
-        out << YAML::Key << name << YAML::Value << YAML::BeginMap;
-        out << YAML::Key << "insecure" << YAML::Value << registry.insecure;
-        out << YAML::Key << "mirrors" << YAML::Value << YAML::Flow << registry.mirrors;
-        out << YAML::EndMap;
-    }
-    out << YAML::EndMap;
-    out << YAML::Key << "modules" << YAML::Value << YAML::BeginMap;
-    for (const auto& [name, module] : config.modules) {
-        out << YAML::Key << name << YAML::Value;
-        emit_module(out, module);
-    }
-    out << YAML::EndMap;
-    out << YAML::EndMap;
-    return out.c_str();
 }
 
 Config load_trusted_config(const std::string& path)

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cocoon/error.h"
+#include "config/config_wire.h"
 
 namespace cocoon {
 
@@ -164,7 +165,7 @@ std::string encode_holder_request(const ContainerSpec& spec, const Config& confi
                     {"modules_disable_all", spec.modules.disable_all},
                     {"cocoon_plugin", spec.cocoon_plugin},
                     {"options", encode_options(spec.options)},
-                    {"config", format_config(config)}};
+                    {"config", config_to_json(config)}};
     return request.dump();
 }
 
@@ -186,7 +187,7 @@ void decode_holder_request(const std::string& text, ContainerSpec& spec, Config&
         spec.modules.disable_all = request.at("modules_disable_all");
         spec.cocoon_plugin = request.at("cocoon_plugin");
         spec.options = decode_options(request.at("options"));
-        config = parse_config(request.at("config").get<std::string>(), "the site configuration");
+        config = config_from_json(request.at("config"));
     } catch (const json::exception& e) {
         fail("the holder program received a malformed request ({})", e.what());
     }

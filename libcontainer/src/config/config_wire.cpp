@@ -1,0 +1,61 @@
+#include "config/config_wire.h"
+
+#include <optional>
+
+// An optional field travels as null or as its value.
+namespace nlohmann {
+template <typename T>
+struct adl_serializer<std::optional<T>> {
+    static void to_json(json& out, const std::optional<T>& value)
+    {
+        out = value ? json(*value) : json(nullptr);
+    }
+    static void from_json(const json& in, std::optional<T>& value)
+    {
+        value = in.is_null() ? std::nullopt : std::optional<T>(in.template get<T>());
+    }
+};
+} // namespace nlohmann
+
+namespace cocoon {
+
+// Every field of every struct of cocoon/config.h is listed here: the unit test
+// Config.TheWireCarriesEveryField compares a round trip of a configuration that sets them
+// all, so a field left out fails there.
+NLOHMANN_JSON_SERIALIZE_ENUM(Module::When, {{Module::When::Always, "always"},
+                                            {Module::When::Requested, "requested"},
+                                            {Module::When::Gpus, "gpus"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(Module::AbiCheck::Policy,
+                             {{Module::AbiCheck::Policy::Major, "major"},
+                              {Module::AbiCheck::Policy::Full, "full"},
+                              {Module::AbiCheck::Policy::Strict, "strict"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Module::Bind, source, destination, read_only, optional)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Module::File, destination, content)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Module::AbiCheck, policy, replace)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Module::DriverVersion, file, pattern, libraries)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Module, when, optional, device_root, devices, binds, libraries,
+                                   library_dirs, executables, plugins, files, set_environment,
+                                   prepend_environment, pass_environment, renumber_gpus, abi_check,
+                                   driver_version)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Config::Registry, insecure, mirrors)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Config::Seccomp, enabled, deny, allow)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Config, squashfuse, mount_home, mount_workdir, host_files,
+                                   writable_root, writable_size, default_registry, cache_dir,
+                                   cache_max_size, shared_caches, shared_cache_owner, kernel_mount,
+                                   kernel_mount_linger, warm_mount_linger, warm_mount_across_jobs,
+                                   tag_check_interval, srun_resolves_tags, tar2sqfs, image_max_size,
+                                   image_max_entries, image_max_path_length, transfer_timeout,
+                                   transfer_stall_timeout, transfer_retries, registries, seccomp,
+                                   modules)
+
+nlohmann::json config_to_json(const Config& config)
+{
+    return config;
+}
+
+Config config_from_json(const nlohmann::json& json)
+{
+    return json.get<Config>();
+}
+
+} // namespace cocoon

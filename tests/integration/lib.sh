@@ -213,6 +213,35 @@ wait_idle() {
     fail "cluster not idle after 30 s (jobs: ${jobs:-none}; node: ${state:-no answer})"
 }
 
+# Restarts the first node's slurmd as an admin's `systemctl restart slurmd` would: stopped
+# with SIGTERM, started again with the command line and environment it had; waits until
+# the node is idle again. Call it with no job running.
+restart_slurmd() {
+    local pid_file pid i
+    pid_file=$COCOON_TEST_DIR/run/slurmd-$(hostname -s).pid
+    pid=$(cat "$pid_file" 2>/dev/null) || true
+    [[ -n "$pid" && -d /proc/$pid ]] || fail "no slurmd pid in $pid_file"
+    local -a command environment
+    mapfile -d '' -t command < "/proc/$pid/cmdline"
+    mapfile -d '' -t environment < "/proc/$pid/environ"
+    kill -TERM "$pid"
+    for ((i = 0; i < 100; i++)); do
+        [[ -d /proc/$pid ]] || break
+        sleep 0.1
+    done
+    [[ ! -d /proc/$pid ]] || fail "slurmd $pid did not stop on SIGTERM"
+    env -i "${environment[@]}" "${command[@]}" || fail "slurmd did not start again: ${command[*]}"
+    # The daemon writes its pid file a moment after the command returns.
+    local new_pid=""
+    for ((i = 0; i < 100; i++)); do
+        new_pid=$(cat "$pid_file" 2>/dev/null) || true
+        [[ -n "$new_pid" && "$new_pid" != "$pid" && -d /proc/$new_pid ]] && break
+        sleep 0.1
+    done
+    (( i < 100 )) || fail "slurmd did not start again (pid file $pid_file: ${new_pid:-empty})"
+    wait_idle
+}
+
 # Wait until pgrep -u TEST_USER ARGS... finds something; print the pids. At most $1 s.
 wait_user_process() {
     local timeout=$1 i pids

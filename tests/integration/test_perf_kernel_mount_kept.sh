@@ -2,9 +2,9 @@
 # cocoon.yaml kernel_mount_linger: a trusted image's kernel mount stays on the node after
 # the last step that used it (root's, under the runtime directory, private to slurmd's
 # mount namespace), so the next job, of this user or another, gets the same superblock and
-# its warm caches. A user cannot reach the kept mount; cocoon check counts it. It goes, with its loop device and
-# its tmpfs, once its linger has passed (at the next job's start or end), and when the
-# key is taken out of cocoon.yaml.
+# its warm caches, also after a restart of slurmd. A user cannot reach the kept mount;
+# cocoon check counts it. It goes, with its loop device and its tmpfs, once its linger has
+# passed (at the next job's start or end), and when the key is taken out of cocoon.yaml.
 source "$(dirname "$0")/lib.sh"
 require_plugin
 require_images
@@ -90,6 +90,13 @@ if runuser -u "$other_user" -- true 2>/dev/null; then
     assert_eq "$first" "$DEV" "$other_user's job's image device (the kept mount's)"
 fi
 assert_eq 1 "$(losetup -j "$image_file" | wc -l)" "loop devices of the image after three jobs"
+
+# 3b. The kept mount is the node's, not slurmd's: it outlives a restart of slurmd, and the
+#     next job gets it (step 4 then releases it under the new slurmd).
+restart_slurmd
+assert_eq "$first" "$(kept_device)" "the kept mount's device after a slurmd restart"
+job_device
+assert_eq "$first" "$DEV" "the next job's image device after a slurmd restart"
 
 # 4. Once the linger has passed, the next job's start or end releases it.
 set_linger 2

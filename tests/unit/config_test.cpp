@@ -208,6 +208,26 @@ TEST(Config, MountLingers)
     }
 }
 
+// The JSON the values travel in to the holder program is UTF-8: a value that is not (a
+// Latin-1 path, say) is refused with its key when the file is read, not when a step
+// encodes it. Bytes that no value takes (a comment) are left alone.
+TEST(Config, NotUtf8IsNamedWithItsKey)
+{
+    std::string error = config_error("# caf\xe9\nshared_caches: [/a, /scratch/caf\xe9]\n");
+    EXPECT_NE(error.find("/etc/cocoon/cocoon.yaml: shared_caches: a value is not UTF-8: write "
+                         "the file in UTF-8"),
+              std::string::npos)
+        << error;
+    error = config_error("modules: {m: {files: [{destination: /x, content: \"\xe9\"}]}}\n");
+    EXPECT_NE(error.find("modules: m: files: content: a value is not UTF-8"), std::string::npos)
+        << error;
+    error = config_error("modules: {m: {environment: {set: {\"CAF\xc3\": x}}}}\n");
+    EXPECT_NE(error.find("modules: m: set_environment: a key"), std::string::npos) << error;
+    // UTF-8 itself is taken, and so are other bytes in a comment.
+    EXPECT_EQ(parse_config("# caf\xe9\nshared_caches: [/scratch/caf\xc3\xa9]\n", "t").shared_caches,
+              std::vector<std::string>{"/scratch/caf\xc3\xa9"});
+}
+
 TEST(Config, WarmMountAcrossJobs)
 {
     EXPECT_FALSE(cocoon::default_config().warm_mount_across_jobs);

@@ -16,6 +16,7 @@
 #include "cocoon/error.h"
 #include "cocoon/unique_fd.h"
 #include "cocoon_build_config.h"
+#include "config/config_wire.h"
 #include "modules/library_abi.h"
 #include "runtime/seccomp.h"
 #include "util/safe_dir.h"
@@ -565,6 +566,7 @@ Config parse_config(const std::string& text, const std::string& origin)
                      e.mark.line + 1, row->type);
             }
         }
+        require_utf8_values(config);
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
     } catch (const Error& e) {

@@ -2,6 +2,9 @@
 
 #include <optional>
 
+#include "cocoon/error.h"
+#include "util/text.h"
+
 // An optional field travels as null or as its value.
 namespace nlohmann {
 template <typename T>
@@ -56,6 +59,39 @@ nlohmann::json config_to_json(const Config& config)
 Config config_from_json(const nlohmann::json& json)
 {
     return json.get<Config>();
+}
+
+namespace {
+
+// Where in `value` the first string that is not UTF-8 is ("modules: gpu: libraries"),
+// or nothing.
+std::optional<std::string> non_utf8_place(const nlohmann::json& value, const std::string& place)
+{
+    if (value.is_string())
+        return valid_utf8(value.get_ref<const std::string&>()) ? std::nullopt
+                                                               : std::optional(place);
+    if (value.is_array()) {
+        for (const auto& item : value)
+            if (auto found = non_utf8_place(item, place))
+                return found;
+    } else if (value.is_object()) {
+        for (const auto& [key, item] : value.items()) {
+            std::string inner = place.empty() ? key : place + ": " + key;
+            if (!valid_utf8(key))
+                return place.empty() ? "a key" : place + ": a key";
+            if (auto found = non_utf8_place(item, inner))
+                return found;
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+void require_utf8_values(const Config& config)
+{
+    if (auto place = non_utf8_place(config_to_json(config), ""))
+        fail("{}: a value is not UTF-8: write the file in UTF-8", *place);
 }
 
 } // namespace cocoon

@@ -15,4 +15,9 @@ namespace cocoon {
 nlohmann::json config_to_json(const Config& config);
 Config config_from_json(const nlohmann::json& json);
 
+// JSON strings are UTF-8, and yaml-cpp takes any bytes into a value: parse_config refuses
+// a value (or a name in a mapping) that is not UTF-8 here, naming where it is, rather than
+// the step failing when its request is encoded.
+void require_utf8_values(const Config& config);
+
 } // namespace cocoon

@@ -4,6 +4,7 @@
 
 #include "cocoon/error.h"
 #include "config/config_wire.h"
+#include "util/text.h"
 
 namespace cocoon {
 
@@ -61,26 +62,6 @@ Identity decode_identity(const json& in)
     for (const auto& group : in.at("group_names"))
         identity.group_names.emplace_back(group.at("gid").get<gid_t>(), group.at("name"));
     return identity;
-}
-
-bool valid_utf8(const std::string& text)
-{
-    size_t i = 0;
-    while (i < text.size()) {
-        auto c = static_cast<unsigned char>(text[i]);
-        size_t length = c < 0x80           ? 1
-                        : (c >> 5) == 0x06 ? 2
-                        : (c >> 4) == 0x0e ? 3
-                        : (c >> 3) == 0x1e ? 4
-                                           : 0;
-        if (length == 0 || i + length > text.size())
-            return false;
-        for (size_t k = 1; k < length; ++k)
-            if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2)
-                return false;
-        i += length;
-    }
-    return true;
 }
 
 // The job's environment travels as JSON strings, which must be UTF-8. Without

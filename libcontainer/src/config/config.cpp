@@ -21,6 +21,7 @@
 #include "runtime/seccomp.h"
 #include "util/safe_dir.h"
 #include "util/sys.h"
+#include "util/text.h"
 
 namespace cocoon {
 
@@ -566,7 +567,9 @@ Config parse_config(const std::string& text, const std::string& origin)
                      e.mark.line + 1, row->type);
             }
         }
-        require_utf8_values(config);
+        // Where the whole file is UTF-8 (nearly always), so is every value.
+        if (!valid_utf8(text))
+            require_utf8_values(config);
     } catch (const YAML::Exception& e) {
         throw Error(fmt::format("{}: {}", origin, e.what()));
     } catch (const Error& e) {

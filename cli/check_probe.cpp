@@ -231,9 +231,13 @@ public:
         if (read(ready_read.get(), &byte, 1) != 1 || byte != 'y')
             fail("cannot create a user namespace");
         std::string proc = "/proc/" + std::to_string(pid_);
-        std::ofstream(proc + "/uid_map") << "0 0 1";
-        std::ofstream(proc + "/setgroups") << "deny";
-        std::ofstream(proc + "/gid_map") << "0 0 1";
+        for (auto [file, text] : {std::pair{"/uid_map", "0 0 1"}, std::pair{"/setgroups", "deny"},
+                                  std::pair{"/gid_map", "0 0 1"}}) {
+            UniqueFd fd(open((proc + file).c_str(), O_WRONLY | O_CLOEXEC));
+            auto length = static_cast<ssize_t>(std::strlen(text));
+            if (!fd.valid() || write(fd.get(), text, static_cast<size_t>(length)) != length)
+                throw_errno(fmt::format("cannot write the probe's user namespace {}", proc + file));
+        }
         userns_ = UniqueFd(open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
         if (!userns_.valid())
             throw_errno("cannot open the probe's user namespace");

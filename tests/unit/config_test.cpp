@@ -222,7 +222,7 @@ TEST(Config, NotUtf8IsNamedWithItsKey)
     EXPECT_NE(error.find("modules: m: files: content: a value is not UTF-8"), std::string::npos)
         << error;
     error = config_error("modules: {m: {environment: {set: {\"CAF\xc3\": x}}}}\n");
-    EXPECT_NE(error.find("modules: m: set_environment: a key"), std::string::npos) << error;
+    EXPECT_NE(error.find("modules: m: environment: set: a key"), std::string::npos) << error;
     // UTF-8 itself is taken, and so are other bytes in a comment.
     EXPECT_EQ(parse_config("# caf\xe9\nshared_caches: [/scratch/caf\xc3\xa9]\n", "t").shared_caches,
               std::vector<std::string>{"/scratch/caf\xc3\xa9"});

@@ -63,8 +63,19 @@ Config config_from_json(const nlohmann::json& json)
 
 namespace {
 
-// Where in `value` the first string that is not UTF-8 is ("modules: gpu: libraries"),
-// or nothing.
+// A field's key as cocoon.yaml writes it, where the wire names it otherwise.
+std::string yaml_key(const std::string& field)
+{
+    for (auto [wire, yaml] : {std::pair{"set_environment", "environment: set"},
+                              std::pair{"prepend_environment", "environment: prepend"},
+                              std::pair{"pass_environment", "environment: pass"}})
+        if (field == wire)
+            return yaml;
+    return field;
+}
+
+// Where in `value` the first string that is not UTF-8 is, as cocoon.yaml's keys
+// ("modules: gpu: libraries"), or nothing.
 std::optional<std::string> non_utf8_place(const nlohmann::json& value, const std::string& place)
 {
     if (value.is_string())
@@ -76,7 +87,7 @@ std::optional<std::string> non_utf8_place(const nlohmann::json& value, const std
                 return found;
     } else if (value.is_object()) {
         for (const auto& [key, item] : value.items()) {
-            std::string inner = place.empty() ? key : place + ": " + key;
+            std::string inner = place.empty() ? key : place + ": " + yaml_key(key);
             if (!valid_utf8(key))
                 return place.empty() ? "a key" : place + ": a key";
             if (auto found = non_utf8_place(item, inner))
